@@ -1,0 +1,35 @@
+"""pyomp: OpenMP directives in Numba-compiled Python, lowered by an LLVM pass written in Rust.
+
+    from pyomp import njit, openmp
+
+    @njit
+    def pi(n):
+        ...
+        with openmp("parallel for reduction(+:s)"):
+            ...
+
+Importing pyomp loads the OpenMP runtime (LLVM libomp; PYOMP_OPENMP_LIB overrides the
+path) so that compiled and cached code finds it; the Rust pass itself loads on first
+compile.
+"""
+
+from . import errors
+from .context import openmp, openmp_context
+from .decorators import jit, njit
+from .errors import (MultipleNumThreadsClauses, NonconstantOpenmpSpecification,
+                     NonStringOpenmpSpecification, ParallelForExtraCode,
+                     ParallelForInvalidCollapseCount, ParallelForWrongLoopCount, PyompError,
+                     UnspecifiedVarInDefaultNone)
+from .pipeline import OpenMPCompiler
+from . import runtime  # loads the OpenMP runtime before anything is compiled
+from .runtime.api import *  # noqa: F403  (the omp_* user API)
+from .runtime.api import __all__ as _runtime_all
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "njit", "jit", "openmp", "openmp_context", "OpenMPCompiler", "errors", "PyompError",
+    "UnspecifiedVarInDefaultNone", "NonconstantOpenmpSpecification",
+    "NonStringOpenmpSpecification", "ParallelForExtraCode", "ParallelForWrongLoopCount",
+    "ParallelForInvalidCollapseCount", "MultipleNumThreadsClauses",
+] + list(_runtime_all)

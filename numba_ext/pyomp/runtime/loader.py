@@ -1,0 +1,215 @@
+"""Find and load the OpenMP runtime (LLVM libomp or Intel libiomp5) for Python and for MCJIT code.
+
+The LLVM pass emits calls in Clang's ``__kmpc_*`` ABI, which only libomp and libiomp5 provide
+(not GCC's libgomp).  Compiled code is linked by MCJIT, where an unresolved symbol is not an
+error but a call to address 0, so every symbol in ``symbols.py`` is checked here, once, at load.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import re
+import site
+import sys
+import sysconfig
+import threading
+from dataclasses import dataclass, field
+
+from llvmlite import binding as llvm
+
+from ..errors import OpenMPRuntimeNotFound
+from .symbols import ALL_SYMBOLS
+
+ENV_VAR = "PYOMP_OPENMP_LIB"
+
+_HOW_TO_FIX = (
+    "Install an LLVM OpenMP runtime: `apt-get install libomp-19-dev` (Debian/Ubuntu), or "
+    "`pip install cmeel-libomp`, or set PYOMP_OPENMP_LIB to the path of a libomp.so "
+    "(or Intel libiomp5.so). GCC's libgomp does not work: it lacks the __kmpc_* entry points."
+)
+
+
+@dataclass(frozen=True)
+class RuntimeLibrary:
+    """The loaded OpenMP runtime: where it is, who made it and which version (best effort)."""
+
+    path: str
+    vendor: str  # "LLVM libomp" or "Intel libiomp5"
+    version: str  # e.g. "19" for Debian's llvm-19, "unknown" when nothing tells
+    cdll: ctypes.CDLL = field(default=None, repr=False, compare=False)
+
+
+_lock = threading.Lock()
+_loaded: RuntimeLibrary | None = None
+
+
+def load() -> RuntimeLibrary:
+    """Load the OpenMP runtime once (later calls return the same object) or raise
+    ``OpenMPRuntimeNotFound``.  ``PYOMP_OPENMP_LIB``, when set, is the only candidate."""
+    global _loaded
+    if _loaded is None:
+        with _lock:
+            if _loaded is None:
+                _loaded = _load()
+    return _loaded
+
+
+def _load() -> RuntimeLibrary:
+    forced = os.environ.get(ENV_VAR)
+    if forced:
+        # An explicit choice must never be replaced silently by another library.
+        return _open(forced, f"{ENV_VAR}={forced}: ")
+    rejected = []
+    for path in _candidates():
+        try:
+            return _open(path)
+        except OpenMPRuntimeNotFound as exc:
+            if os.path.sep in path:  # a bare soname the dynamic loader lacks is no news
+                rejected.append(str(exc))
+    lines = ["No usable OpenMP runtime library found."]
+    lines += ["  rejected: " + r for r in rejected]
+    lines.append(_HOW_TO_FIX)
+    raise OpenMPRuntimeNotFound("\n".join(lines))
+
+
+def _open(path: str, prefix: str = "") -> RuntimeLibrary:
+    """Check ``path`` has every symbol, then make it global for ctypes and MCJIT."""
+    try:
+        # RTLD_LOCAL first: a library we reject must not pollute the global namespace.
+        probe = ctypes.CDLL(path, mode=ctypes.RTLD_LOCAL)
+    except OSError as exc:
+        raise OpenMPRuntimeNotFound(
+            f"{prefix}cannot load OpenMP runtime {path!r}: {exc}\n{_HOW_TO_FIX}") from None
+    missing = [name for name in ALL_SYMBOLS if not hasattr(probe, name)]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise OpenMPRuntimeNotFound(
+            f"{prefix}OpenMP runtime {path!r} lacks required symbol(s) {shown} "
+            f"(is it GCC's libgomp? pyomp needs LLVM libomp or Intel libiomp5).\n{_HOW_TO_FIX}")
+    addresses = {name: ctypes.cast(getattr(probe, name), ctypes.c_void_p).value
+                 for name in ALL_SYMBOLS}
+    real = _real_path(addresses["omp_get_thread_num"]) or os.path.realpath(path)
+    # Re-opening with RTLD_GLOBAL promotes the already-mapped library (no second copy).
+    lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    try:
+        llvm.load_library_permanently(real)
+    except RuntimeError as exc:
+        raise OpenMPRuntimeNotFound(f"{prefix}LLVM cannot load {real!r}: {exc}") from None
+    # Bind our names explicitly: LLVM checks explicit symbols first, so compiled code calls
+    # this library even if another OpenMP runtime (say torch's libgomp) was loaded earlier
+    # and exports some of the same omp_* names.  Python (ctypes) and MCJIT code then agree.
+    for name, addr in addresses.items():
+        llvm.add_symbol(name, addr)
+        if llvm.address_of_symbol(name) != addr:  # pragma: no cover - defensive
+            raise OpenMPRuntimeNotFound(f"{prefix}MCJIT cannot resolve {name} in {real!r}")
+    return RuntimeLibrary(real, _vendor(real), _version(path, real), lib)
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+
+def _real_path(address: int) -> str | None:
+    """The file a loaded symbol lives in (dladdr), so a bare soname yields a real path."""
+    try:
+        dladdr = ctypes.CDLL(None).dladdr
+    except (OSError, AttributeError):
+        return None
+    dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
+    out = _DlInfo()
+    if not dladdr(address, ctypes.byref(out)) or not out.dli_fname:
+        return None
+    return os.path.realpath(os.fsdecode(out.dli_fname))
+
+
+def _site_dirs() -> list[str]:
+    """Directories where pip may have put the cmeel-libomp wheel (no heavy imports)."""
+    dirs = [sysconfig.get_paths().get(k) for k in ("purelib", "platlib")]
+    try:
+        dirs += site.getsitepackages() + [site.getusersitepackages()]
+    except AttributeError:  # old virtualenv's site.py lacks these
+        pass
+    dirs += sys.path
+    seen = []
+    for d in dirs:
+        if d and d not in seen and os.path.isdir(d):
+            seen.append(d)
+    return seen
+
+
+def _llvm_major(path: str) -> int:
+    m = re.search(r"llvm-(\d+)", path)
+    return int(m.group(1)) if m else -1
+
+
+def _candidates():
+    """Library paths (or sonames) to try, best first, without duplicates.
+
+    A generator: the last resort, ctypes.util.find_library, runs ldconfig/gcc subprocesses,
+    so it only runs when every cheap candidate has failed.
+    """
+    seen = set()
+
+    def fresh(paths):
+        for p in paths:
+            if p not in seen:
+                seen.add(p)
+                yield p
+
+    for d in _site_dirs():  # the cmeel-libomp wheel
+        lib = os.path.join(d, "cmeel.prefix", "lib")
+        yield from fresh(sorted(glob.glob(os.path.join(lib, "libomp.so*")), key=len))
+        yield from fresh(sorted(glob.glob(os.path.join(lib, "libomp*.dylib")), key=len))
+    # Debian/Ubuntu's layout; llvm-19 (what the pass is built against) first, then newest first.
+    debian = ["/usr/lib/llvm-19/lib/libomp.so.5"]
+    debian += sorted(glob.glob("/usr/lib/llvm-*/lib/libomp.so*"),
+                     key=lambda p: (-_llvm_major(p), len(p)))
+    yield from fresh(p for p in debian if os.path.exists(p))
+    # Whatever the dynamic loader finds by soname (LD_LIBRARY_PATH, ld.so.cache).
+    yield from fresh(["libomp.so.5", "libomp.so", "libiomp5.so"])
+    import ctypes.util
+
+    yield from fresh(filter(None, (ctypes.util.find_library(n) for n in ("omp", "iomp5"))))
+
+
+def _vendor(real: str) -> str:
+    return "Intel libiomp5" if "iomp" in os.path.basename(real) else "LLVM libomp"
+
+
+def _version(path: str, real: str) -> str:
+    """Best effort: llvm-N in the path, libomp-N.so, cmeel's dist-info, or the build string."""
+    for p in (path, real):
+        m = re.search(r"llvm-(\d+)", p) or re.search(r"lib(?:i?omp)-(\d+)", os.path.basename(p))
+        if m:
+            return m.group(1)
+    m = re.match(r"(.*)[/\\]cmeel\.prefix[/\\]lib[/\\]", path)
+    if m:
+        for meta in glob.glob(os.path.join(m.group(1), "cmeel_libomp-*.dist-info")):
+            return os.path.basename(meta)[len("cmeel_libomp-"):-len(".dist-info")]
+    try:  # libomp embeds e.g. "@(#) LLVM OMP build compiler: Clang 19.1"; ~1 MB, page-cached
+        with open(real, "rb") as f:
+            m = re.search(rb"build compiler: Clang (\d+(?:\.\d+)*)", f.read())
+        if m:
+            return m.group(1).decode()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def info() -> dict:
+    """What ``python -m pyomp info`` prints: the runtime, its defaults and the OMP_*/KMP_* vars."""
+    rt = load()
+    out = {
+        "path": rt.path,
+        "vendor": rt.vendor,
+        "version": rt.version,
+        "omp_get_max_threads": int(rt.cdll.omp_get_max_threads()),
+        "omp_get_num_procs": int(rt.cdll.omp_get_num_procs()),
+    }
+    for key in sorted(os.environ):
+        if key.startswith(("OMP_", "KMP_")) or key == ENV_VAR:
+            out[key] = os.environ[key]
+    return out

@@ -1,0 +1,53 @@
+//! The Python face of the pass: the extension module `pyomp._pass`.
+//!
+//! Errors cross as `PassError(message, details_json)`; Python (`pyomp.pipeline`) turns the
+//! JSON into a located `pyomp.errors.PassError`. Panics are caught before they reach pyo3.
+
+use crate::{catch_panics, lower_module, Options};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+create_exception!(
+    _pass,
+    PassError,
+    PyException,
+    "The pass rejected a module (args: message, details as JSON)."
+);
+
+/// lower(ir, name, keep_ir=False) -> (bitcode: bytes, ir: str | None)
+///
+/// Runs the pass over one module of textual IR. The GIL is released while LLVM works, so
+/// Python threads compiling other functions are not blocked.
+#[pyfunction]
+#[pyo3(signature = (ir, name, keep_ir = false))]
+fn lower<'py>(
+    py: Python<'py>,
+    ir: &str,
+    name: &str,
+    keep_ir: bool,
+) -> PyResult<(Bound<'py, PyBytes>, Option<String>)> {
+    let result = py.detach(|| catch_panics(|| lower_module(ir, name, Options { keep_ir })));
+    match result {
+        Ok(out) => Ok((PyBytes::new(py, &out.bitcode), out.ir)),
+        Err(err) => Err(PassError::new_err((err.to_string(), err.to_json()))),
+    }
+}
+
+/// The LLVM release the pass is built on.
+#[pyfunction]
+fn llvm_version() -> String {
+    crate::llvm_version()
+}
+
+#[pymodule]
+fn _pass(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // RUST_LOG=pyomp_pass=debug traces each pass step; try_init: a second import is fine.
+    let _ = env_logger::Builder::from_env(env_logger::Env::default()).try_init();
+    m.add_function(wrap_pyfunction!(lower, m)?)?;
+    m.add_function(wrap_pyfunction!(llvm_version, m)?)?;
+    m.add("PassError", m.py().get_type::<PassError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

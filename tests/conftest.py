@@ -1,0 +1,26 @@
+"""Shared test setup: thread counts to run at, set before Numba or the runtime start."""
+
+import os
+
+# Oversubscribing 2 cores with 8 threads: passive waiting keeps spinning threads from
+# starving the ones doing work.  NUMBA_NUM_THREADS lets prange use 8 threads too.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+os.environ.setdefault("NUMBA_NUM_THREADS", "8")
+
+import pytest  # noqa: E402
+
+THREAD_COUNTS = (1, 2, 3, 8)
+
+
+@pytest.fixture(params=THREAD_COUNTS, ids=lambda k: f"{k}threads")
+def threads(request):
+    """Runs a test at each thread count, for both OpenMP and Numba's own threading."""
+    import numba
+
+    import pyomp
+
+    k = request.param
+    pyomp.omp_set_num_threads(k)
+    numba.set_num_threads(k)
+    yield k
+    pyomp.omp_set_num_threads(os.cpu_count() or 1)
