@@ -8,7 +8,6 @@ through pyomp's pipeline next to plain Numba.)
 import time
 
 import numba
-
 import pyomp
 from pyomp import njit
 from pyomp.cli import info_lines

@@ -16,11 +16,12 @@ THREAD_COUNTS = (1, 2, 3, 8)
 def threads(request):
     """Runs a test at each thread count, for both OpenMP and Numba's own threading."""
     import numba
-
     import pyomp
 
     k = request.param
-    pyomp.omp_set_num_threads(k)
+    # Numba's threading layer starts on first use and may reset the OpenMP ICVs: set it
+    # first, then pyomp's team size.
     numba.set_num_threads(k)
+    pyomp.omp_set_num_threads(k)
     yield k
     pyomp.omp_set_num_threads(os.cpu_count() or 1)

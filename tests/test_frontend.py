@@ -7,9 +7,8 @@ import sys
 import textwrap
 
 import numba
-import pytest
-
 import pyomp
+import pytest
 from pyomp import openmp
 from pyomp.errors import DirectiveSyntaxError, PyompError, UnsupportedConstructError
 

@@ -7,10 +7,9 @@ import math
 
 import numba
 import numpy as np
+import pyomp
 import pytest
 from numba import prange, typed, types
-
-import pyomp
 
 GLOBAL_TABLE = np.arange(7, dtype=np.int64) * 3
 GLOBAL_SCALE = 2.5

@@ -113,8 +113,8 @@ def test_nonexistent_explicit_library_raises_import_error():
 def _libgomp():
     gcc = shutil.which("gcc")
     if gcc:
-        out = subprocess.run([gcc, "-print-file-name=libgomp.so.1"], capture_output=True, check=False,
-                             text=True).stdout.strip()
+        out = subprocess.run([gcc, "-print-file-name=libgomp.so.1"], capture_output=True,
+                             check=False, text=True).stdout.strip()
         if os.path.isabs(out) and os.path.exists(out):
             return out
     out = "/usr/lib/x86_64-linux-gnu/libgomp.so.1"

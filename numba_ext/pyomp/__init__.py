@@ -14,21 +14,28 @@ compile.
 """
 
 from . import errors
+from . import runtime as runtime  # loads the OpenMP runtime before anything is compiled
 from .context import openmp, openmp_context
 from .decorators import jit, njit
-from .errors import (MultipleNumThreadsClauses, NonconstantOpenmpSpecification,
-                     NonStringOpenmpSpecification, ParallelForExtraCode,
-                     ParallelForInvalidCollapseCount, ParallelForWrongLoopCount, PyompError,
-                     UnspecifiedVarInDefaultNone)
+from .errors import (
+                     MultipleNumThreadsClauses,
+                     NonconstantOpenmpSpecification,
+                     NonStringOpenmpSpecification,
+                     ParallelForExtraCode,
+                     ParallelForInvalidCollapseCount,
+                     ParallelForWrongLoopCount,
+                     PyompError,
+                     UnspecifiedVarInDefaultNone,
+)
+from .explain import explain
 from .pipeline import OpenMPCompiler
-from . import runtime  # loads the OpenMP runtime before anything is compiled
 from .runtime.api import *  # noqa: F403  (the omp_* user API)
 from .runtime.api import __all__ as _runtime_all
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "njit", "jit", "openmp", "openmp_context", "OpenMPCompiler", "errors", "PyompError",
+    "njit", "jit", "openmp", "explain", "openmp_context", "OpenMPCompiler", "errors", "PyompError",
     "UnspecifiedVarInDefaultNone", "NonconstantOpenmpSpecification",
     "NonStringOpenmpSpecification", "ParallelForExtraCode", "ParallelForWrongLoopCount",
     "ParallelForInvalidCollapseCount", "MultipleNumThreadsClauses",

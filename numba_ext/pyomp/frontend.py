@@ -8,15 +8,20 @@ string, parses it with pyomp's grammar and reports every problem as a located Py
 import linecache
 import re
 
-from numba.core import ir, ir_utils
+from numba.core import analysis, ir, ir_utils
 
+from . import markers, regions, sharing
 from .context import OpenMPContext
-from .errors import (NonconstantOpenmpSpecification, NonStringOpenmpSpecification,
-                     PyompError, UnsupportedConstructError)
+from .errors import (
+    NonconstantOpenmpSpecification,
+    NonStringOpenmpSpecification,
+    PyompError,
+    UnsupportedConstructError,
+)
 
 #: Constructs the pipeline lowers.  The grammar knows the whole directive language; a
 #: construct outside this set is rejected with an error naming it, never ignored.
-SUPPORTED_CONSTRUCTS = frozenset()
+SUPPORTED_CONSTRUCTS = frozenset({"parallel"})
 
 
 def source_line_of(loc):
@@ -31,6 +36,11 @@ def _locate(err, loc):
     if isinstance(err, PyompError):
         err.at(filename=loc.filename, line=loc.line, source_line=source_line_of(loc))
     return err
+
+
+def _locator(loc):
+    """A function that attaches `loc` to an error (what region-level checks call)."""
+    return lambda err: _locate(err, loc)
 
 
 def find_openmp_withs(func_ir):
@@ -92,10 +102,89 @@ def parse_directive(text, loc):
     return directive
 
 
-def read_directives(func_ir):
-    """All openmp blocks of a function, parsed: list of (label, EnterWith, Directive)."""
-    found = []
-    for label, stmt, call in find_openmp_withs(func_ir):
+def uses_openmp(func):
+    """Whether a Python function refers to `openmp` (by any name): decides, before the
+    pipeline is built, that the function is compiled without Numba's SSA form."""
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return False
+    scope = dict(getattr(func, "__globals__", {}))
+    for name, cell in zip(code.co_freevars, getattr(func, "__closure__", None) or ()):
+        try:
+            scope[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            pass
+    for name in code.co_names + code.co_freevars:
+        value = scope.get(name)
+        if isinstance(value, OpenMPContext):
+            return True
+        if any(isinstance(getattr(value, attr, None), OpenMPContext)
+               for attr in code.co_names if hasattr(value, "__dict__")):
+            return True
+    return False
+
+
+def merge_versions(func_ir):
+    """Gives each Python variable one name again (`s.1`, `s.2` -> `s`).
+
+    Numba's bytecode reader versions variables assigned in straight-line code; a region's
+    data sharing is about the Python variable, and with one name it becomes one alloca the
+    Rust pass can share or privatise.  (SSA is off for these functions: see pipeline.py.)
+    """
+    renames = {}
+    for block in func_ir.blocks.values():
+        for stmt in block.body:
+            for var in stmt.list_vars():
+                base, dot, version = var.name.partition(".")
+                if dot and sharing.is_user_var(var.name) and version.isdigit():
+                    renames[var.name] = base
+    if renames:
+        ir_utils.replace_var_names(func_ir.blocks, renames)
+    return renames
+
+
+def mark_regions(func_ir):
+    """Turns every `with openmp(...)` into a marked region; returns the regions (with their
+    data-sharing decisions, for pyomp.explain)."""
+    found = list(find_openmp_withs(func_ir))
+    if not found:
+        return []
+    merge_versions(func_ir)
+    func_ir._definitions = ir_utils.build_definitions(func_ir.blocks)
+    cfg = analysis.compute_cfg_from_blocks(func_ir.blocks)
+    found_regions = []
+    for label, stmt, call in found:
+        located = _locator(stmt.loc)
         text = directive_text(func_ir, stmt, call)
-        found.append((label, stmt, parse_directive(text, stmt.loc)))
-    return found
+        directive = parse_directive(text, stmt.loc)
+        region = regions.find_region(func_ir, label, stmt, located)
+        region.directive = directive
+        region.call = call
+        found_regions.append(region)
+    regions.nest(found_regions)
+    usedefs = analysis.compute_use_defs(func_ir.blocks)
+    live_map = analysis.compute_live_map(cfg, func_ir.blocks, usedefs.usemap, usedefs.defmap)
+    defined = regions.definitely_defined(func_ir, cfg)
+    local_names = {v.name for b in func_ir.blocks.values() for s in b.body
+                   for v in s.list_vars() if sharing.is_user_var(v.name)}
+    for region in found_regions:
+        located = _locator(region.loc)
+        region.sharing = sharing.decide(func_ir, region, live_map,
+                                        defined[region.head], located)
+    for region in found_regions:
+        located = _locator(region.loc)
+        _drop_context_call(func_ir, region.call)
+        region.payload = markers.insert(func_ir, region, region.sharing, defined,
+                                        local_names, located)
+    func_ir._definitions = ir_utils.build_definitions(func_ir.blocks)
+    return found_regions
+
+
+def _drop_context_call(func_ir, call):
+    """`openmp("...")` computes nothing at run time: its call becomes a constant None, so no
+    call to the context object is typed or lowered."""
+    for block in func_ir.blocks.values():
+        for stmt in block.body:
+            if isinstance(stmt, ir.Assign) and stmt.value is call:
+                stmt.value = ir.Const(None, call.loc)
+                return

@@ -27,16 +27,18 @@ def pass_llvm_version():
 
 
 def lower(ir_text, name, keep_ir=False):
-    """Runs the pass over one module; returns (bitcode, final IR text or None).
+    """Runs the pass over one module; returns (bitcode, final IR text or None, reports):
+    one report (a dict) per OpenMP region the pass lowered.
 
     Raises pyomp.errors.PassError, carrying the user's source location when the problem
     is in an OpenMP region, or the IR line when LLVM 19 cannot read what llvmlite printed.
     """
     rust = _rust()
     try:
-        return rust.lower(ir_text, name, keep_ir)
+        bitcode, final_ir, reports = rust.lower(ir_text, name, keep_ir)
     except rust.PassError as exc:
         raise _to_pyomp_error(exc) from None
+    return bitcode, final_ir, json.loads(reports)
 
 
 def _to_pyomp_error(exc):

@@ -14,11 +14,12 @@ using namespace llvm;
 
 extern "C" {
 
-// Moves `blocks` (a single-entry region of one function) into a new function whose inputs
-// and outputs are passed in one struct (its pointer is the only argument), and replaces them
-// with a call.  The struct is allocated in `alloc_block` (the caller's entry block), so the
-// call site can pass its address on to the OpenMP runtime.  Returns the new function, or
-// null when LLVM refuses the region (then nothing was changed).
+// Moves `blocks` (a single-entry region of one function) into a new function taking the
+// region's inputs as parameters, and replaces them with a call to it.  Allocations the
+// extractor needs go in `alloc_block`.  Returns the new function, or null when LLVM refuses
+// the region (then nothing was changed).
+// (AggregateArgs=true crashes inside LLVM 19.1.7's CodeExtractor on opaque-pointer IR, so
+// the Rust side packs the arguments into a struct itself.)
 LLVMValueRef pyomp_extract_region(LLVMBasicBlockRef *blocks, unsigned count,
                                   LLVMBasicBlockRef alloc_block, const char *suffix) {
   std::vector<BasicBlock *> bbs;
@@ -29,7 +30,7 @@ LLVMValueRef pyomp_extract_region(LLVMBasicBlockRef *blocks, unsigned count,
     return nullptr;
   Function &parent = *bbs.front()->getParent();
   DominatorTree dt(parent);
-  CodeExtractor extractor(bbs, &dt, /*AggregateArgs=*/true, /*BFI=*/nullptr,
+  CodeExtractor extractor(bbs, &dt, /*AggregateArgs=*/false, /*BFI=*/nullptr,
                           /*BPI=*/nullptr, /*AC=*/nullptr, /*AllowVarArgs=*/false,
                           /*AllowAlloca=*/true, unwrap(alloc_block), std::string(suffix));
   if (!extractor.isEligible())
@@ -37,6 +38,17 @@ LLVMValueRef pyomp_extract_region(LLVMBasicBlockRef *blocks, unsigned count,
   CodeExtractorAnalysisCache cache(parent);
   Function *outlined = extractor.extractCodeRegion(cache);
   return wrap(outlined);
+}
+
+}  // extern "C"
+
+extern "C" {
+
+// Splits the block of `inst` so that `inst` starts a new block (LLVM's splitBasicBlock:
+// the old block ends in a branch to the new one; successors' PHIs are updated).
+LLVMBasicBlockRef pyomp_split_block_before(LLVMValueRef inst, const char *name) {
+  Instruction *I = unwrap<Instruction>(inst);
+  return wrap(I->getParent()->splitBasicBlock(I, name));
 }
 
 }  // extern "C"

@@ -2,11 +2,25 @@
 //! LLVM 19, verifies it, lowers the OpenMP regions its markers delimit, and returns bitcode
 //! that llvmlite loads. See ARCHITECTURE.md for the map of the pipeline.
 
+// The IR surgery passes LLVM handles (raw pointers into a module the pass owns for the
+// duration of `lower_module`) between small helpers; marking each helper `unsafe` would
+// only move the same contract to every call site.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+pub mod abi;
 pub mod error;
+pub mod ir;
+pub mod lower;
+pub mod markers;
 pub mod module_io;
 pub mod normalize;
+pub mod outline;
 #[cfg(feature = "python")]
 mod python;
+pub mod raise;
+pub mod reduction;
+pub mod region;
+pub mod sharing;
 
 pub use error::{PassError, PassResult};
 use inkwell::context::Context;
@@ -26,6 +40,8 @@ pub struct Lowered {
     pub bitcode: Vec<u8>,
     /// The module after the pass, as text: what `pyomp.explain` shows.
     pub ir: Option<String>,
+    /// One report per lowered region (JSON for Python).
+    pub regions: Vec<lower::RegionReport>,
 }
 
 /// Options a caller sets per run.
@@ -41,10 +57,17 @@ pub fn lower_module(ir: &str, name: &str, opts: Options) -> PassResult<Lowered> 
     let module = module_io::parse(&ctx, ir, name)?;
     module_io::verify(&module, "as received from Numba")?;
     log::debug!("{name}: parsed and verified ({} bytes of IR)", ir.len());
+    let regions = lower::lower_regions(module.as_mut_ptr())?;
+    if !regions.is_empty() {
+        lower::check_no_markers(module.as_mut_ptr())?;
+        module_io::verify(&module, "after lowering OpenMP regions")?;
+        log::debug!("{name}: lowered {} region(s)", regions.len());
+    }
     let text = opts.keep_ir.then(|| module.print_to_string().to_string());
     Ok(Lowered {
         bitcode: module_io::to_bitcode(&module),
         ir: text,
+        regions,
     })
 }
 

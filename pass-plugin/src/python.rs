@@ -16,7 +16,7 @@ create_exception!(
     "The pass rejected a module (args: message, details as JSON)."
 );
 
-/// lower(ir, name, keep_ir=False) -> (bitcode: bytes, ir: str | None)
+/// lower(ir, name, keep_ir=False) -> (bitcode: bytes, ir: str | None, regions: str (JSON))
 ///
 /// Runs the pass over one module of textual IR. The GIL is released while LLVM works, so
 /// Python threads compiling other functions are not blocked.
@@ -27,10 +27,13 @@ fn lower<'py>(
     ir: &str,
     name: &str,
     keep_ir: bool,
-) -> PyResult<(Bound<'py, PyBytes>, Option<String>)> {
+) -> PyResult<(Bound<'py, PyBytes>, Option<String>, String)> {
     let result = py.detach(|| catch_panics(|| lower_module(ir, name, Options { keep_ir })));
     match result {
-        Ok(out) => Ok((PyBytes::new(py, &out.bitcode), out.ir)),
+        Ok(out) => {
+            let regions = serde_json::to_string(&out.regions).unwrap_or_else(|_| "[]".into());
+            Ok((PyBytes::new(py, &out.bitcode), out.ir, regions))
+        }
         Err(err) => Err(PassError::new_err((err.to_string(), err.to_json()))),
     }
 }

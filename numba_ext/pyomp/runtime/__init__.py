@@ -5,8 +5,8 @@ from .loader import RuntimeLibrary, info, load
 
 load()  # raises OpenMPRuntimeNotFound (an ImportError) with a how-to-fix message
 
-from . import api  # needs the library loaded
-from .api import *
+from . import api  # noqa: E402  (needs the library loaded)
+from .api import *  # noqa: E402,F403
 
 __all__ = ["RuntimeLibrary", "info", "load"]
 __all__ += api.__all__

@@ -84,7 +84,8 @@ def _open(path: str, prefix: str = "") -> RuntimeLibrary:
             f"{prefix}cannot load OpenMP runtime {path!r}: {exc}\n{_HOW_TO_FIX}") from None
     missing = [name for name in ALL_SYMBOLS if not hasattr(probe, name)]
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        shown = ", ".join(missing[:5]) + more
         raise OpenMPRuntimeNotFound(
             f"{prefix}OpenMP runtime {path!r} lacks required symbol(s) {shown} "
             f"(is it GCC's libgomp? pyomp needs LLVM libomp or Intel libiomp5).\n{_HOW_TO_FIX}")

@@ -1,0 +1,50 @@
+"""`pyomp.explain(fn)`: what pyomp made of each OpenMP region of a compiled function.
+
+Per region: the directive and its line, every variable's data-sharing attribute with the
+reason (the clause, or which default rule), whether the region can raise, the outlined
+function's name and (with `ir=True`) its LLVM IR after the pass.
+"""
+
+import re
+
+
+def _regions(dispatcher):
+    for sig, cres in dispatcher.overloads.items():
+        library = cres.library
+        yield sig, getattr(library, "pyomp_regions", []), getattr(library, "pyomp_lowered_ir", [])
+
+
+def _function_ir(modules, name):
+    pattern = re.compile(r'^define [^\n]*@"?' + re.escape(name) + r'"?\(.*?^}', re.M | re.S)
+    for _, text in modules:
+        match = pattern.search(text)
+        if match:
+            return match.group(0)
+    return None
+
+
+def explain(fn, ir=False):
+    """A readable report of the regions of every compiled signature of `fn` (a str).
+
+    Compile the function first (call it, or give pyomp.njit a signature).
+    """
+    if not hasattr(fn, "overloads"):
+        raise TypeError("pyomp.explain expects a function compiled by pyomp.njit")
+    if not fn.overloads:
+        return f"{fn.__name__}: not compiled yet; call it once (or give njit a signature)"
+    lines = []
+    for sig, regions, modules in _regions(fn):
+        lines.append(f"{fn.__name__}{sig}: {len(regions)} OpenMP region(s)")
+        for r in sorted(regions, key=lambda r: r["line"]):
+            lines.append(f"  line {r['line']}: {r['directive']!r} -> {r['construct']} "
+                         f"outlined as {r['outlined']}")
+            width = max((len(v[0]) for v in r["sharing"]), default=0)
+            for name, attr, why in r["sharing"]:
+                lines.append(f"    {name:<{width}}  {attr:<12} {why}")
+            if r.get("can_raise"):
+                lines.append("    exceptions raised in the region propagate after it")
+            if ir:
+                text = _function_ir(modules, r["outlined"])
+                if text:
+                    lines.extend("    | " + line for line in text.splitlines())
+    return "\n".join(lines)

@@ -1,0 +1,211 @@
+"""Region markers: the calls that delimit an OpenMP region in the LLVM IR Numba emits.
+
+A region's entry becomes `call void (i8*, ...) @pyomp.region.enter(i8* <payload>, <vars>)`
+and its end `call void (i8*, ...) @pyomp.region.exit(i8* <payload>, <vars>)`.  The payload
+is JSON: the directive, its clause values' operand positions, each variable's data-sharing
+decision and its Numba type; the operands are the variables' values, loaded from the
+allocas the Rust pass rewrites.  Passing the variables also keeps Numba's liveness honest:
+a variable used by the region stays alive (no decref) until the exit marker.  No marker
+survives the Rust pass.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+
+from llvmlite import ir as llir
+from numba.core import cgutils, errors, ir, types
+from numba.core.extending import intrinsic
+
+from .errors import PyompError
+
+_region_ids = itertools.count(1)
+
+ENTER = "pyomp.region.enter"
+EXIT = "pyomp.region.exit"
+
+
+def _type_info(context, ty):
+    """What the Rust pass needs to know of a Numba type (LLVM types lack signedness)."""
+    if isinstance(ty, types.Boolean):
+        return {"kind": "bool"}
+    if isinstance(ty, types.Integer):
+        return {"kind": "int", "signed": bool(ty.signed), "bits": ty.bitwidth}
+    if isinstance(ty, types.Float):
+        return {"kind": "float", "bits": ty.bitwidth}
+    if isinstance(ty, types.Complex):
+        return {"kind": "complex", "bits": ty.bitwidth}
+    return {"kind": "other"}
+
+
+def _refcount_helpers(context, builder, ty, tag):
+    """Emit `void(ptr)` functions that incref / decref a value of type `ty` held in memory,
+    so the pass can copy or drop private copies without knowing Numba's data models."""
+    if not (context.enable_nrt and context.data_model_manager[ty].contains_nrt_meminfo()):
+        return None
+    module = builder.module
+    lltype = context.get_value_type(ty)
+    names = {}
+    for action in ("incref", "decref"):
+        fn = llir.Function(module, llir.FunctionType(llir.VoidType(), [lltype.as_pointer()]),
+                           name=f"pyomp.{action}.{tag}")
+        fn.linkage = "internal"
+        b = llir.IRBuilder(fn.append_basic_block("entry"))
+        getattr(context.nrt, action)(b, ty, b.load(fn.args[0]))
+        b.ret_void()
+        names[action] = fn.name
+    return names
+
+
+def _emit_marker(name, builder, payload, args):
+    module = builder.module
+    text = json.dumps(payload, separators=(",", ":"))
+    data = bytearray(text.encode("utf-8")) + b"\0"
+    gv = cgutils.global_constant(module, f"{name}.payload.{payload['id']}",
+                                 llir.Constant(llir.ArrayType(llir.IntType(8), len(data)), data))
+    fnty = llir.FunctionType(llir.VoidType(), [cgutils.voidptr_t], var_arg=True)
+    fn = cgutils.get_or_insert_function(module, fnty, name)
+    builder.call(fn, [builder.bitcast(gv, cgutils.voidptr_t), *args])
+
+
+@intrinsic(prefer_literal=True)
+def region_enter(typingctx, payload, *operands):
+    """Marks the start of a region; `payload` is the frontend's JSON (a string literal)."""
+    if not isinstance(payload, types.StringLiteral):
+        raise errors.TypingError("pyomp region marker needs a literal payload")
+    sig = types.none(payload, types.StarArgTuple.from_types(operands))
+
+    def codegen(context, builder, signature, args):
+        info = json.loads(payload.literal_value)
+        values = cgutils.unpack_tuple(builder, args[1], len(operands))
+        for var in info["vars"]:
+            if var.get("operand") is None:
+                continue
+            ty = operands[var["operand"]]
+            var["type"] = _type_info(context, ty)
+            var["numba_type"] = str(ty)
+            helpers = _refcount_helpers(context, builder, ty, f"{info['id']}.{var['operand']}")
+            if helpers:
+                var.update(helpers)
+        _emit_marker(ENTER, builder, info, values)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def region_exit(typingctx, payload, *operands):
+    """Marks the end of a region (its first instruction after the region)."""
+    if not isinstance(payload, types.StringLiteral):
+        raise errors.TypingError("pyomp region marker needs a literal payload")
+    sig = types.none(payload, types.StarArgTuple.from_types(operands))
+
+    def codegen(context, builder, signature, args):
+        info = json.loads(payload.literal_value)
+        values = cgutils.unpack_tuple(builder, args[1], len(operands))
+        _emit_marker(EXIT, builder, info, values)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+class _StatementBuilder:
+    """Appends Numba IR statements that build a marker call."""
+
+    def __init__(self, func_ir, block, loc):
+        self.func_ir, self.scope, self.loc = func_ir, block.scope, loc
+        self.stmts = []
+
+    def assign(self, value, prefix):
+        var = ir.Var(self.scope, self.scope.redefine(prefix, self.loc).name, self.loc)
+        self.stmts.append(ir.Assign(value=value, target=var, loc=self.loc))
+        return var
+
+    def call(self, fn_name, fn, args):
+        fn_var = self.assign(ir.Global(fn_name, fn, self.loc), "$pyomp_fn")
+        return self.assign(ir.Expr.call(fn_var, args, (), self.loc), "$pyomp_call")
+
+
+def clause_operand(builder, func_ir, expr, local_names, located):
+    """A Numba IR variable holding the value of a clause expression (`num_threads(k+1)`).
+
+    Names and integer literals are used directly; any other expression becomes a small
+    jitted function of the local variables it names, called before the region.
+    """
+    tree = expr.tree()
+    if isinstance(tree, ast.Name) and tree.id in local_names:
+        return ir.Var(builder.scope, tree.id, builder.loc)
+    if isinstance(tree, ast.Constant) and isinstance(tree.value, (int, bool)):
+        return builder.assign(ir.Const(tree.value, builder.loc), "$pyomp_const")
+    import numba
+    names = sorted({n.id for n in ast.walk(tree)
+                    if isinstance(n, ast.Name) and n.id in local_names})
+    source = f"def clause_expr({', '.join(names)}):\n    return ({expr.text})\n"
+    namespace = {}
+    func = func_ir.func_id.func
+    try:
+        exec(compile(source, func_ir.loc.filename or "<openmp>", "exec"),  # noqa: S102
+             func.__globals__, namespace)
+    except SyntaxError as exc:  # the grammar checked it; keep a clear error regardless
+        raise located(PyompError(f"invalid expression '{expr.text}': {exc.msg}",
+                                 span=expr.span)) from None
+    helper = numba.njit(namespace["clause_expr"])
+    args = [ir.Var(builder.scope, n, builder.loc) for n in names]
+    return builder.call("clause_expr", helper, args)
+
+
+def insert(func_ir, region, decisions, defined, local_names, located):
+    """Replaces the region's `enter_with`/`pop_block` with marker calls."""
+    blocks = func_ir.blocks
+    head, loc = blocks[region.head], region.loc
+    region_id = next(_region_ids)
+    enter = _StatementBuilder(func_ir, head, loc)
+    operands, clauses = [], {}
+    for name in ("num_threads", "if"):
+        clause = region.directive.clause(name)
+        if clause is not None:
+            clauses[name] = len(operands)
+            operands.append(clause_operand(enter, func_ir, clause.expr, local_names, located))
+    proc_bind = region.directive.clause("proc_bind")
+    if proc_bind is not None:
+        clauses["proc_bind"] = proc_bind.kind
+    var_payload = []
+    for name, d in sorted(decisions.items()):
+        entry = {"name": name, "sharing": d.sharing, "why": d.why, "op": d.op,
+                 "operand": None}
+        if name in defined[region.head]:
+            entry["operand"] = len(operands)
+            operands.append(ir.Var(head.scope, name, loc))
+        var_payload.append(entry)
+    payload = {
+        "id": region_id,
+        "construct": region.directive.construct,
+        "directive": region.directive.text,
+        "loc": {"file": loc.filename, "line": loc.line, "column": (loc.col or 0) + 1},
+        "clauses": clauses,
+        "vars": var_payload,
+    }
+    payload_var = enter.assign(ir.Const(json.dumps(payload), loc), "$pyomp_payload")
+    enter.call("region_enter", region_enter, [payload_var, *operands])
+    index = next(i for i, s in enumerate(head.body) if s is region.stmt)
+    head.body[index:index + 1] = enter.stmts
+
+    pop = blocks[region.pop]
+    pop.body = [s for s in pop.body if not isinstance(s, ir.PopBlock)]
+
+    exit_block = blocks[region.exit]
+    leave = _StatementBuilder(func_ir, exit_block, exit_block.loc)
+    # Only variables whose outer slot holds a live value after the region: shared ones,
+    # and private copies of variables that existed before it (their outer value is
+    # released after the region, as Numba would without it).
+    names = [n for n, d in sorted(decisions.items())
+             if n in defined[region.exit]
+             and (d.sharing == "shared" or n in defined[region.head])]
+    exit_payload = {"id": region_id, "vars": names}
+    exit_var = leave.assign(ir.Const(json.dumps(exit_payload), loc), "$pyomp_payload")
+    leave.call("region_exit", region_exit,
+               [exit_var, *(ir.Var(exit_block.scope, n, loc) for n in names)])
+    exit_block.body[0:0] = leave.stmts
+    return payload

@@ -1,0 +1,131 @@
+"""The blocks of each `with openmp(...)` in Numba IR, and the checks on their shape.
+
+A region is single-entry, single-exit, as OpenMP requires of a structured block: control
+enters at the `with` and leaves through its end.  `return`, `break` and `continue` out of a
+region are compile-time errors (as in C).  An exception raised inside a region is an exit
+the Rust pass handles (it propagates after the region).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from numba.core import ir
+
+from .errors import PyompError
+
+
+@dataclass
+class Region:
+    """One `with openmp(...)` block of a function's Numba IR."""
+
+    head: int  # block holding the `enter_with`
+    body: int  # first block of the region
+    pop: int  # block holding the `pop_block` (last block of the region)
+    exit: int  # first block after the region
+    blocks: set = field(default_factory=set)  # labels of the region's blocks
+    stmt: ir.EnterWith | None = None
+    directive: object = None  # pyomp.directives.Directive
+    parent: Region | None = None
+    children: list = field(default_factory=list)
+
+    @property
+    def loc(self):
+        return self.stmt.loc
+
+
+def _successors(block):
+    return block.terminator.get_targets() if block.terminator is not None else []
+
+
+_ESCAPE = ("control leaves the OpenMP region other than through its end (a `break`, "
+           "`continue` or `return` inside `with openmp(...)`); OpenMP regions are "
+           "structured blocks with one entry and one exit")
+
+
+def find_region(func_ir, head, stmt, located):
+    """The region that starts at block `head` (its `enter_with` is `stmt`).
+
+    `located(err)` adds the source location to an error.  The region is what is reachable
+    from the body without passing the block after its `pop_block`.  Leaving it any other
+    way (break, continue, return) shows up as a region block that cannot reach the
+    `pop_block`, or as a path back to the `with` itself.
+    """
+    blocks = func_ir.blocks
+    (body,) = _successors(blocks[head])
+    region_blocks, pops = set(), []
+    stack = [body]
+    while stack:
+        label = stack.pop()
+        if label in region_blocks:
+            continue
+        if label == head:
+            raise located(PyompError(_ESCAPE))
+        block = blocks[label]
+        region_blocks.add(label)
+        if isinstance(block.terminator, ir.Return):
+            raise located(PyompError(
+                "`return` inside an OpenMP region is not allowed (a region has one exit); "
+                "assign the result to a variable and return after the `with` block"))
+        if any(isinstance(s, ir.PopBlock) for s in block.body):
+            pops.append(label)
+            continue  # the pop_block's successor is the region's exit
+        stack.extend(_successors(block))
+    if len(pops) != 1:
+        raise located(PyompError(_ESCAPE))
+    (pop,) = pops
+    _check_all_reach(blocks, region_blocks, pop, located)
+    (exit_label,) = _successors(blocks[pop])
+    return Region(head=head, body=body, pop=pop, exit=exit_label, blocks=region_blocks,
+                  stmt=stmt)
+
+
+def _check_all_reach(blocks, region_blocks, pop, located):
+    """Every region block reaches the end of the region (or raises)."""
+    reaches = {pop}
+    changed = True
+    while changed:
+        changed = False
+        for label in region_blocks - reaches:
+            term = blocks[label].terminator
+            if isinstance(term, (ir.Raise, ir.StaticRaise, ir.TryRaise, ir.StaticTryRaise)) \
+                    or any(t in reaches for t in _successors(blocks[label])):
+                reaches.add(label)
+                changed = True
+    if region_blocks - reaches:
+        raise located(PyompError(_ESCAPE))
+
+
+def nest(regions):
+    """Sets parent/children by block containment; returns the outermost regions."""
+    ordered = sorted(regions, key=lambda r: len(r.blocks))
+    for i, inner in enumerate(ordered):
+        for outer in ordered[i + 1:]:
+            if inner.head in outer.blocks:
+                inner.parent = outer
+                outer.children.append(inner)
+                break
+    return [r for r in regions if r.parent is None]
+
+
+def definitely_defined(func_ir, cfg):
+    """For each block, the variables assigned on every path from the function entry."""
+    blocks = func_ir.blocks
+    defs = {label: {s.target.name for s in b.body if isinstance(s, ir.Assign)}
+            for label, b in blocks.items()}
+    everything = set().union(*defs.values()) if defs else set()
+    entry = cfg.entry_point()
+    out = {label: set(everything) for label in blocks}
+    into = {label: set() for label in blocks}
+    out[entry] = defs[entry]
+    changed = True
+    while changed:
+        changed = False
+        for label in cfg.topo_order():
+            preds = [p for p, _ in cfg.predecessors(label)]
+            new_in = set.intersection(*(out[p] for p in preds)) if preds else set()
+            new_out = new_in | defs[label]
+            if new_in != into[label] or new_out != out[label]:
+                into[label], out[label] = new_in, new_out
+                changed = True
+    return into

@@ -1,0 +1,130 @@
+"""Data-sharing decisions for the variables of an OpenMP region (what Clang's Sema does).
+
+Python has no declarations, so like PyOMP the defaults follow use (liveness), decided on
+Numba IR where Python's variables are still visible:
+
+1. read in the region, not assigned there: shared;
+2. assigned in the region and read after it: shared;
+3. assigned in the region and not read after it: private (firstprivate when the region
+   reads it before assigning it, so the read sees the value from before the region);
+4. the loop variable of a worksharing loop: private.
+
+Explicit clauses override the defaults; `default(none)` makes every unlisted variable an
+error.  The Rust pass implements the decisions on the allocas these variables became.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from numba.core import ir
+
+from .errors import UnspecifiedVarInDefaultNone
+
+#: clause name -> the data-sharing attribute it gives its variables.
+CLAUSE_SHARING = {
+    "private": "private",
+    "firstprivate": "firstprivate",
+    "shared": "shared",
+    "reduction": "reduction",
+    "lastprivate": "lastprivate",
+}
+
+
+@dataclass
+class VarSharing:
+    name: str
+    sharing: str  # shared | private | firstprivate | reduction | lastprivate
+    why: str
+    op: str | None = None  # reduction operator
+
+
+def is_user_var(name):
+    return not name.startswith("$") and not name.startswith(".")
+
+
+def region_uses_and_defs(func_ir, labels):
+    """(read, assigned) sets of user variable names in the given blocks."""
+    reads, writes = set(), set()
+    for label in labels:
+        for stmt in func_ir.blocks[label].body:
+            reads.update(v.name for v in _read_vars(stmt) if is_user_var(v.name))
+            if isinstance(stmt, ir.Assign) and is_user_var(stmt.target.name):
+                writes.add(stmt.target.name)
+    return reads, writes
+
+
+def _read_vars(stmt):
+    """The variables a statement reads (an assignment's target is not read)."""
+    if isinstance(stmt, ir.Assign):
+        value = stmt.value
+        if isinstance(value, ir.Var):
+            return [value]
+        return value.list_vars() if isinstance(value, ir.Expr) else []
+    return stmt.list_vars()
+
+
+def reads_before_write(func_ir, region, name):
+    """Whether some path through the region reads `name` before assigning it."""
+    blocks = func_ir.blocks
+    seen, stack = set(), [region.body]
+    while stack:
+        label = stack.pop()
+        if label in seen or label not in region.blocks:
+            continue
+        seen.add(label)
+        assigned = False
+        for stmt in blocks[label].body:
+            if any(v.name == name for v in _read_vars(stmt)):
+                return True
+            if isinstance(stmt, ir.Assign) and stmt.target.name == name:
+                assigned = True
+                break
+        if not assigned and blocks[label].terminator is not None:
+            stack.extend(blocks[label].terminator.get_targets())
+    return False
+
+
+def decide(func_ir, region, live_map, defined_at, located):
+    """The data-sharing decision for every user variable the region references."""
+    directive = region.directive
+    reads, writes = region_uses_and_defs(func_ir, region.blocks)
+    explicit = {}
+    for clause in directive.clauses:
+        sharing = CLAUSE_SHARING.get(clause.name)
+        if sharing is None:
+            continue
+        for var in clause.vars:
+            explicit[var.name] = VarSharing(var.name, sharing, f"clause {clause.name}",
+                                            op=clause.op)
+    default = directive.clause("default")
+    default_kind = default.kind if default is not None else "shared"
+    live_after = live_map.get(region.exit, set())
+    decisions, missing = {}, []
+    for name in sorted(reads | writes | set(explicit)):
+        if name in explicit:
+            decisions[name] = explicit[name]
+            continue
+        if default_kind == "none":
+            missing.append(name)
+            continue
+        if default_kind in ("private", "firstprivate"):
+            decisions[name] = VarSharing(name, default_kind, f"default({default_kind})")
+        elif name not in writes:
+            decisions[name] = VarSharing(name, "shared", "default: read-only in the region")
+        elif name in live_after:
+            decisions[name] = VarSharing(
+                name, "shared", "default: assigned in the region and read after it")
+        elif name in defined_at and reads_before_write(func_ir, region, name):
+            decisions[name] = VarSharing(
+                name, "firstprivate",
+                "default: assigned in the region, not read after it, read before assigned")
+        else:
+            decisions[name] = VarSharing(
+                name, "private", "default: assigned in the region, not read after it")
+    if missing:
+        names = ", ".join(f"'{n}'" for n in missing)
+        raise located(UnspecifiedVarInDefaultNone(
+            f"default(none) requires a data-sharing clause for every variable the region "
+            f"uses; missing: {names}", directive=directive.text, span=default.span))
+    return decisions

@@ -1,0 +1,142 @@
+//! Every OpenMP runtime entry point the pass emits, in one table (cf. LLVM's OMPKinds.def):
+//! the libomp `__kmpc_*` ABI Clang uses. Only this module names them; Python's
+//! `pyomp/runtime/symbols.py` lists the same names so the loader can check them at import
+//! (a cargo test keeps the two in step).
+
+use crate::ir::{cstr, Value};
+use llvm_sys::core::*;
+use llvm_sys::prelude::*;
+
+/// The types a runtime signature is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum T {
+    Void,
+    I32,
+    Ptr,
+}
+
+/// name, return type, parameters, variadic.
+pub const RUNTIME: &[(&str, T, &[T], bool)] = &[
+    // ident_t* -> global thread id of the caller
+    ("__kmpc_global_thread_num", T::I32, &[T::Ptr], false),
+    // ident_t*, argc, microtask(i32* gtid, i32* btid, ...), captured args...
+    ("__kmpc_fork_call", T::Void, &[T::Ptr, T::I32, T::Ptr], true),
+    (
+        "__kmpc_push_num_threads",
+        T::Void,
+        &[T::Ptr, T::I32, T::I32],
+        false,
+    ),
+    (
+        "__kmpc_push_proc_bind",
+        T::Void,
+        &[T::Ptr, T::I32, T::I32],
+        false,
+    ),
+    (
+        "__kmpc_serialized_parallel",
+        T::Void,
+        &[T::Ptr, T::I32],
+        false,
+    ),
+    (
+        "__kmpc_end_serialized_parallel",
+        T::Void,
+        &[T::Ptr, T::I32],
+        false,
+    ),
+    // ident_t*, gtid, kmp_critical_name* (int[8])
+    ("__kmpc_critical", T::Void, &[T::Ptr, T::I32, T::Ptr], false),
+    (
+        "__kmpc_end_critical",
+        T::Void,
+        &[T::Ptr, T::I32, T::Ptr],
+        false,
+    ),
+    ("__kmpc_barrier", T::Void, &[T::Ptr, T::I32], false),
+];
+
+fn llvm_type(ctx: LLVMContextRef, t: T) -> LLVMTypeRef {
+    unsafe {
+        match t {
+            T::Void => LLVMVoidTypeInContext(ctx),
+            T::I32 => LLVMInt32TypeInContext(ctx),
+            T::Ptr => LLVMPointerTypeInContext(ctx, 0),
+        }
+    }
+}
+
+/// The declaration of runtime function `name` in `module` (added on first use) and its
+/// function type. Panics only on a name missing from `RUNTIME`: a bug caught by tests.
+pub fn runtime_fn(module: LLVMModuleRef, name: &str) -> (Value, LLVMTypeRef) {
+    let &(_, ret, params, variadic) = RUNTIME
+        .iter()
+        .find(|r| r.0 == name)
+        .unwrap_or_else(|| panic!("{name} is not in abi::RUNTIME"));
+    unsafe {
+        let ctx = LLVMGetModuleContext(module);
+        let mut ps: Vec<LLVMTypeRef> = params.iter().map(|&p| llvm_type(ctx, p)).collect();
+        let fty = LLVMFunctionType(
+            llvm_type(ctx, ret),
+            ps.as_mut_ptr(),
+            ps.len() as u32,
+            variadic as i32,
+        );
+        let n = cstr(name);
+        let mut f = LLVMGetNamedFunction(module, n.as_ptr());
+        if f.is_null() {
+            f = LLVMAddFunction(module, n.as_ptr(), fty);
+        }
+        (f, fty)
+    }
+}
+
+/// `ident_t` for a source location: { i32 0, i32 flags, i32 0, i32 0, ptr ";file;func;line;col;;" }.
+/// KMP_IDENT_KMPC (2) marks an ident made by a compiler for the kmpc ABI.
+pub fn ident(module: LLVMModuleRef, file: &str, func: &str, line: u32, col: u32) -> Value {
+    unsafe {
+        let ctx = LLVMGetModuleContext(module);
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let ptr = LLVMPointerTypeInContext(ctx, 0);
+        let psource = format!(";{file};{func};{line};{col};;");
+        let bytes = cstr(&psource);
+        let s = LLVMConstStringInContext2(ctx, bytes.as_ptr(), psource.len(), 0);
+        let sg = LLVMAddGlobal(module, LLVMTypeOf(s), cstr(".pyomp.loc.str").as_ptr());
+        LLVMSetInitializer(sg, s);
+        LLVMSetGlobalConstant(sg, 1);
+        LLVMSetLinkage(sg, llvm_sys::LLVMLinkage::LLVMPrivateLinkage);
+        let mut fields = [
+            LLVMConstInt(i32t, 0, 0),
+            LLVMConstInt(i32t, 2, 0),
+            LLVMConstInt(i32t, 0, 0),
+            LLVMConstInt(i32t, 0, 0),
+            sg,
+        ];
+        let mut ftys = [i32t, i32t, i32t, i32t, ptr];
+        let sty = LLVMStructTypeInContext(ctx, ftys.as_mut_ptr(), 5, 0);
+        let init = LLVMConstNamedStruct(sty, fields.as_mut_ptr(), 5);
+        let g = LLVMAddGlobal(module, sty, cstr(".pyomp.ident").as_ptr());
+        LLVMSetInitializer(g, init);
+        LLVMSetGlobalConstant(g, 1);
+        LLVMSetLinkage(g, llvm_sys::LLVMLinkage::LLVMPrivateLinkage);
+        g
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RUNTIME;
+
+    /// The Python loader checks these symbols at import; a name emitted here but missing
+    /// there would be an unresolved call (a jump to address 0) at run time.
+    #[test]
+    fn every_runtime_function_is_checked_by_the_python_loader() {
+        let symbols = include_str!("../../numba_ext/pyomp/runtime/symbols.py");
+        for (name, ..) in RUNTIME {
+            assert!(
+                symbols.contains(&format!("\"{name}\"")),
+                "{name} missing from symbols.py"
+            );
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! `parallel`: the outlined region runs on a team through `__kmpc_fork_call`.
+//!
+//! ```text
+//!   %gtid = __kmpc_global_thread_num(@ident)
+//!   __kmpc_push_num_threads(@ident, %gtid, n)        ; num_threads(n)
+//!   __kmpc_push_proc_bind(@ident, %gtid, kind)       ; proc_bind(kind)
+//!   br %if, %fork, %serial                           ; if(c)
+//! fork:   __kmpc_fork_call(@ident, 1, @f.omp_microtask, %args)
+//! serial: __kmpc_serialized_parallel; @f.omp_microtask(&gtid, &zero, %args); __kmpc_end_serialized_parallel
+//! ```
+//! `%args` is a struct of the outlined function's inputs, built before the fork;
+//! `@f.omp_microtask(ptr %gtid, ptr %btid, ptr %args)` unpacks it and calls `@f(inputs...)`.
+
+use crate::abi;
+use crate::error::PassResult;
+use crate::ir::{self, Block, Builder, Value};
+use crate::markers::MarkedRegion;
+use crate::outline::Outlined;
+use llvm_sys::core::*;
+use llvm_sys::prelude::*;
+use llvm_sys::{LLVMIntPredicate, LLVMTypeKind};
+
+/// The wrapper with the signature libomp calls: `void(ptr gtid, ptr btid, ptr args)`.
+fn microtask(module: LLVMModuleRef, outlined: Value, args_ty: LLVMTypeRef) -> Value {
+    unsafe {
+        let ctx = LLVMGetModuleContext(module);
+        let ptr = LLVMPointerTypeInContext(ctx, 0);
+        let mut params = [ptr, ptr, ptr];
+        let fty = LLVMFunctionType(LLVMVoidTypeInContext(ctx), params.as_mut_ptr(), 3, 0);
+        let name = format!("{}.omp_microtask", ir::name_of(outlined));
+        let f = LLVMAddFunction(module, ir::cstr(&name).as_ptr(), fty);
+        LLVMSetLinkage(f, llvm_sys::LLVMLinkage::LLVMInternalLinkage);
+        let entry = LLVMAppendBasicBlockInContext(ctx, f, ir::cstr("entry").as_ptr());
+        let b = Builder::new(ctx);
+        b.at_end(entry);
+        let n = LLVMCountStructElementTypes(args_ty);
+        let fields: Vec<Value> = (0..n)
+            .map(|i| {
+                let name = ir::cstr("omp.arg");
+                let p = LLVMBuildStructGEP2(b.raw, args_ty, LLVMGetParam(f, 2), i, name.as_ptr());
+                b.load(LLVMStructGetTypeAtIndex(args_ty, i), p, "omp.arg")
+            })
+            .collect();
+        b.call(LLVMGlobalGetValueType(outlined), outlined, &fields, "");
+        LLVMBuildRetVoid(b.raw);
+        f
+    }
+}
+
+fn to_i32(b: &Builder, ctx: LLVMContextRef, v: Value) -> Value {
+    unsafe {
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let ty = LLVMTypeOf(v);
+        let n = ir::cstr("omp.i32");
+        match LLVMGetIntTypeWidth(ty).cmp(&32) {
+            std::cmp::Ordering::Greater => LLVMBuildTrunc(b.raw, v, i32t, n.as_ptr()),
+            std::cmp::Ordering::Less => LLVMBuildSExt(b.raw, v, i32t, n.as_ptr()),
+            std::cmp::Ordering::Equal => v,
+        }
+    }
+}
+
+fn proc_bind_kind(kind: &str) -> u64 {
+    // omp_proc_bind_t: false 0, true 1, primary/master 2, close 3, spread 4
+    match kind {
+        "master" | "primary" => 2,
+        "close" => 3,
+        "spread" => 4,
+        _ => 1,
+    }
+}
+
+/// Replaces the call to the outlined region with the fork; returns the block after it (the
+/// join point, whose terminator continues to the region's end).
+pub fn emit_fork(
+    module: LLVMModuleRef,
+    r: &MarkedRegion,
+    out: &Outlined,
+    alloc_block: Block,
+) -> PassResult<Block> {
+    unsafe {
+        let ctx = LLVMGetModuleContext(module);
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let loc = &r.payload.loc;
+        let parent = ir::parent_function(ir::parent_block(out.call));
+        let ident = abi::ident(
+            module,
+            &loc.file,
+            &ir::name_of(parent),
+            loc.line,
+            loc.column,
+        );
+        let inputs = ir::call_args(out.call);
+        let mut types: Vec<LLVMTypeRef> = inputs.iter().map(|&v| LLVMTypeOf(v)).collect();
+        let args_ty = LLVMStructTypeInContext(ctx, types.as_mut_ptr(), types.len() as u32, 0);
+        let task = microtask(module, out.function, args_ty);
+        let b = Builder::new(ctx);
+        b.at_start(alloc_block);
+        let args = b.alloca(args_ty, "omp.args");
+        b.before(out.call);
+        for (i, &v) in inputs.iter().enumerate() {
+            let p = LLVMBuildStructGEP2(
+                b.raw,
+                args_ty,
+                args,
+                i as u32,
+                ir::cstr("omp.arg.addr").as_ptr(),
+            );
+            b.store(v, p);
+        }
+        let (f, fty) = abi::runtime_fn(module, "__kmpc_global_thread_num");
+        let gtid = b.call(fty, f, &[ident], "omp.gtid");
+        let clauses = &r.payload.clauses;
+        if let Some(&n) = clauses.num_threads.and_then(|i| r.enter_operands.get(i)) {
+            let (f, fty) = abi::runtime_fn(module, "__kmpc_push_num_threads");
+            let n32 = to_i32(&b, ctx, n);
+            b.call(fty, f, &[ident, gtid, n32], "");
+        }
+        if let Some(kind) = &clauses.proc_bind {
+            let (f, fty) = abi::runtime_fn(module, "__kmpc_push_proc_bind");
+            b.call(
+                fty,
+                f,
+                &[ident, gtid, LLVMConstInt(i32t, proc_bind_kind(kind), 0)],
+                "",
+            );
+        }
+        let (fork, fork_ty) = abi::runtime_fn(module, "__kmpc_fork_call");
+        let condition = clauses.if_.and_then(|i| r.enter_operands.get(i)).copied();
+        let join = ir::split_before(
+            ir::terminator(ir::parent_block(out.call)).expect("call block ends in a branch"),
+            "omp.join",
+        );
+        let Some(cond) = condition else {
+            b.call(
+                fork_ty,
+                fork,
+                &[ident, LLVMConstInt(i32t, 1, 0), task, args],
+                "",
+            );
+            ir::erase(out.call);
+            return Ok(join);
+        };
+        // if(c): fork when c is true, otherwise run the region on this thread alone.
+        let head = ir::parent_block(out.call);
+        let fork_bb = LLVMAppendBasicBlockInContext(ctx, parent, ir::cstr("omp.fork").as_ptr());
+        let serial_bb = LLVMAppendBasicBlockInContext(ctx, parent, ir::cstr("omp.serial").as_ptr());
+        let is_true = if LLVMGetTypeKind(LLVMTypeOf(cond)) == LLVMTypeKind::LLVMIntegerTypeKind
+            && LLVMGetIntTypeWidth(LLVMTypeOf(cond)) == 1
+        {
+            cond
+        } else {
+            LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntNE,
+                cond,
+                LLVMConstNull(LLVMTypeOf(cond)),
+                ir::cstr("omp.if").as_ptr(),
+            )
+        };
+        ir::erase(ir::terminator(head).expect("head ends in a branch"));
+        ir::erase(out.call);
+        b.at_end(head);
+        b.cond_br(is_true, fork_bb, serial_bb);
+        b.at_end(fork_bb);
+        b.call(
+            fork_ty,
+            fork,
+            &[ident, LLVMConstInt(i32t, 1, 0), task, args],
+            "",
+        );
+        b.br(join);
+        // serialized: the encountering thread is thread 0 of a team of one
+        b.at_start(alloc_block);
+        let gtid_slot = b.alloca(i32t, "omp.gtid.addr");
+        let zero_slot = b.alloca(i32t, "omp.zero.addr");
+        b.at_end(serial_bb);
+        let (ser, ser_ty) = abi::runtime_fn(module, "__kmpc_serialized_parallel");
+        let (end_ser, end_ser_ty) = abi::runtime_fn(module, "__kmpc_end_serialized_parallel");
+        b.call(ser_ty, ser, &[ident, gtid], "");
+        b.store(gtid, gtid_slot);
+        b.store(LLVMConstInt(i32t, 0, 0), zero_slot);
+        b.call(
+            LLVMGlobalGetValueType(task),
+            task,
+            &[gtid_slot, zero_slot, args],
+            "",
+        );
+        b.call(end_ser_ty, end_ser, &[ident, gtid], "");
+        b.br(join);
+        Ok(join)
+    }
+}

@@ -1,0 +1,203 @@
+//! Finds the region markers the Python front end emitted and reads their JSON payloads.
+//!
+//! `call void (ptr, ...) @pyomp.region.enter(ptr @payload, <operands>)` opens a region and
+//! `@pyomp.region.exit` with the same `id` closes it. The payload names the construct, the
+//! clause operands and each variable's data-sharing decision (see numba_ext/pyomp/markers.py).
+
+use crate::error::{PassError, PassResult, SourceLoc};
+use crate::ir::{self, Value};
+use serde::Deserialize;
+
+pub const ENTER: &str = "pyomp.region.enter";
+pub const EXIT: &str = "pyomp.region.exit";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sharing {
+    Shared,
+    Private,
+    Firstprivate,
+    Lastprivate,
+    Reduction,
+}
+
+/// What the pass must know of a variable's Numba type (LLVM integers carry no sign).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum TypeInfo {
+    Bool,
+    Int { signed: bool, bits: u32 },
+    Float { bits: u32 },
+    Complex { bits: u32 },
+    Other,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VarSpec {
+    pub name: String,
+    pub sharing: Sharing,
+    pub why: String,
+    pub op: Option<String>,
+    /// Index into the enter marker's operands (after the payload), when the variable had a
+    /// value at region entry.
+    pub operand: Option<usize>,
+    #[serde(rename = "type")]
+    pub ty: Option<TypeInfo>,
+    pub numba_type: Option<String>,
+    /// `void(ptr)` helpers Numba emitted for reference-counted types.
+    pub incref: Option<String>,
+    pub decref: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Clauses {
+    pub num_threads: Option<usize>,
+    #[serde(rename = "if")]
+    pub if_: Option<usize>,
+    pub proc_bind: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Loc {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnterPayload {
+    pub id: u64,
+    pub construct: String,
+    pub directive: String,
+    pub loc: Loc,
+    #[serde(default)]
+    pub clauses: Clauses,
+    pub vars: Vec<VarSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExitPayload {
+    pub id: u64,
+    pub vars: Vec<String>,
+}
+
+/// One region's pair of markers in a function.
+#[derive(Debug, Clone)]
+pub struct MarkedRegion {
+    pub enter: Value,
+    pub exit: Value,
+    pub payload: EnterPayload,
+    /// Enter operands (after the payload pointer).
+    pub enter_operands: Vec<Value>,
+    /// (variable name, value) of the exit marker's operands.
+    pub exit_operands: Vec<(String, Value)>,
+}
+
+impl MarkedRegion {
+    pub fn source_loc(&self) -> SourceLoc {
+        SourceLoc {
+            file: self.payload.loc.file.clone(),
+            line: self.payload.loc.line,
+            column: self.payload.loc.column,
+        }
+    }
+
+    pub fn error(&self, message: impl Into<String>) -> PassError {
+        PassError::Region {
+            message: message.into(),
+            loc: Some(self.source_loc()),
+        }
+    }
+}
+
+fn payload_text(call: Value) -> PassResult<String> {
+    let args = ir::call_args(call);
+    args.first()
+        .and_then(|&p| ir::global_string(p))
+        .ok_or_else(|| PassError::Internal {
+            message: "region marker without a payload string".into(),
+        })
+}
+
+fn bad_payload(e: serde_json::Error) -> PassError {
+    PassError::Internal {
+        message: format!("unreadable region marker payload: {e}"),
+    }
+}
+
+/// All marker calls of `func`, paired by region id.
+pub fn find_regions(func: Value) -> PassResult<Vec<MarkedRegion>> {
+    let mut enters = Vec::new();
+    let mut exits = Vec::new();
+    for block in ir::blocks(func) {
+        for inst in ir::instructions(block) {
+            match ir::called_name(inst).as_deref() {
+                Some(ENTER) => enters.push(inst),
+                Some(EXIT) => exits.push(inst),
+                _ => {}
+            }
+        }
+    }
+    let mut exit_by_id = Vec::new();
+    for call in exits {
+        let p: ExitPayload = serde_json::from_str(&payload_text(call)?).map_err(bad_payload)?;
+        exit_by_id.push((p, call));
+    }
+    let mut out = Vec::new();
+    for enter in enters {
+        let payload: EnterPayload =
+            serde_json::from_str(&payload_text(enter)?).map_err(bad_payload)?;
+        let Some(pos) = exit_by_id.iter().position(|(p, _)| p.id == payload.id) else {
+            return Err(PassError::Region {
+                message: "OpenMP region has no end marker (unreachable end of region?)".into(),
+                loc: Some(SourceLoc {
+                    file: payload.loc.file.clone(),
+                    line: payload.loc.line,
+                    column: payload.loc.column,
+                }),
+            });
+        };
+        let (exit_payload, exit) = exit_by_id.remove(pos);
+        let exit_values = ir::call_args(exit)[1..].to_vec();
+        let exit_operands = exit_payload.vars.into_iter().zip(exit_values).collect();
+        let enter_operands = ir::call_args(enter)[1..].to_vec();
+        out.push(MarkedRegion {
+            enter,
+            exit,
+            payload,
+            enter_operands,
+            exit_operands,
+        });
+    }
+    if let Some((p, _)) = exit_by_id.first() {
+        return Err(PassError::Internal {
+            message: format!("region end marker {} without a start", p.id),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_deserialises() {
+        let text = r#"{"id":1,"construct":"parallel","directive":"parallel num_threads(n+1)",
+            "loc":{"file":"t.py","line":7,"column":1},"clauses":{"num_threads":0},
+            "vars":[{"name":"nt","sharing":"shared","why":"default","op":null,"operand":2,
+            "type":{"kind":"int","signed":true,"bits":64},"numba_type":"int64"},
+            {"name":"tid","sharing":"private","why":"default","op":null,"operand":null}]}"#;
+        let p: EnterPayload = serde_json::from_str(text).unwrap();
+        assert_eq!(p.clauses.num_threads, Some(0));
+        assert_eq!(
+            p.vars[0].ty,
+            Some(TypeInfo::Int {
+                signed: true,
+                bits: 64
+            })
+        );
+        assert_eq!(p.vars[1].sharing, Sharing::Private);
+        assert_eq!(p.vars[1].operand, None);
+    }
+}

@@ -1,0 +1,206 @@
+//! Reduction operators: each thread's private copy starts at the operator's identity and is
+//! combined into the original variable at the end of the region, one thread at a time
+//! (`__kmpc_critical` on a lock private to the module).
+//!
+//! Operators: `+ - * & | ^ && || max min` on integers (signedness from the Numba type),
+//! `+ - * max min` on floats, `+ - *` on complex, `& | ^ && ||` on bools. OpenMP combines
+//! the partial results of `-` with `+`.
+
+use crate::abi;
+use crate::ir::{self, Builder, Value};
+use crate::markers::{MarkedRegion, TypeInfo, VarSpec};
+use crate::region::Shape;
+use crate::sharing::thread_id;
+use llvm_sys::core::*;
+use llvm_sys::prelude::*;
+use llvm_sys::{LLVMIntPredicate, LLVMRealPredicate};
+
+pub fn unsupported(op: &str, spec: &VarSpec) -> String {
+    format!(
+        "reduction({op}: {}) is not supported for a variable of type {}",
+        spec.name,
+        spec.numba_type.as_deref().unwrap_or("unknown")
+    )
+}
+
+/// The identity of `op` for values of LLVM type `ty` (None: unsupported combination).
+pub fn identity(ctx: LLVMContextRef, op: &str, kind: &TypeInfo, ty: LLVMTypeRef) -> Option<Value> {
+    unsafe {
+        let _ = ctx;
+        match kind {
+            TypeInfo::Int { signed, bits } => {
+                let bits = *bits;
+                let v: u64 = match op {
+                    "+" | "-" | "|" | "^" | "||" => 0,
+                    "*" | "&&" => 1,
+                    "&" => u64::MAX,
+                    "max" if *signed => 1u64 << (bits - 1), // INT_MIN
+                    "max" => 0,
+                    "min" if *signed => (1u64 << (bits - 1)) - 1, // INT_MAX
+                    "min" => u64::MAX,
+                    _ => return None,
+                };
+                Some(LLVMConstInt(ty, v, 0))
+            }
+            TypeInfo::Bool => match op {
+                "|" | "^" | "||" => Some(LLVMConstInt(ty, 0, 0)),
+                "&" | "&&" => Some(LLVMConstInt(ty, 1, 0)),
+                _ => None,
+            },
+            TypeInfo::Float { .. } => match op {
+                "+" | "-" => Some(LLVMConstReal(ty, 0.0)),
+                "*" => Some(LLVMConstReal(ty, 1.0)),
+                "max" => Some(LLVMConstReal(ty, f64::NEG_INFINITY)),
+                "min" => Some(LLVMConstReal(ty, f64::INFINITY)),
+                _ => None,
+            },
+            TypeInfo::Complex { .. } => {
+                let elt = LLVMStructGetTypeAtIndex(ty, 0);
+                let (re, im) = match op {
+                    "+" | "-" => (0.0, 0.0),
+                    "*" => (1.0, 0.0),
+                    _ => return None,
+                };
+                let mut parts = [LLVMConstReal(elt, re), LLVMConstReal(elt, im)];
+                Some(LLVMConstNamedStruct(ty, parts.as_mut_ptr(), 2))
+            }
+            TypeInfo::Other => None,
+        }
+    }
+}
+
+fn combine(
+    b: &Builder,
+    op: &str,
+    kind: &TypeInfo,
+    ty: LLVMTypeRef,
+    x: Value,
+    y: Value,
+) -> Option<Value> {
+    let raw = b.raw;
+    let n = ir::cstr("omp.red");
+    unsafe {
+        Some(match kind {
+            TypeInfo::Int { signed, .. } => match op {
+                "+" | "-" => LLVMBuildAdd(raw, x, y, n.as_ptr()),
+                "*" => LLVMBuildMul(raw, x, y, n.as_ptr()),
+                "&" => LLVMBuildAnd(raw, x, y, n.as_ptr()),
+                "|" => LLVMBuildOr(raw, x, y, n.as_ptr()),
+                "^" => LLVMBuildXor(raw, x, y, n.as_ptr()),
+                "&&" | "||" => {
+                    let zero = LLVMConstInt(ty, 0, 0);
+                    let xb = LLVMBuildICmp(raw, LLVMIntPredicate::LLVMIntNE, x, zero, n.as_ptr());
+                    let yb = LLVMBuildICmp(raw, LLVMIntPredicate::LLVMIntNE, y, zero, n.as_ptr());
+                    let r = if op == "&&" {
+                        LLVMBuildAnd(raw, xb, yb, n.as_ptr())
+                    } else {
+                        LLVMBuildOr(raw, xb, yb, n.as_ptr())
+                    };
+                    LLVMBuildZExt(raw, r, ty, n.as_ptr())
+                }
+                "max" | "min" => {
+                    let pred = match (op, signed) {
+                        ("max", true) => LLVMIntPredicate::LLVMIntSGT,
+                        ("max", false) => LLVMIntPredicate::LLVMIntUGT,
+                        (_, true) => LLVMIntPredicate::LLVMIntSLT,
+                        (_, false) => LLVMIntPredicate::LLVMIntULT,
+                    };
+                    let c = LLVMBuildICmp(raw, pred, x, y, n.as_ptr());
+                    LLVMBuildSelect(raw, c, x, y, n.as_ptr())
+                }
+                _ => return None,
+            },
+            TypeInfo::Bool => match op {
+                "&" | "&&" => LLVMBuildAnd(raw, x, y, n.as_ptr()),
+                "|" | "||" => LLVMBuildOr(raw, x, y, n.as_ptr()),
+                "^" => LLVMBuildXor(raw, x, y, n.as_ptr()),
+                _ => return None,
+            },
+            TypeInfo::Float { .. } => match op {
+                "+" | "-" => LLVMBuildFAdd(raw, x, y, n.as_ptr()),
+                "*" => LLVMBuildFMul(raw, x, y, n.as_ptr()),
+                "max" | "min" => {
+                    let pred = if op == "max" {
+                        LLVMRealPredicate::LLVMRealOGT
+                    } else {
+                        LLVMRealPredicate::LLVMRealOLT
+                    };
+                    let c = LLVMBuildFCmp(raw, pred, x, y, n.as_ptr());
+                    LLVMBuildSelect(raw, c, x, y, n.as_ptr())
+                }
+                _ => return None,
+            },
+            TypeInfo::Complex { .. } => {
+                let part = |v: Value, i: u32| LLVMBuildExtractValue(raw, v, i, n.as_ptr());
+                let (a, bb, c, d) = (part(x, 0), part(x, 1), part(y, 0), part(y, 1));
+                let (re, im) = match op {
+                    "+" | "-" => (
+                        LLVMBuildFAdd(raw, a, c, n.as_ptr()),
+                        LLVMBuildFAdd(raw, bb, d, n.as_ptr()),
+                    ),
+                    "*" => {
+                        let ac = LLVMBuildFMul(raw, a, c, n.as_ptr());
+                        let bd = LLVMBuildFMul(raw, bb, d, n.as_ptr());
+                        let ad = LLVMBuildFMul(raw, a, d, n.as_ptr());
+                        let bc = LLVMBuildFMul(raw, bb, c, n.as_ptr());
+                        (
+                            LLVMBuildFSub(raw, ac, bd, n.as_ptr()),
+                            LLVMBuildFAdd(raw, ad, bc, n.as_ptr()),
+                        )
+                    }
+                    _ => return None,
+                };
+                let undef = LLVMGetUndef(ty);
+                let v = LLVMBuildInsertValue(raw, undef, re, 0, n.as_ptr());
+                LLVMBuildInsertValue(raw, v, im, 1, n.as_ptr())
+            }
+            TypeInfo::Other => return None,
+        })
+    }
+}
+
+/// The module's lock for reduction combines (a `kmp_critical_name`, int[8], zeroed).
+fn reduction_lock(module: LLVMModuleRef) -> Value {
+    unsafe {
+        let name = ir::cstr(".pyomp.reduction.lock");
+        let g = LLVMGetNamedGlobal(module, name.as_ptr());
+        if !g.is_null() {
+            return g;
+        }
+        let ctx = LLVMGetModuleContext(module);
+        let ty = LLVMArrayType2(LLVMInt32TypeInContext(ctx), 8);
+        let g = LLVMAddGlobal(module, ty, name.as_ptr());
+        LLVMSetInitializer(g, LLVMConstNull(ty));
+        LLVMSetLinkage(g, llvm_sys::LLVMLinkage::LLVMInternalLinkage);
+        g
+    }
+}
+
+/// At the region's tail: lock; original = original op private; unlock.
+#[allow(clippy::too_many_arguments)]
+pub fn combine_at_end(
+    b: &Builder,
+    module: LLVMModuleRef,
+    r: &MarkedRegion,
+    shape: &Shape,
+    op: &str,
+    kind: &TypeInfo,
+    ty: LLVMTypeRef,
+    original: Value,
+    private: Value,
+) -> Option<()> {
+    let loc = &r.payload.loc;
+    let ident = abi::ident(module, &loc.file, "reduction", loc.line, loc.column);
+    let lock = reduction_lock(module);
+    b.before(ir::terminator(shape.tail())?);
+    let gtid = thread_id(b, module, ident);
+    let (enter, enter_ty) = abi::runtime_fn(module, "__kmpc_critical");
+    let (leave, leave_ty) = abi::runtime_fn(module, "__kmpc_end_critical");
+    b.call(enter_ty, enter, &[ident, gtid, lock], "");
+    let mine = b.load(ty, private, "omp.red.mine");
+    let total = b.load(ty, original, "omp.red.total");
+    let sum = combine(b, op, kind, ty, total, mine)?;
+    b.store(sum, original);
+    b.call(leave_ty, leave, &[ident, gtid, lock], "");
+    Some(())
+}

@@ -1,0 +1,132 @@
+//! The blocks of a marked region: single entry (the block after the enter marker), single
+//! normal exit (the block that starts with the exit marker), plus `ret` exits that are
+//! exceptions raised inside the region.
+//!
+//! `carve` splits blocks at the markers so the region is a set of whole blocks:
+//!
+//! ```text
+//!   pre:   ...; call @pyomp.region.enter(...); br %omp.region        <- outside
+//!   omp.region:  br %B42                                             <- region entry
+//!   ...region body...
+//!   tail:  br %omp.region.end                                        <- region (last block)
+//!   omp.region.end: call @pyomp.region.exit(...); ...                <- outside
+//! ```
+
+use crate::error::{PassError, PassResult};
+use crate::ir::{self, Block, Value};
+use crate::markers::MarkedRegion;
+use llvm_sys::LLVMOpcode;
+use std::collections::HashSet;
+
+/// The region's two fixed points; the blocks around them are looked up when needed,
+/// because carving or lowering a neighbouring region can split the blocks next to them.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// The enter marker (it ends the block before the region).
+    pub enter: Value,
+    /// First block of the region.
+    pub entry: Block,
+    /// First block after the region (starts with the exit marker's operands).
+    pub end: Block,
+}
+
+impl Shape {
+    /// The block holding the enter marker; it falls through into `entry`.
+    pub fn pre(&self) -> Block {
+        ir::parent_block(self.enter)
+    }
+
+    /// The region's last block: its terminator jumps to `end`. Code every thread runs at
+    /// the end of the region (reduction combines, releasing private copies) goes here.
+    pub fn tail(&self) -> Block {
+        preds_of(self.end)
+            .into_iter()
+            .next()
+            .expect("a carved region's end has a predecessor")
+    }
+}
+
+/// Splits the blocks around the markers (see the module doc).
+pub fn carve(r: &MarkedRegion) -> PassResult<Shape> {
+    let after_enter = next_instruction(r.enter).ok_or_else(|| PassError::Internal {
+        message: "enter marker ends its block".into(),
+    })?;
+    let entry = ir::split_before(after_enter, "omp.region");
+    // The exit marker's operands (loads, and the tuple Numba packs them into) are computed
+    // just before it in its block: they belong after the region, so the split goes before
+    // the first of them.
+    let first = operand_tree(r.exit).into_iter().next().unwrap_or(r.exit);
+    let end = ir::split_before(first, "omp.region.end");
+    Ok(Shape {
+        enter: r.enter,
+        entry,
+        end,
+    })
+}
+
+/// The instructions of `call`'s block that only feed `call` (transitively), in block order,
+/// followed by `call` itself.
+fn operand_tree(call: Value) -> Vec<Value> {
+    let block = ir::parent_block(call);
+    let mut tree = vec![call];
+    for inst in ir::instructions(block).into_iter().rev() {
+        let users = ir::users(inst);
+        if inst != call && !users.is_empty() && users.iter().all(|u| tree.contains(u)) {
+            tree.push(inst);
+        }
+    }
+    let order = ir::instructions(block);
+    tree.sort_by_key(|i| order.iter().position(|x| x == i));
+    tree
+}
+
+fn next_instruction(inst: Value) -> Option<Value> {
+    let n = unsafe { llvm_sys::core::LLVMGetNextInstruction(inst) };
+    (!n.is_null()).then_some(n)
+}
+
+fn preds_of(block: Block) -> Vec<Block> {
+    let func = ir::parent_function(block);
+    ir::blocks(func)
+        .into_iter()
+        .filter(|&b| ir::successors(b).contains(&block))
+        .collect()
+}
+
+/// The region's blocks, entry first: everything reachable from `entry` without passing
+/// `end`. Errors if a block in it can be entered from outside (not single-entry).
+pub fn blocks(r: &MarkedRegion, shape: &Shape) -> PassResult<Vec<Block>> {
+    let mut order = vec![shape.entry];
+    let mut seen: HashSet<Block> = order.iter().copied().collect();
+    let mut i = 0;
+    while i < order.len() {
+        for s in ir::successors(order[i]) {
+            if s != shape.end && seen.insert(s) {
+                order.push(s);
+            }
+        }
+        i += 1;
+    }
+    let func = ir::parent_function(shape.entry);
+    for b in ir::blocks(func) {
+        if seen.contains(&b) {
+            continue;
+        }
+        for s in ir::successors(b) {
+            if s != shape.entry && seen.contains(&s) {
+                return Err(r.error("the OpenMP region can be entered other than at its start"));
+            }
+        }
+    }
+    Ok(order)
+}
+
+/// The `ret` instructions inside the region: exits by exception (the front end rejects
+/// `return` statements in regions).
+pub fn returns(region_blocks: &[Block]) -> Vec<Value> {
+    region_blocks
+        .iter()
+        .filter_map(|&b| ir::terminator(b))
+        .filter(|&t| ir::opcode(t) == LLVMOpcode::LLVMRet)
+        .collect()
+}

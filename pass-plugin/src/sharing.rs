@@ -1,0 +1,229 @@
+//! Implements each variable's data-sharing attribute on the allocas Numba gave it.
+//!
+//! The front end decided per Python variable (explicit clause or default rule) and passed
+//! the variable's value to the markers; a value loaded from an alloca names that alloca.
+//! Here, before outlining:
+//! - shared, written in the region: left alone; CodeExtractor passes the alloca's address;
+//! - shared, only read: loaded once before the region and passed by value (no aliasing
+//!   loads in the outlined loop: the same code as serial Numba);
+//! - private / firstprivate / reduction: a new alloca in the region (one per thread after
+//!   outlining), zeroed / copied (and increfed) / set to the operator's identity; at the
+//!   region's end private copies are released and reductions combined into the original;
+//! - any other alloca only used inside the region (Numba temporaries, variables that only
+//!   live there) is privatised the same way, so no thread sees another's temporaries.
+
+use crate::abi;
+use crate::error::PassResult;
+use crate::ir::{self, Block, Builder, Value};
+use crate::markers::{MarkedRegion, Sharing, VarSpec};
+use crate::reduction;
+use crate::region::Shape;
+use llvm_sys::core::*;
+use llvm_sys::prelude::*;
+use llvm_sys::LLVMOpcode;
+
+/// One decision, as explain-able text: (variable, attribute, reason).
+pub type Decision = (String, String, String);
+
+fn alloca_behind(v: Value) -> Option<Value> {
+    if !ir::is_instruction(v) {
+        return None;
+    }
+    let ptr = match ir::opcode(v) {
+        LLVMOpcode::LLVMLoad => ir::operands(v)[0],
+        LLVMOpcode::LLVMAlloca => return Some(v),
+        _ => return None,
+    };
+    (ir::is_instruction(ptr) && ir::opcode(ptr) == LLVMOpcode::LLVMAlloca).then_some(ptr)
+}
+
+fn find_alloca(func: Value, r: &MarkedRegion, spec: &VarSpec) -> Option<Value> {
+    if let Some(v) = spec
+        .operand
+        .and_then(|i| r.enter_operands.get(i))
+        .and_then(|&v| alloca_behind(v))
+    {
+        return Some(v);
+    }
+    if let Some(v) = r
+        .exit_operands
+        .iter()
+        .find(|(n, _)| *n == spec.name)
+        .and_then(|(_, v)| alloca_behind(*v))
+    {
+        return Some(v);
+    }
+    // A variable that exists only inside the region has no marker operand: Numba names
+    // its alloca after it.
+    let entry = ir::blocks(func)[0];
+    ir::instructions(entry)
+        .into_iter()
+        .find(|&i| ir::opcode(i) == LLVMOpcode::LLVMAlloca && ir::name_of(i) == spec.name)
+}
+
+fn in_blocks(inst: Value, blocks: &[Block]) -> bool {
+    ir::is_instruction(inst) && blocks.contains(&ir::parent_block(inst))
+}
+
+/// A store of a constant zero in the entry block: how Numba initialises every alloca.
+fn is_zero_init(inst: Value, alloca: Value) -> bool {
+    unsafe {
+        ir::opcode(inst) == LLVMOpcode::LLVMStore
+            && ir::parent_block(inst) == ir::parent_block(alloca)
+            && LLVMGetOperand(inst, 1) == alloca
+            && LLVMIsNull(LLVMGetOperand(inst, 0)) != 0
+    }
+}
+
+/// Uses of `alloca` that matter outside the region: not its zero initialisation, and not
+/// loads whose only users are the markers (those vanish with the markers).
+fn used_outside(alloca: Value, region: &[Block], markers: &[Value]) -> bool {
+    ir::users(alloca).into_iter().any(|u| {
+        if in_blocks(u, region) || is_zero_init(u, alloca) {
+            return false;
+        }
+        if ir::opcode(u) == LLVMOpcode::LLVMLoad {
+            let users = ir::users(u);
+            return !users.iter().all(|x| markers.contains(x));
+        }
+        true
+    })
+}
+
+fn written_in(alloca: Value, region: &[Block]) -> bool {
+    ir::users(alloca)
+        .into_iter()
+        .any(|u| in_blocks(u, region) && ir::opcode(u) != LLVMOpcode::LLVMLoad)
+}
+
+pub struct Applied {
+    pub decisions: Vec<Decision>,
+}
+
+/// Applies the data-sharing attributes of region `r` (see the module doc).
+/// `team_shared`: allocas the pass made for the whole team (error slots); never privatised.
+pub fn apply(
+    module: LLVMModuleRef,
+    func: Value,
+    r: &MarkedRegion,
+    shape: &Shape,
+    region: &[Block],
+    team_shared: &[Value],
+) -> PassResult<Applied> {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let b = Builder::new(ctx);
+    let markers = [r.enter, r.exit];
+    let mut handled: Vec<Value> = team_shared.to_vec();
+    let mut decisions = Vec::new();
+    for spec in &r.payload.vars {
+        decisions.push((
+            spec.name.clone(),
+            format!("{:?}", spec.sharing).to_lowercase(),
+            spec.why.clone(),
+        ));
+        let Some(alloca) = find_alloca(func, r, spec) else {
+            continue; // an SSA value: passed by value, nothing to privatise
+        };
+        handled.push(alloca);
+        let ty = ir::allocated_type(alloca);
+        match spec.sharing {
+            Sharing::Shared => {
+                if !written_in(alloca, region) {
+                    pass_by_value(&b, alloca, ty, shape, region);
+                }
+            }
+            Sharing::Private | Sharing::Lastprivate => {
+                let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);
+                b.store(unsafe { LLVMConstNull(ty) }, copy);
+                release_at_end(&b, module, copy, spec, shape);
+            }
+            Sharing::Firstprivate => {
+                let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);
+                let v = b.load(ty, alloca, &format!("{}.in", spec.name));
+                b.store(v, copy);
+                if let Some(incref) = &spec.incref {
+                    call_helper(&b, module, incref, copy);
+                }
+                release_at_end(&b, module, copy, spec, shape);
+            }
+            Sharing::Reduction => {
+                let op = spec.op.as_deref().unwrap_or("+");
+                let kind = spec.ty.clone().unwrap_or(crate::markers::TypeInfo::Other);
+                let identity = reduction::identity(ctx, op, &kind, ty)
+                    .ok_or_else(|| r.error(reduction::unsupported(op, spec)))?;
+                let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);
+                b.store(identity, copy);
+                reduction::combine_at_end(&b, module, r, shape, op, &kind, ty, alloca, copy)
+                    .ok_or_else(|| r.error(reduction::unsupported(op, spec)))?;
+            }
+        }
+    }
+    // Allocas only the region uses (Numba temporaries, region-local variables).
+    let entry = ir::blocks(func)[0];
+    for alloca in ir::instructions(entry)
+        .into_iter()
+        .filter(|&i| ir::opcode(i) == LLVMOpcode::LLVMAlloca)
+    {
+        if handled.contains(&alloca) || !ir::users(alloca).iter().any(|&u| in_blocks(u, region)) {
+            continue;
+        }
+        if !used_outside(alloca, region, &markers) {
+            let ty = ir::allocated_type(alloca);
+            let copy = private_copy(&b, alloca, ty, shape, region, &ir::name_of(alloca));
+            b.store(unsafe { LLVMConstNull(ty) }, copy);
+        }
+    }
+    Ok(Applied { decisions })
+}
+
+/// A new alloca at the start of the region (outlining moves it into the outlined function),
+/// replacing `alloca` inside the region; the builder is left right after it.
+fn private_copy(
+    b: &Builder,
+    alloca: Value,
+    ty: LLVMTypeRef,
+    shape: &Shape,
+    region: &[Block],
+    name: &str,
+) -> Value {
+    b.at_start(shape.entry);
+    let copy = b.alloca(ty, &format!("{name}.private"));
+    ir::replace_uses_in(alloca, copy, region);
+    // Position after the alloca for the initialisation the caller emits.
+    unsafe { LLVMPositionBuilderBefore(b.raw, LLVMGetNextInstruction(copy)) };
+    copy
+}
+
+fn pass_by_value(b: &Builder, alloca: Value, ty: LLVMTypeRef, shape: &Shape, region: &[Block]) {
+    b.before(ir::terminator(shape.pre()).expect("pre block ends in a branch"));
+    let v = b.load(ty, alloca, &format!("{}.shared", ir::name_of(alloca)));
+    for u in ir::users(alloca) {
+        if in_blocks(u, region) && ir::opcode(u) == LLVMOpcode::LLVMLoad {
+            unsafe { LLVMReplaceAllUsesWith(u, v) };
+            ir::erase(u);
+        }
+    }
+}
+
+fn call_helper(b: &Builder, module: LLVMModuleRef, name: &str, ptr: Value) {
+    unsafe {
+        let f = LLVMGetNamedFunction(module, ir::cstr(name).as_ptr());
+        if !f.is_null() {
+            b.call(LLVMGlobalGetValueType(f), f, &[ptr], "");
+        }
+    }
+}
+
+/// Releases a private copy of a reference-counted value at the end of the region.
+fn release_at_end(b: &Builder, module: LLVMModuleRef, copy: Value, spec: &VarSpec, shape: &Shape) {
+    if let Some(decref) = &spec.decref {
+        b.before(ir::terminator(shape.tail()).expect("tail ends in a branch"));
+        call_helper(b, module, decref, copy);
+    }
+}
+
+/// The runtime's view of "which thread am I" for calls made inside the region.
+pub fn thread_id(b: &Builder, module: LLVMModuleRef, ident: Value) -> Value {
+    let (f, fty) = abi::runtime_fn(module, "__kmpc_global_thread_num");
+    b.call(fty, f, &[ident], "omp.gtid")
+}

@@ -1,0 +1,223 @@
+//! The pass on small Numba-shaped IR fixtures: IR before (built here), facts after.
+//!
+//! Each fixture is a function with Numba's calling convention
+//! (`i32 @f(ptr %retptr, ptr %excinfo, ...)`) holding a region delimited by the markers the
+//! Python front end emits, with a JSON payload like the front end's.
+
+use pyomp_pass::{lower_module, Options, PassError};
+
+/// `@name = internal constant [N x i8] c"<json>\00"` with N computed.
+fn payload(name: &str, json: &str) -> String {
+    let escaped = json.replace('"', "\\22");
+    format!("@{name} = internal constant [{} x i8] c\"{escaped}\\00\"\n", json.len() + 1)
+}
+
+const DECLS: &str = "declare void @pyomp.region.enter(ptr, ...)\n\
+                     declare void @pyomp.region.exit(ptr, ...)\n\
+                     declare i32 @omp_get_thread_num()\n";
+
+fn enter_json(id: u32, clauses: &str, vars: &str) -> String {
+    format!(
+        r#"{{"id":{id},"construct":"parallel","directive":"parallel","loc":{{"file":"t.py","line":{},"column":5}},"clauses":{{{clauses}}},"vars":[{vars}]}}"#,
+        id + 2
+    )
+}
+
+fn var(name: &str, sharing: &str, operand: Option<usize>, extra: &str) -> String {
+    let operand = operand.map_or("null".to_string(), |i| i.to_string());
+    format!(r#"{{"name":"{name}","sharing":"{sharing}","why":"test","op":null,"operand":{operand}{extra}}}"#)
+}
+
+fn lower(ir: &str) -> Result<(String, Vec<serde_json::Value>), PassError> {
+    let out = lower_module(ir, "fixture", Options { keep_ir: true })?;
+    let reports = serde_json::to_value(&out.regions).unwrap();
+    Ok((out.ir.unwrap(), reports.as_array().unwrap().clone()))
+}
+
+/// The text of function `name` in the printed module.
+fn function<'a>(ir: &'a str, name: &str) -> &'a str {
+    let start = ir.find(&format!("@{name}(")).unwrap_or_else(|| panic!("no function {name} in\n{ir}"));
+    let start = ir[..start].rfind("define").unwrap();
+    let end = start + ir[start..].find("\n}\n").unwrap();
+    &ir[start..end]
+}
+
+/// `nt` is written in the region and read after (shared), `n` only read (shared, passed by
+/// value), `tid` lives only in the region (private).
+fn basic_region(clauses: &str, extra_enter_args: &str) -> String {
+    let vars = [var("n", "shared", Some(0), ""), var("nt", "shared", Some(1), ""), var("tid", "private", None, "")].join(",");
+    payload("enter.1", &enter_json(1, clauses, &vars))
+        + &payload("exit.1", r#"{"id":1,"vars":["nt"]}"#)
+        + DECLS
+        + &format!(
+            "define i32 @f(ptr %retptr, ptr %excinfo, i64 %arg.n, i64 %k, i1 %c) {{\n\
+entry:\n  %n = alloca i64\n  store i64 0, ptr %n\n  %nt = alloca i64\n  store i64 0, ptr %nt\n\
+  %tid = alloca i32\n  store i32 0, ptr %tid\n  store i64 %arg.n, ptr %n\n  br label %B0\n\
+B0:\n  %n.v = load i64, ptr %n\n  %nt.v = load i64, ptr %nt\n\
+  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1, i64 %n.v, i64 %nt.v{extra_enter_args})\n  br label %B1\n\
+B1:\n  %t = call i32 @omp_get_thread_num()\n  store i32 %t, ptr %tid\n  %t2 = load i32, ptr %tid\n\
+  %t3 = sext i32 %t2 to i64\n  %nn = load i64, ptr %n\n  %t4 = add i64 %t3, %nn\n  store i64 %t4, ptr %nt\n  br label %B2\n\
+B2:\n  %nt.x = load i64, ptr %nt\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1, i64 %nt.x)\n\
+  %r = load i64, ptr %nt\n  store i64 %r, ptr %retptr\n  ret i32 0\n}}\n"
+        )
+}
+
+#[test]
+fn parallel_region_is_outlined_and_forked() {
+    let (ir, reports) = lower(&basic_region("", "")).unwrap();
+    assert!(!ir.contains("pyomp.region"), "no marker survives:\n{ir}");
+    let f = function(&ir, "f");
+    assert!(f.contains("call void (ptr, i32, ptr, ...) @__kmpc_fork_call(ptr @.pyomp.ident, i32 1, ptr @f.omp.parallel.1.omp_microtask"));
+    // shared and written: by address; shared and only read: by value; private: its own alloca
+    let outlined = function(&ir, "f.omp.parallel.1");
+    assert!(outlined.starts_with("define internal void @f.omp.parallel.1(i64 %n.shared, ptr %nt)"), "{outlined}");
+    assert!(outlined.contains("%tid.private = alloca i32"), "tid is private to each thread:\n{outlined}");
+    assert!(outlined.contains("%t4 = add i64 %t3, %n.shared"), "n is read from the by-value copy");
+    assert!(!f.contains("@omp_get_thread_num"), "the region's code left the caller");
+    let micro = function(&ir, "f.omp.parallel.1.omp_microtask");
+    assert!(micro.contains("call void @f.omp.parallel.1(i64 %omp.arg1, ptr %omp.arg3)"), "{micro}");
+    assert!(ir.contains(r#"c";t.py;f;3;5;;\00""#), "ident carries the source location");
+    let sharing = &reports[0]["sharing"];
+    assert_eq!(sharing[2], serde_json::json!(["tid", "private", "test"]));
+    assert_eq!(reports[0]["can_raise"], false);
+}
+
+#[test]
+fn num_threads_and_if_clauses() {
+    let ir = basic_region(r#""num_threads":2,"if":3"#, ", i64 %k, i1 %c");
+    let (out, _) = lower(&ir).unwrap();
+    let f = function(&out, "f");
+    assert!(f.contains("%omp.i32 = trunc i64 %k to i32"), "{f}");
+    assert!(f.contains("call void @__kmpc_push_num_threads(ptr @.pyomp.ident, i32 %omp.gtid, i32 %omp.i32)"));
+    assert!(f.contains("br i1 %c, label %omp.fork, label %omp.serial"), "{f}");
+    assert!(f.contains("call void @__kmpc_serialized_parallel"));
+    assert!(f.contains("call void @f.omp.parallel.1.omp_microtask(ptr %omp.gtid.addr, ptr %omp.zero.addr, ptr %omp.args)"));
+    assert!(f.contains("call void @__kmpc_end_serialized_parallel"));
+}
+
+#[test]
+fn firstprivate_and_reduction() {
+    let int = r#","type":{"kind":"int","signed":true,"bits":64}"#;
+    let vars = [var("x", "firstprivate", Some(0), int), {
+        let mut s = var("s", "reduction", Some(1), int);
+        s = s.replace(r#""op":null"#, r#""op":"+""#);
+        s
+    }]
+    .join(",");
+    let ir = payload("enter.1", &enter_json(1, "", &vars))
+        + &payload("exit.1", r#"{"id":1,"vars":["x","s"]}"#)
+        + DECLS
+        + "define i32 @f(ptr %retptr, ptr %excinfo) {\n\
+entry:\n  %x = alloca i64\n  store i64 0, ptr %x\n  %s = alloca i64\n  store i64 0, ptr %s\n\
+  store i64 7, ptr %x\n  br label %B0\n\
+B0:\n  %x.v = load i64, ptr %x\n  %s.v = load i64, ptr %s\n\
+  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1, i64 %x.v, i64 %s.v)\n  br label %B1\n\
+B1:\n  %a = load i64, ptr %x\n  %b = add i64 %a, 1\n  store i64 %b, ptr %x\n\
+  %c = load i64, ptr %s\n  %d = add i64 %c, %b\n  store i64 %d, ptr %s\n  br label %B2\n\
+B2:\n  %x.x = load i64, ptr %x\n  %s.x = load i64, ptr %s\n\
+  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1, i64 %x.x, i64 %s.x)\n\
+  %r = load i64, ptr %s\n  store i64 %r, ptr %retptr\n  ret i32 0\n}\n";
+    let (out, _) = lower(&ir).unwrap();
+    let outlined = function(&out, "f.omp.parallel.1");
+    // firstprivate: the copy is initialised from the original; reduction: from 0, combined
+    // into the original under the runtime's critical section
+    assert!(outlined.contains("%x.in = load i64, ptr %x"), "{outlined}");
+    assert!(outlined.contains("store i64 0, ptr"), "{outlined}");
+    let crit = outlined.find("@__kmpc_critical(").expect("critical");
+    let combine = outlined.find("%omp.red = add i64 %omp.red.total, %omp.red.mine").expect("combine");
+    let end = outlined.find("@__kmpc_end_critical(").expect("end critical");
+    assert!(crit < combine && combine < end, "{outlined}");
+}
+
+#[test]
+fn unsupported_reduction_is_a_located_error() {
+    let float = r#","type":{"kind":"float","bits":64},"numba_type":"float64""#;
+    let vars = var("s", "reduction", Some(0), float).replace(r#""op":null"#, r#""op":"&""#);
+    let ir = payload("enter.1", &enter_json(1, "", &vars))
+        + &payload("exit.1", r#"{"id":1,"vars":["s"]}"#)
+        + DECLS
+        + "define i32 @f(ptr %retptr, ptr %excinfo) {\n\
+entry:\n  %s = alloca double\n  store double 0.0, ptr %s\n  br label %B0\n\
+B0:\n  %s.v = load double, ptr %s\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1, double %s.v)\n  br label %B1\n\
+B1:\n  store double 1.0, ptr %s\n  br label %B2\n\
+B2:\n  %s.x = load double, ptr %s\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1, double %s.x)\n  ret i32 0\n}\n";
+    match lower(&ir) {
+        Err(PassError::Region { message, loc: Some(loc) }) => {
+            assert_eq!(message, "reduction(&: s) is not supported for a variable of type float64");
+            assert_eq!((loc.file.as_str(), loc.line), ("t.py", 3));
+        }
+        other => panic!("expected a region error, got {other:?}"),
+    }
+}
+
+#[test]
+fn exception_in_region_is_recorded_and_reraised_after_the_join() {
+    let vars = var("n", "shared", Some(0), "");
+    let ir = payload("enter.1", &enter_json(1, "", &vars))
+        + &payload("exit.1", r#"{"id":1,"vars":["n"]}"#)
+        + DECLS
+        + "@exc = internal constant i8 0\n\
+define i32 @f(ptr %retptr, ptr %excinfo, i64 %arg) {\n\
+entry:\n  %n = alloca i64\n  store i64 0, ptr %n\n  store i64 %arg, ptr %n\n  br label %B0\n\
+B0:\n  %n.v = load i64, ptr %n\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1, i64 %n.v)\n  br label %B1\n\
+B1:\n  %v = load i64, ptr %n\n  %bad = icmp sgt i64 %v, 3\n  br i1 %bad, label %raise, label %B2\n\
+raise:\n  store ptr @exc, ptr %excinfo\n  ret i32 1\n\
+B2:\n  %n.x = load i64, ptr %n\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1, i64 %n.x)\n  ret i32 0\n}\n";
+    let (out, reports) = lower(&ir).unwrap();
+    assert_eq!(reports[0]["can_raise"], true);
+    let outlined = function(&out, "f.omp.parallel.1");
+    assert!(!outlined.contains("ret i32"), "no return of the function from inside the region");
+    assert!(outlined.contains("cmpxchg ptr %omp.err.status, i32 0, i32 1 seq_cst seq_cst"), "{outlined}");
+    assert!(outlined.contains("store ptr @exc, ptr %omp.excinfo.private"), "private excinfo slot:\n{outlined}");
+    let f = function(&out, "f");
+    assert!(f.contains("store i32 0, ptr %omp.err.status"), "status reset before the region");
+    assert!(f.contains("store ptr %omp.err.info.v, ptr %excinfo"), "{f}");
+    assert!(f.contains("ret i32 %omp.err.status.v"), "{f}");
+}
+
+#[test]
+fn nested_regions_fork_inside_the_outer_outlined_function() {
+    let outer_vars = var("a", "shared", Some(0), "");
+    let inner_vars = var("a", "shared", Some(0), "");
+    let inner = enter_json(2, "", &inner_vars);
+    let ir = payload("enter.1", &enter_json(1, "", &outer_vars))
+        + &payload("enter.2", &inner)
+        + &payload("exit.1", r#"{"id":1,"vars":["a"]}"#)
+        + &payload("exit.2", r#"{"id":2,"vars":["a"]}"#)
+        + DECLS
+        + "define i32 @f(ptr %retptr, ptr %excinfo, ptr %arg) {\n\
+entry:\n  %a = alloca ptr\n  store ptr null, ptr %a\n  store ptr %arg, ptr %a\n  br label %B0\n\
+B0:\n  %a.v = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1, ptr %a.v)\n  br label %B1\n\
+B1:\n  %a.w = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.2, ptr %a.w)\n  br label %B2\n\
+B2:\n  %p = load ptr, ptr %a\n  %t = call i32 @omp_get_thread_num()\n  store i32 %t, ptr %p\n  br label %B3\n\
+B3:\n  %a.x = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.2, ptr %a.x)\n\
+  %a.y = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1, ptr %a.y)\n  ret i32 0\n}\n";
+    let (out, reports) = lower(&ir).unwrap();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0]["id"], 2, "the inner region is lowered first");
+    let outer = function(&out, "f.omp.parallel.1");
+    assert!(outer.contains("@__kmpc_fork_call(ptr @.pyomp.ident.1, i32 1, ptr @f.omp.parallel.2.omp_microtask")
+        || outer.contains("@f.omp.parallel.2.omp_microtask"), "{out}");
+    assert!(outer.contains("alloca { ptr }"), "the inner argument block is private to each outer thread:\n{outer}");
+    assert!(function(&out, "f").contains("@f.omp.parallel.1.omp_microtask"));
+}
+
+#[test]
+fn region_without_end_marker_is_a_located_error() {
+    let vars = var("n", "shared", None, "");
+    let ir = payload("enter.1", &enter_json(1, "", &vars))
+        + DECLS
+        + "define i32 @f(ptr %retptr, ptr %excinfo) {\n\
+entry:\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1)\n  ret i32 0\n}\n";
+    match lower(&ir) {
+        Err(PassError::Region { loc: Some(loc), .. }) => assert_eq!(loc.line, 3),
+        other => panic!("expected a region error, got {other:?}"),
+    }
+}
+
+#[test]
+fn unreadable_payload_is_an_internal_error_not_a_panic() {
+    let ir = payload("enter.1", "{not json") + DECLS + "define i32 @f(ptr %retptr, ptr %excinfo) {\n\
+entry:\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1)\n  ret i32 0\n}\n";
+    assert!(matches!(lower(&ir), Err(PassError::Internal { .. })));
+}
