@@ -5,6 +5,7 @@ pass).  It runs before Numba's with-lifting, reads each directive as a compile-t
 string, parses it with pyomp's grammar and reports every problem as a located PyompError.
 """
 
+import json
 import linecache
 import re
 
@@ -188,3 +189,54 @@ def _drop_context_call(func_ir, call):
             if isinstance(stmt, ir.Assign) and stmt.value is call:
                 stmt.value = ir.Const(None, call.loc)
                 return
+
+
+def strip_shared_dels(func_ir):
+    """Removes Numba's `del` of shared variables inside regions (run just before lowering,
+    when the dels exist).
+
+    A `del` decrefs the variable and zeroes its slot; inside a region that slot belongs to
+    the whole team, so a thread leaving the region by an exception would free or clear a
+    value the other threads are still using.  On the normal path the exit marker keeps
+    shared variables alive until after the region, so only exception paths had such dels.
+    """
+    consts, globals_ = {}, {}
+    calls = []
+    for label, block in func_ir.blocks.items():
+        for stmt in block.body:
+            if not isinstance(stmt, ir.Assign):
+                continue
+            value = stmt.value
+            if isinstance(value, ir.Global):
+                globals_[stmt.target.name] = value.value
+            elif isinstance(value, ir.Const):
+                consts[stmt.target.name] = value.value
+            elif isinstance(value, ir.Expr) and value.op == "call":
+                calls.append((label, value))
+    enters, exits = {}, {}
+    for label, call in calls:
+        fn = globals_.get(call.func.name)
+        if fn is markers.region_enter or fn is markers.region_exit:
+            payload = json.loads(consts[call.args[0].name])
+            (enters if fn is markers.region_enter else exits)[payload["id"]] = (label, payload)
+    for rid, (head, payload) in enters.items():
+        if rid not in exits:
+            continue
+        end = exits[rid][0]
+        shared = {v["name"] for v in payload["vars"] if v["sharing"] == "shared"}
+        for label in _blocks_between(func_ir, head, end):
+            block = func_ir.blocks[label]
+            block.body = [s for s in block.body
+                          if not (isinstance(s, ir.Del) and s.value in shared)]
+
+
+def _blocks_between(func_ir, head, end):
+    """Blocks reachable from `head`'s successors without passing `end`."""
+    seen, stack = set(), list(func_ir.blocks[head].terminator.get_targets())
+    while stack:
+        label = stack.pop()
+        if label in seen or label == end:
+            continue
+        seen.add(label)
+        stack.extend(func_ir.blocks[label].terminator.get_targets())
+    return seen

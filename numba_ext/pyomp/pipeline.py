@@ -78,6 +78,7 @@ class UseOpenMPCodeLibrary(LoweringPass):
         LoweringPass.__init__(self)
 
     def run_pass(self, state):
+        frontend.strip_shared_dels(state.func_ir)
         if state.library is None:
             codegen = state.targetctx.codegen()
             state.library = OpenMPCodeLibrary(codegen, state.func_id.func_qualname)

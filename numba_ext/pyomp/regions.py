@@ -63,15 +63,25 @@ def find_region(func_ir, head, stmt, located):
             raise located(PyompError(_ESCAPE))
         block = blocks[label]
         region_blocks.add(label)
-        if isinstance(block.terminator, ir.Return):
-            raise located(PyompError(
-                "`return` inside an OpenMP region is not allowed (a region has one exit); "
-                "assign the result to a variable and return after the `with` block"))
         if any(isinstance(s, ir.PopBlock) for s in block.body):
             pops.append(label)
             continue  # the pop_block's successor is the region's exit
         stack.extend(_successors(block))
-    if len(pops) != 1:
+    # A region block that returns was reached without passing the region's end: control
+    # escaped.  Python leaves a `with` by `return` through a pop_block followed directly by
+    # the return (the shape Numba's with-lifting rewrites), which names the culprit.
+    returns = [label for label in region_blocks if isinstance(blocks[label].terminator, ir.Return)]
+    pop_then_return = any(isinstance(blocks[_successors(blocks[p])[0]].terminator, ir.Return)
+                          for p in pops)
+    if returns and (pop_then_return or not pops):
+        raise located(PyompError(
+            "`return` inside an OpenMP region is not allowed (a region has one exit); "
+            "assign the result to a variable and return after the `with` block"))
+    if not pops:
+        raise located(PyompError(
+            "every path through this OpenMP region raises an exception, so the region never "
+            "reaches its end; pyomp needs a reachable end (raise under a condition)"))
+    if len(pops) != 1 or returns:
         raise located(PyompError(_ESCAPE))
     (pop,) = pops
     _check_all_reach(blocks, region_blocks, pop, located)

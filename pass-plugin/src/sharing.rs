@@ -25,7 +25,18 @@ use llvm_sys::LLVMOpcode;
 /// One decision, as explain-able text: (variable, attribute, reason).
 pub type Decision = (String, String, String);
 
+/// The alloca a marker operand was loaded from. Numba packs a call's `*args` into a tuple
+/// and unpacks it for the callee, so an operand may be `extractvalue (insertvalue ...), i`:
+/// follow the chain to the value inserted at `i`.
 fn alloca_behind(v: Value) -> Option<Value> {
+    if !ir::is_instruction(v) {
+        return None;
+    }
+    let v = if ir::opcode(v) == LLVMOpcode::LLVMExtractValue {
+        inserted_value(v)?
+    } else {
+        v
+    };
     if !ir::is_instruction(v) {
         return None;
     }
@@ -35,6 +46,24 @@ fn alloca_behind(v: Value) -> Option<Value> {
         _ => return None,
     };
     (ir::is_instruction(ptr) && ir::opcode(ptr) == LLVMOpcode::LLVMAlloca).then_some(ptr)
+}
+
+fn inserted_value(extract: Value) -> Option<Value> {
+    let index = unsafe {
+        if LLVMGetNumIndices(extract) != 1 {
+            return None;
+        }
+        *LLVMGetIndices(extract)
+    };
+    let mut agg = ir::operands(extract)[0];
+    while ir::is_instruction(agg) && ir::opcode(agg) == LLVMOpcode::LLVMInsertValue {
+        let i = unsafe { (LLVMGetNumIndices(agg) == 1).then(|| *LLVMGetIndices(agg)) }?;
+        if i == index {
+            return Some(ir::operands(agg)[1]);
+        }
+        agg = ir::operands(agg)[0];
+    }
+    None
 }
 
 fn find_alloca(func: Value, r: &MarkedRegion, spec: &VarSpec) -> Option<Value> {

@@ -9,7 +9,10 @@ use pyomp_pass::{lower_module, Options, PassError};
 /// `@name = internal constant [N x i8] c"<json>\00"` with N computed.
 fn payload(name: &str, json: &str) -> String {
     let escaped = json.replace('"', "\\22");
-    format!("@{name} = internal constant [{} x i8] c\"{escaped}\\00\"\n", json.len() + 1)
+    format!(
+        "@{name} = internal constant [{} x i8] c\"{escaped}\\00\"\n",
+        json.len() + 1
+    )
 }
 
 const DECLS: &str = "declare void @pyomp.region.enter(ptr, ...)\n\
@@ -25,7 +28,9 @@ fn enter_json(id: u32, clauses: &str, vars: &str) -> String {
 
 fn var(name: &str, sharing: &str, operand: Option<usize>, extra: &str) -> String {
     let operand = operand.map_or("null".to_string(), |i| i.to_string());
-    format!(r#"{{"name":"{name}","sharing":"{sharing}","why":"test","op":null,"operand":{operand}{extra}}}"#)
+    format!(
+        r#"{{"name":"{name}","sharing":"{sharing}","why":"test","op":null,"operand":{operand}{extra}}}"#
+    )
 }
 
 fn lower(ir: &str) -> Result<(String, Vec<serde_json::Value>), PassError> {
@@ -36,7 +41,9 @@ fn lower(ir: &str) -> Result<(String, Vec<serde_json::Value>), PassError> {
 
 /// The text of function `name` in the printed module.
 fn function<'a>(ir: &'a str, name: &str) -> &'a str {
-    let start = ir.find(&format!("@{name}(")).unwrap_or_else(|| panic!("no function {name} in\n{ir}"));
+    let start = ir
+        .find(&format!("@{name}("))
+        .unwrap_or_else(|| panic!("no function {name} in\n{ir}"));
     let start = ir[..start].rfind("define").unwrap();
     let end = start + ir[start..].find("\n}\n").unwrap();
     &ir[start..end]
@@ -45,7 +52,12 @@ fn function<'a>(ir: &'a str, name: &str) -> &'a str {
 /// `nt` is written in the region and read after (shared), `n` only read (shared, passed by
 /// value), `tid` lives only in the region (private).
 fn basic_region(clauses: &str, extra_enter_args: &str) -> String {
-    let vars = [var("n", "shared", Some(0), ""), var("nt", "shared", Some(1), ""), var("tid", "private", None, "")].join(",");
+    let vars = [
+        var("n", "shared", Some(0), ""),
+        var("nt", "shared", Some(1), ""),
+        var("tid", "private", None, ""),
+    ]
+    .join(",");
     payload("enter.1", &enter_json(1, clauses, &vars))
         + &payload("exit.1", r#"{"id":1,"vars":["nt"]}"#)
         + DECLS
@@ -70,13 +82,31 @@ fn parallel_region_is_outlined_and_forked() {
     assert!(f.contains("call void (ptr, i32, ptr, ...) @__kmpc_fork_call(ptr @.pyomp.ident, i32 1, ptr @f.omp.parallel.1.omp_microtask"));
     // shared and written: by address; shared and only read: by value; private: its own alloca
     let outlined = function(&ir, "f.omp.parallel.1");
-    assert!(outlined.starts_with("define internal void @f.omp.parallel.1(i64 %n.shared, ptr %nt)"), "{outlined}");
-    assert!(outlined.contains("%tid.private = alloca i32"), "tid is private to each thread:\n{outlined}");
-    assert!(outlined.contains("%t4 = add i64 %t3, %n.shared"), "n is read from the by-value copy");
-    assert!(!f.contains("@omp_get_thread_num"), "the region's code left the caller");
+    assert!(
+        outlined.starts_with("define internal void @f.omp.parallel.1(i64 %n.shared, ptr %nt)"),
+        "{outlined}"
+    );
+    assert!(
+        outlined.contains("%tid.private = alloca i32"),
+        "tid is private to each thread:\n{outlined}"
+    );
+    assert!(
+        outlined.contains("%t4 = add i64 %t3, %n.shared"),
+        "n is read from the by-value copy"
+    );
+    assert!(
+        !f.contains("@omp_get_thread_num"),
+        "the region's code left the caller"
+    );
     let micro = function(&ir, "f.omp.parallel.1.omp_microtask");
-    assert!(micro.contains("call void @f.omp.parallel.1(i64 %omp.arg1, ptr %omp.arg3)"), "{micro}");
-    assert!(ir.contains(r#"c";t.py;f;3;5;;\00""#), "ident carries the source location");
+    assert!(
+        micro.contains("call void @f.omp.parallel.1(i64 %omp.arg1, ptr %omp.arg3)"),
+        "{micro}"
+    );
+    assert!(
+        ir.contains(r#"c";t.py;f;3;5;;\00""#),
+        "ident carries the source location"
+    );
     let sharing = &reports[0]["sharing"];
     assert_eq!(sharing[2], serde_json::json!(["tid", "private", "test"]));
     assert_eq!(reports[0]["can_raise"], false);
@@ -88,8 +118,13 @@ fn num_threads_and_if_clauses() {
     let (out, _) = lower(&ir).unwrap();
     let f = function(&out, "f");
     assert!(f.contains("%omp.i32 = trunc i64 %k to i32"), "{f}");
-    assert!(f.contains("call void @__kmpc_push_num_threads(ptr @.pyomp.ident, i32 %omp.gtid, i32 %omp.i32)"));
-    assert!(f.contains("br i1 %c, label %omp.fork, label %omp.serial"), "{f}");
+    assert!(f.contains(
+        "call void @__kmpc_push_num_threads(ptr @.pyomp.ident, i32 %omp.gtid, i32 %omp.i32)"
+    ));
+    assert!(
+        f.contains("br i1 %c, label %omp.fork, label %omp.serial"),
+        "{f}"
+    );
     assert!(f.contains("call void @__kmpc_serialized_parallel"));
     assert!(f.contains("call void @f.omp.parallel.1.omp_microtask(ptr %omp.gtid.addr, ptr %omp.zero.addr, ptr %omp.args)"));
     assert!(f.contains("call void @__kmpc_end_serialized_parallel"));
@@ -124,8 +159,12 @@ B2:\n  %x.x = load i64, ptr %x\n  %s.x = load i64, ptr %s\n\
     assert!(outlined.contains("%x.in = load i64, ptr %x"), "{outlined}");
     assert!(outlined.contains("store i64 0, ptr"), "{outlined}");
     let crit = outlined.find("@__kmpc_critical(").expect("critical");
-    let combine = outlined.find("%omp.red = add i64 %omp.red.total, %omp.red.mine").expect("combine");
-    let end = outlined.find("@__kmpc_end_critical(").expect("end critical");
+    let combine = outlined
+        .find("%omp.red = add i64 %omp.red.total, %omp.red.mine")
+        .expect("combine");
+    let end = outlined
+        .find("@__kmpc_end_critical(")
+        .expect("end critical");
     assert!(crit < combine && combine < end, "{outlined}");
 }
 
@@ -142,8 +181,14 @@ B0:\n  %s.v = load double, ptr %s\n  call void (ptr, ...) @pyomp.region.enter(pt
 B1:\n  store double 1.0, ptr %s\n  br label %B2\n\
 B2:\n  %s.x = load double, ptr %s\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1, double %s.x)\n  ret i32 0\n}\n";
     match lower(&ir) {
-        Err(PassError::Region { message, loc: Some(loc) }) => {
-            assert_eq!(message, "reduction(&: s) is not supported for a variable of type float64");
+        Err(PassError::Region {
+            message,
+            loc: Some(loc),
+        }) => {
+            assert_eq!(
+                message,
+                "reduction(&: s) is not supported for a variable of type float64"
+            );
             assert_eq!((loc.file.as_str(), loc.line), ("t.py", 3));
         }
         other => panic!("expected a region error, got {other:?}"),
@@ -166,11 +211,23 @@ B2:\n  %n.x = load i64, ptr %n\n  call void (ptr, ...) @pyomp.region.exit(ptr @e
     let (out, reports) = lower(&ir).unwrap();
     assert_eq!(reports[0]["can_raise"], true);
     let outlined = function(&out, "f.omp.parallel.1");
-    assert!(!outlined.contains("ret i32"), "no return of the function from inside the region");
-    assert!(outlined.contains("cmpxchg ptr %omp.err.status, i32 0, i32 1 seq_cst seq_cst"), "{outlined}");
-    assert!(outlined.contains("store ptr @exc, ptr %omp.excinfo.private"), "private excinfo slot:\n{outlined}");
+    assert!(
+        !outlined.contains("ret i32"),
+        "no return of the function from inside the region"
+    );
+    assert!(
+        outlined.contains("cmpxchg ptr %omp.err.status, i32 0, i32 1 seq_cst seq_cst"),
+        "{outlined}"
+    );
+    assert!(
+        outlined.contains("store ptr @exc, ptr %omp.excinfo.private"),
+        "private excinfo slot:\n{outlined}"
+    );
     let f = function(&out, "f");
-    assert!(f.contains("store i32 0, ptr %omp.err.status"), "status reset before the region");
+    assert!(
+        f.contains("store i32 0, ptr %omp.err.status"),
+        "status reset before the region"
+    );
     assert!(f.contains("store ptr %omp.err.info.v, ptr %excinfo"), "{f}");
     assert!(f.contains("ret i32 %omp.err.status.v"), "{f}");
 }
@@ -196,9 +253,16 @@ B3:\n  %a.x = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.exit(ptr @e
     assert_eq!(reports.len(), 2);
     assert_eq!(reports[0]["id"], 2, "the inner region is lowered first");
     let outer = function(&out, "f.omp.parallel.1");
-    assert!(outer.contains("@__kmpc_fork_call(ptr @.pyomp.ident.1, i32 1, ptr @f.omp.parallel.2.omp_microtask")
-        || outer.contains("@f.omp.parallel.2.omp_microtask"), "{out}");
-    assert!(outer.contains("alloca { ptr }"), "the inner argument block is private to each outer thread:\n{outer}");
+    assert!(
+        outer.contains(
+            "@__kmpc_fork_call(ptr @.pyomp.ident.1, i32 1, ptr @f.omp.parallel.2.omp_microtask"
+        ) || outer.contains("@f.omp.parallel.2.omp_microtask"),
+        "{out}"
+    );
+    assert!(
+        outer.contains("alloca { ptr }"),
+        "the inner argument block is private to each outer thread:\n{outer}"
+    );
     assert!(function(&out, "f").contains("@f.omp.parallel.1.omp_microtask"));
 }
 
@@ -217,7 +281,9 @@ entry:\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1)\n  ret i32 0\n}
 
 #[test]
 fn unreadable_payload_is_an_internal_error_not_a_panic() {
-    let ir = payload("enter.1", "{not json") + DECLS + "define i32 @f(ptr %retptr, ptr %excinfo) {\n\
+    let ir = payload("enter.1", "{not json")
+        + DECLS
+        + "define i32 @f(ptr %retptr, ptr %excinfo) {\n\
 entry:\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1)\n  ret i32 0\n}\n";
     assert!(matches!(lower(&ir), Err(PassError::Internal { .. })));
 }
