@@ -239,3 +239,23 @@ def test_explain_shows_every_decision():
             ("out", "shared", "read-only"):
         assert any(all(part in row for part in line) for row in text.splitlines()), line
     assert "define internal void" in pyomp.explain(sharing_rules, ir=True)
+
+
+def test_no_marker_survives_in_the_final_module():
+    for fn in (team_ids, sharing_rules, reductions, nested, region_in_loop_and_branch):
+        assert fn.overloads, f"{fn.__name__} was compiled by the tests above"
+        for cres in fn.overloads.values():
+            final = cres.library.get_llvm_str()
+            assert "pyomp.region" not in final
+            assert "__kmpc_fork_call" in final
+
+
+def test_benchmark_kernels_compute_pi(threads):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    from kernels import forkjoin, pi_spmd
+    assert pi_spmd(10_000) == pytest.approx(np.pi, rel=1e-8)
+    out = np.zeros(256 * 16, dtype=np.int64)
+    forkjoin(10, out)
+    assert out[0] == 2 * sum(range(10))  # the region's pass and the reference pass

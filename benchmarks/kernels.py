@@ -1,0 +1,62 @@
+"""The benchmark kernels in pyomp and in Numba prange (the C versions live in c/)."""
+
+import numba
+import numpy as np
+from pyomp import njit, omp_get_num_threads, omp_get_thread_num, omp_get_wtime, openmp
+
+
+@njit
+def pi_spmd(n):
+    step = 1.0 / n
+    partial = np.zeros(64)
+    nthreads = 1
+    with openmp("parallel"):
+        tid = omp_get_thread_num()
+        nt = omp_get_num_threads()
+        if tid == 0:
+            nthreads = nt
+        acc = 0.0
+        for i in range(tid, n, nt):
+            x = (i + 0.5) * step
+            acc += 4.0 / (1.0 + x * x)
+        partial[tid] = acc
+    return step * partial[:nthreads].sum()
+
+
+@numba.njit(parallel=True)
+def pi_prange(n):
+    step = 1.0 / n
+    s = 0.0
+    for i in numba.prange(n):
+        x = (i + 0.5) * step
+        s += 4.0 / (1.0 + x * x)
+    return step * s
+
+
+@njit
+def forkjoin(reps, out):
+    """Microseconds per empty-ish parallel region (EPCC method: minus the bare work)."""
+    t0 = omp_get_wtime()
+    for r in range(reps):
+        with openmp("parallel"):
+            out[omp_get_thread_num() * 16] += r  # a cache line per thread
+    t1 = omp_get_wtime()
+    for r in range(reps):
+        out[omp_get_thread_num() * 16] += r
+    t2 = omp_get_wtime()
+    return ((t1 - t0) - (t2 - t1)) / reps * 1e6
+
+
+@numba.njit(parallel=True)
+def forkjoin_prange(reps, out):
+    """The same with Numba's prange: one parallel loop of one iteration per thread."""
+    nt = numba.get_num_threads()
+    t0 = omp_get_wtime()
+    for r in range(reps):
+        for t in numba.prange(nt):
+            out[t * 16] += r
+    t1 = omp_get_wtime()
+    for r in range(reps):
+        out[0] += r
+    t2 = omp_get_wtime()
+    return ((t1 - t0) - (t2 - t1)) / reps * 1e6

@@ -1,0 +1,122 @@
+"""pyomp vs C (gcc -fopenmp on libgomp, clang-19 -fopenmp on libomp) vs Numba prange.
+
+    .venv/bin/python benchmarks/run.py [--threads 1,2] [--repeats 7] [--quick]
+
+Each measurement is one run of one implementation; implementations are interleaved
+(round-robin) so machine noise hits all alike; the table shows medians and the ratio to C
+on the same runtime (clang-19 + libomp, which pyomp uses) and to gcc + libgomp.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+BUILD = HERE / "build"
+sys.path.insert(0, str(HERE))
+
+COMPILERS = {
+    "C gcc/libgomp": ["gcc", "-O3", "-march=native", "-fopenmp"],
+    "C clang/libomp": ["clang-19", "-O3", "-march=native", "-fopenmp",
+                       "-Wl,-rpath,/usr/lib/llvm-19/lib"],
+}
+
+
+def build(name):
+    """Compiles c/<name>.c with each C compiler (once); returns {label: executable}."""
+    BUILD.mkdir(exist_ok=True)
+    out = {}
+    for label, cmd in COMPILERS.items():
+        exe = BUILD / f"{name}.{cmd[0]}"
+        src = HERE / "c" / f"{name}.c"
+        if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
+            subprocess.run([*cmd, str(src), "-o", str(exe)], check=True)
+        out[label] = exe
+    return out
+
+
+def run_c(exe, threads, *args):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    out = subprocess.run([str(exe), *map(str, args)], env=env, capture_output=True,
+                         text=True, check=True)
+    return float(out.stdout.split()[0])
+
+
+def kernels(quick, only):
+    """(name, size, unit, {implementation: measure(threads)}) for each selected kernel."""
+    import pyomp
+    from kernels import forkjoin, forkjoin_prange, pi_prange, pi_spmd
+
+    n = 20_000_000 if quick else 200_000_000
+    reps = 20_000 if quick else 200_000
+    out = np.zeros(256 * 16, dtype=np.int64)
+
+    def timed(f, *args):
+        t0 = pyomp.omp_get_wtime()
+        f(*args)
+        return pyomp.omp_get_wtime() - t0
+
+    if "pi" in only:
+        pi_c = build("pi_spmd")
+        yield ("SPMD pi", f"n={n:,}", "s", {
+            "pyomp": lambda k: timed(pi_spmd, n),
+            **{label: (lambda k, e=exe: run_c(e, k, n)) for label, exe in pi_c.items()},
+            "numba prange": lambda k: timed(pi_prange, n),
+        })
+    if "forkjoin" in only:
+        fj_c = build("forkjoin")
+        yield ("fork/join (EPCC)", f"reps={reps:,}", "us", {
+            "pyomp": lambda k: forkjoin(reps, out),
+            **{label: (lambda k, e=exe: run_c(e, k, reps)) for label, exe in fj_c.items()},
+            "numba prange": lambda k: forkjoin_prange(reps, out),
+        })
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--kernels", default="pi,forkjoin", help="comma-separated subset")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument("--settle", type=float, default=0.3,
+                        help="seconds of idle time before each measurement")
+    args = parser.parse_args(argv)
+    import pyomp
+
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    rows = []
+    for name, size, unit, impls in kernels(args.quick, args.kernels.split(",")):
+        for k in thread_counts:
+            pyomp.omp_set_num_threads(k)
+            numba.set_num_threads(min(k, numba.config.NUMBA_NUM_THREADS))
+            pyomp.omp_set_num_threads(k)
+            for f in impls.values():  # warm up: compile, start thread pools
+                f(k)
+            samples = {label: [] for label in impls}
+            for _ in range(args.repeats):
+                for label, f in impls.items():
+                    # Let the previous implementation's idle threads stop spinning (libomp
+                    # spins 200 ms, libgomp a while too): each run starts on a quiet machine.
+                    time.sleep(args.settle)
+                    samples[label].append(f(k))
+            med = {label: statistics.median(v) for label, v in samples.items()}
+            rows.append((name, size, unit, k, med))
+    print(f"{'kernel':<18}{'size':<16}{'thr':>4}  {'implementation':<16}{'median':>12}"
+          f"{'/clang':>9}{'/gcc':>8}")
+    for name, size, unit, k, med in rows:
+        ref_clang, ref_gcc = med["C clang/libomp"], med["C gcc/libgomp"]
+        for label, value in med.items():
+            print(f"{name:<18}{size:<16}{k:>4}  {label:<16}{value:>10.4g}{unit:>2}"
+                  f"{value / ref_clang:>9.3f}{value / ref_gcc:>8.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
