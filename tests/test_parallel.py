@@ -262,3 +262,17 @@ def test_benchmark_kernels_compute_pi(threads):
     out = np.zeros(256 * 16, dtype=np.int64)
     forkjoin(10, out)
     assert out[0] == 2 * sum(range(10))  # the region's pass and the reference pass
+
+
+@njit
+def with_proc_bind(out):
+    with openmp("parallel proc_bind(close)"):
+        out[omp_get_thread_num()] = pyomp.omp_get_proc_bind() + 10
+    return out
+
+
+def test_proc_bind_clause_reaches_the_runtime(threads):
+    out = with_proc_bind(np.zeros(16, dtype=np.int64))
+    assert out[:threads].tolist() == [out[0]] * threads and out[0] >= 10
+    (cres,) = with_proc_bind.overloads.values()
+    assert "__kmpc_push_proc_bind" in cres.library.get_llvm_str()
