@@ -5,13 +5,15 @@ pass).  It runs before Numba's with-lifting, reads each directive as a compile-t
 string, parses it with pyomp's grammar and reports every problem as a located PyompError.
 """
 
+import dataclasses
+import itertools
 import json
 import linecache
 import re
 
 from numba.core import analysis, ir, ir_utils
 
-from . import markers, regions, sharing
+from . import loops, markers, regions, sharing
 from .context import OpenMPContext
 from .errors import (
     NonconstantOpenmpSpecification,
@@ -22,7 +24,13 @@ from .errors import (
 
 #: Constructs the pipeline lowers.  The grammar knows the whole directive language; a
 #: construct outside this set is rejected with an error naming it, never ignored.
-SUPPORTED_CONSTRUCTS = frozenset({"parallel"})
+SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for"})
+
+#: How a combined `parallel for` splits its clauses between its two constructs.
+_PARALLEL_PART = frozenset({"if", "num_threads", "default", "shared", "copyin", "proc_bind",
+                            "allocate"})
+
+_region_ids = itertools.count(1)
 
 
 def source_line_of(loc):
@@ -144,6 +152,30 @@ def merge_versions(func_ir):
     return renames
 
 
+def _split(region):
+    """A combined `parallel for` becomes a parallel region holding a `for` region over the
+    same blocks; each gets the clauses that belong to it."""
+    d = region.directive
+    if d.construct != "parallel for":
+        return [region]
+    outer = dataclasses.replace(region, directive=dataclasses.replace(
+        d, construct="parallel", clauses=tuple(c for c in d.clauses
+                                               if c.name in _PARALLEL_PART)))
+    inner = dataclasses.replace(region, directive=dataclasses.replace(
+        d, construct="for", clauses=tuple(c for c in d.clauses
+                                          if c.name not in _PARALLEL_PART)),
+        parent=outer, children=[])
+    outer.children = [inner]
+    return [outer, inner]
+
+
+def _enclosing_parallel(region):
+    r = region.parent
+    while r is not None and r.directive.construct != "parallel":
+        r = r.parent
+    return r
+
+
 def mark_regions(func_ir):
     """Turns every `with openmp(...)` into a marked region; returns the regions (with their
     data-sharing decisions, for pyomp.explain)."""
@@ -153,32 +185,81 @@ def mark_regions(func_ir):
     merge_versions(func_ir)
     func_ir._definitions = ir_utils.build_definitions(func_ir.blocks)
     cfg = analysis.compute_cfg_from_blocks(func_ir.blocks)
-    found_regions = []
-    for label, stmt, call in found:
-        located = _locator(stmt.loc)
-        text = directive_text(func_ir, stmt, call)
-        directive = parse_directive(text, stmt.loc)
-        region = regions.find_region(func_ir, label, stmt, located)
-        region.directive = directive
-        region.call = call
-        found_regions.append(region)
-    regions.nest(found_regions)
+    by_head = {label: (stmt, call) for label, stmt, call in found}
+    known = {}
+
+    def region_at(label):
+        """The region of the `with openmp` whose head is block `label` (memoised; nested
+        regions are found first, from inside their parent's walk)."""
+        if label not in by_head:
+            return None
+        if label not in known:
+            stmt, call = by_head[label]
+            located = _locator(stmt.loc)
+            directive = parse_directive(directive_text(func_ir, stmt, call), stmt.loc)
+            region = regions.find_region(func_ir, label, stmt, located, region_at)
+            region.directive, region.call = directive, call
+            known[label] = region
+        return known[label]
+
+    withs = [region_at(label) for label, _, _ in found]
+    regions.nest(withs)
+    all_regions = [part for region in withs for part in _split(region)]
+    for region in all_regions:  # re-link parents across split combined constructs
+        if region.parent is not None and region.parent.directive.construct == "parallel for":
+            region.parent = next(r for r in all_regions
+                                 if r.stmt is region.parent.stmt
+                                 and r.directive.construct == "for")
     usedefs = analysis.compute_use_defs(func_ir.blocks)
     live_map = analysis.compute_live_map(cfg, func_ir.blocks, usedefs.usemap, usedefs.defmap)
     defined = regions.definitely_defined(func_ir, cfg)
     local_names = {v.name for b in func_ir.blocks.values() for s in b.body
                    for v in s.list_vars() if sharing.is_user_var(v.name)}
-    for region in found_regions:
+    loop_of = {}
+    for region in all_regions:
         located = _locator(region.loc)
-        region.sharing = sharing.decide(func_ir, region, live_map,
-                                        defined[region.head], located)
-    for region in found_regions:
+        if region.directive.construct == "for":
+            loop_of[id(region)] = loops.find_loop(func_ir, region, located)
+    for region in all_regions:
         located = _locator(region.loc)
+        if region.directive.construct == "for":
+            region.sharing = sharing.decide_worksharing(region, loop_of[id(region)][-1])
+        else:
+            forced = _forced_by_inner_loops(region, all_regions, loop_of)
+            region.sharing = sharing.decide(func_ir, region, live_map,
+                                            defined[region.head], located, forced)
+    for region in all_regions:
+        region.region_id = next(_region_ids)
+        if region.directive.construct == "for":
+            loops.rewrite(func_ir, region, region.region_id, loop_of[id(region)])
+    for region in all_regions:  # outer first: enter markers nest in order
+        located = _locator(region.loc)
+        region.payload = markers.insert(func_ir, region, region.region_id, region.sharing,
+                                        defined, local_names, located)
+    for region in withs:
         _drop_context_call(func_ir, region.call)
-        region.payload = markers.insert(func_ir, region, region.sharing, defined,
-                                        local_names, located)
+        head = func_ir.blocks[region.head]
+        head.body = [s for s in head.body if s is not region.stmt]
+        pop = func_ir.blocks[region.pop]
+        pop.body = [s for s in pop.body if not isinstance(s, ir.PopBlock)]
     func_ir._definitions = ir_utils.build_definitions(func_ir.blocks)
-    return found_regions
+    return all_regions
+
+
+def _forced_by_inner_loops(region, all_regions, loop_of):
+    """Attributes a parallel region must give variables because of the worksharing loops
+    it binds: loop variables are private; reduction and lastprivate variables are shared
+    (the loop combines into them)."""
+    forced = {}
+    for inner in all_regions:
+        if inner.directive.construct != "for" or _enclosing_parallel(inner) is not region:
+            continue
+        forced[loop_of[id(inner)][-1]] = ("private", "the loop variable of a worksharing loop")
+        for clause in inner.directive.clauses:
+            if clause.name in ("reduction", "lastprivate"):
+                for var in clause.vars:
+                    forced[var.name] = ("shared", f"{clause.name} of the worksharing loop")
+    return forced
 
 
 def _drop_context_call(func_ir, call):

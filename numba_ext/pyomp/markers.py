@@ -12,7 +12,6 @@ survives the Rust pass.
 from __future__ import annotations
 
 import ast
-import itertools
 import json
 
 from llvmlite import ir as llir
@@ -20,8 +19,6 @@ from numba.core import cgutils, errors, ir, types
 from numba.core.extending import intrinsic
 
 from .errors import PyompError
-
-_region_ids = itertools.count(1)
 
 ENTER = "pyomp.region.enter"
 EXIT = "pyomp.region.exit"
@@ -156,21 +153,40 @@ def clause_operand(builder, func_ir, expr, local_names, located):
     return builder.call("clause_expr", helper, args)
 
 
-def insert(func_ir, region, decisions, defined, local_names, located):
-    """Replaces the region's `enter_with`/`pop_block` with marker calls."""
-    blocks = func_ir.blocks
-    head, loc = blocks[region.head], region.loc
-    region_id = next(_region_ids)
-    enter = _StatementBuilder(func_ir, head, loc)
-    operands, clauses = [], {}
+def _clause_payload(enter, func_ir, directive, operands, local_names, located):
+    """The clause part of the payload; clause expressions become marker operands."""
+    clauses = {}
     for name in ("num_threads", "if"):
-        clause = region.directive.clause(name)
+        clause = directive.clause(name)
         if clause is not None:
             clauses[name] = len(operands)
             operands.append(clause_operand(enter, func_ir, clause.expr, local_names, located))
-    proc_bind = region.directive.clause("proc_bind")
+    proc_bind = directive.clause("proc_bind")
     if proc_bind is not None:
         clauses["proc_bind"] = proc_bind.kind
+    schedule = directive.clause("schedule")
+    if schedule is not None:
+        chunk = None
+        if schedule.expr is not None:
+            chunk = len(operands)
+            operands.append(clause_operand(enter, func_ir, schedule.expr, local_names,
+                                           located))
+        clauses["schedule"] = {"kind": schedule.kind, "modifiers": list(schedule.modifiers),
+                               "chunk": chunk}
+    if directive.has("nowait"):
+        clauses["nowait"] = True
+    return clauses
+
+
+def insert(func_ir, region, region_id, decisions, defined, local_names, located):
+    """Puts the region's enter marker before its `enter_with` and its exit marker at the
+    start of the block after it (so regions of one combined directive nest properly when
+    inserted outer first); the front end removes the `enter_with`/`pop_block` afterwards."""
+    blocks = func_ir.blocks
+    head, loc = blocks[region.head], region.loc
+    enter = _StatementBuilder(func_ir, head, loc)
+    operands = []
+    clauses = _clause_payload(enter, func_ir, region.directive, operands, local_names, located)
     var_payload = []
     for name, d in sorted(decisions.items()):
         entry = {"name": name, "sharing": d.sharing, "why": d.why, "op": d.op,
@@ -190,10 +206,7 @@ def insert(func_ir, region, decisions, defined, local_names, located):
     payload_var = enter.assign(ir.Const(json.dumps(payload), loc), "$pyomp_payload")
     enter.call("region_enter", region_enter, [payload_var, *operands])
     index = next(i for i, s in enumerate(head.body) if s is region.stmt)
-    head.body[index:index + 1] = enter.stmts
-
-    pop = blocks[region.pop]
-    pop.body = [s for s in pop.body if not isinstance(s, ir.PopBlock)]
+    head.body[index:index] = enter.stmts
 
     exit_block = blocks[region.exit]
     leave = _StatementBuilder(func_ir, exit_block, exit_block.loc)

@@ -43,10 +43,12 @@ _ESCAPE = ("control leaves the OpenMP region other than through its end (a `brea
            "structured blocks with one entry and one exit")
 
 
-def find_region(func_ir, head, stmt, located):
+def find_region(func_ir, head, stmt, located, nested=None):
     """The region that starts at block `head` (its `enter_with` is `stmt`).
 
-    `located(err)` adds the source location to an error.  The region is what is reachable
+    `located(err)` adds the source location to an error; `nested(label)` returns the
+    region of another `with openmp` whose head is block `label` (regions nest: the walk
+    steps over a nested region to its exit, so its `pop_block` is not taken for ours).  The region is what is reachable
     from the body without passing the block after its `pop_block`.  Leaving it any other
     way (break, continue, return) shows up as a region block that cannot reach the
     `pop_block`, or as a path back to the `with` itself.
@@ -63,6 +65,12 @@ def find_region(func_ir, head, stmt, located):
             raise located(PyompError(_ESCAPE))
         block = blocks[label]
         region_blocks.add(label)
+        if nested is not None and any(isinstance(s, ir.EnterWith) for s in block.body):
+            inner = nested(label)
+            if inner is not None:
+                region_blocks |= inner.blocks
+                stack.append(inner.exit)
+                continue
         if any(isinstance(s, ir.PopBlock) for s in block.body):
             pops.append(label)
             continue  # the pop_block's successor is the region's exit

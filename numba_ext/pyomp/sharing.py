@@ -85,8 +85,24 @@ def reads_before_write(func_ir, region, name):
     return False
 
 
-def decide(func_ir, region, live_map, defined_at, located):
-    """The data-sharing decision for every user variable the region references."""
+def decide_worksharing(region, loop_var):
+    """A worksharing loop's own attributes: its clauses and the private loop variable; every
+    other variable keeps the attribute of the enclosing parallel region."""
+    decisions = {loop_var: VarSharing(loop_var, "private", "the loop variable (rule 4)")}
+    for clause in region.directive.clauses:
+        sharing = CLAUSE_SHARING.get(clause.name)
+        if sharing is not None and sharing != "shared":
+            for var in clause.vars:
+                decisions[var.name] = VarSharing(var.name, sharing, f"clause {clause.name}",
+                                                 op=clause.op)
+    return decisions
+
+
+def decide(func_ir, region, live_map, defined_at, located, forced=None):
+    """The data-sharing decision for every user variable the region references.
+
+    `forced`: name -> (attribute, reason) imposed by constructs inside the region."""
+    forced = forced or {}
     directive = region.directive
     reads, writes = region_uses_and_defs(func_ir, region.blocks)
     explicit = {}
@@ -104,6 +120,9 @@ def decide(func_ir, region, live_map, defined_at, located):
     for name in sorted(reads | writes | set(explicit)):
         if name in explicit:
             decisions[name] = explicit[name]
+            continue
+        if name in forced:
+            decisions[name] = VarSharing(name, forced[name][0], forced[name][1])
             continue
         if default_kind == "none":
             missing.append(name)

@@ -12,6 +12,7 @@ use llvm_sys::prelude::*;
 pub enum T {
     Void,
     I32,
+    I64,
     Ptr,
 }
 
@@ -54,6 +55,39 @@ pub const RUNTIME: &[(&str, T, &[T], bool)] = &[
         false,
     ),
     ("__kmpc_barrier", T::Void, &[T::Ptr, T::I32], false),
+    // ident_t*, gtid, schedtype, i32* plastiter, i64* plower, i64* pupper, i64* pstride,
+    // i64 incr, i64 chunk
+    (
+        "__kmpc_for_static_init_8",
+        T::Void,
+        &[
+            T::Ptr,
+            T::I32,
+            T::I32,
+            T::Ptr,
+            T::Ptr,
+            T::Ptr,
+            T::Ptr,
+            T::I64,
+            T::I64,
+        ],
+        false,
+    ),
+    ("__kmpc_for_static_fini", T::Void, &[T::Ptr, T::I32], false),
+    // ident_t*, gtid, schedtype, i64 lb, i64 ub, i64 st, i64 chunk
+    (
+        "__kmpc_dispatch_init_8",
+        T::Void,
+        &[T::Ptr, T::I32, T::I32, T::I64, T::I64, T::I64, T::I64],
+        false,
+    ),
+    // ident_t*, gtid, i32* plastiter, i64* plower, i64* pupper, i64* pstride -> more?
+    (
+        "__kmpc_dispatch_next_8",
+        T::I32,
+        &[T::Ptr, T::I32, T::Ptr, T::Ptr, T::Ptr, T::Ptr],
+        false,
+    ),
 ];
 
 fn llvm_type(ctx: LLVMContextRef, t: T) -> LLVMTypeRef {
@@ -61,6 +95,7 @@ fn llvm_type(ctx: LLVMContextRef, t: T) -> LLVMTypeRef {
         match t {
             T::Void => LLVMVoidTypeInContext(ctx),
             T::I32 => LLVMInt32TypeInContext(ctx),
+            T::I64 => LLVMInt64TypeInContext(ctx),
             T::Ptr => LLVMPointerTypeInContext(ctx, 0),
         }
     }

@@ -222,6 +222,31 @@ pub fn extract_region(blocks: &[Block], alloc_block: Block, suffix: &str) -> Opt
     (!f.is_null()).then_some(f)
 }
 
+/// Splits off `block`'s terminator into a continuation and makes `block` end in
+/// `br cond, then, cont` with a new `then` block (ending in `br cont`), returned.
+/// `cond` is built at the end of `block` by the closure.
+pub fn if_then_at_end(
+    ctx: LLVMContextRef,
+    block: Block,
+    cond: impl FnOnce(&Builder) -> Value,
+) -> Block {
+    let term = terminator(block).expect("block ends in a terminator");
+    let cont = split_before(term, "omp.cont");
+    let old_br = terminator(block).expect("split leaves a branch");
+    let b = Builder::new(ctx);
+    b.before(old_br);
+    let c = cond(&b);
+    unsafe {
+        let then =
+            LLVMAppendBasicBlockInContext(ctx, parent_function(block), cstr("omp.then").as_ptr());
+        b.cond_br(c, then, cont);
+        erase(old_br);
+        b.at_end(then);
+        b.br(cont);
+        then
+    }
+}
+
 pub fn erase(inst: Value) {
     unsafe { LLVMInstructionEraseFromParent(inst) }
 }

@@ -55,6 +55,18 @@ pub struct Clauses {
     #[serde(rename = "if")]
     pub if_: Option<usize>,
     pub proc_bind: Option<String>,
+    pub schedule: Option<Schedule>,
+    #[serde(default)]
+    pub nowait: bool,
+}
+
+/// `schedule([modifiers:] kind[, chunk])`; `chunk` indexes the enter marker's operands.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Schedule {
+    pub kind: String,
+    #[serde(default)]
+    pub modifiers: Vec<String>,
+    pub chunk: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -2,22 +2,29 @@
 //!
 //! Numba's calling convention returns a status (0 ok, -1 Python error, >= 1 user
 //! exception) and stores an exception-info pointer through the function's second
-//! parameter. Inside a region each thread gets its own exception-info slot; its `ret`s become
-//! "record the first failure (atomic compare-and-swap on a shared status), then leave the
-//! region", so every thread still reaches the join. After the join the caller re-raises:
-//! it stores the recorded exception info and returns the recorded status.
+//! parameter. For each parallel region the pass makes a team-shared status and info slot
+//! (reset before the fork) and gives each thread a private info slot in place of the
+//! parameter. A `ret` inside the region becomes "record the first failure (atomic
+//! compare-and-swap on the status), then leave": out of the region, or, inside a
+//! worksharing construct, to the construct's end so the thread still reaches its barrier;
+//! after that barrier every thread sees the failure and leaves the region together. After
+//! the join the caller re-raises: it stores the recorded info and returns the status.
 
 use crate::error::{PassError, PassResult};
 use crate::ir::{self, Block, Builder, Value};
-use crate::region::Shape;
 use llvm_sys::core::*;
+use llvm_sys::prelude::LLVMContextRef;
 use llvm_sys::{LLVMAtomicOrdering, LLVMIntPredicate};
 
-/// The shared slots a team records its first failure in.
+/// A team's failure record.
 #[derive(Debug, Clone, Copy)]
-pub struct ErrorSlot {
+pub struct TeamErrors {
+    /// i32, shared by the team: 0 or the first failing thread's status.
     pub status: Value,
+    /// ptr, shared by the team: the first failing thread's exception info.
     pub excinfo: Value,
+    /// ptr, one per thread: where Numba's code stores exception info inside the region.
+    pub private: Value,
 }
 
 /// Numba's excinfo parameter: `i32 @f(ptr %retptr, ptr %excinfo, ...)`.
@@ -37,38 +44,55 @@ fn excinfo_param(func: Value) -> PassResult<Value> {
     }
 }
 
-/// Rewrites the region's `ret`s; returns the slot to check after the join, or None when the
-/// region cannot raise (then no check is emitted at all).
-pub fn redirect_returns(
-    ctx: llvm_sys::prelude::LLVMContextRef,
-    func: Value,
-    region_blocks: &mut Vec<Block>,
-    rets: &[Value],
-    shape: &Shape,
-    alloc_block: Block,
-) -> PassResult<Option<ErrorSlot>> {
-    if rets.is_empty() {
-        return Ok(None);
+impl TeamErrors {
+    /// Slots in `alloc_block` (outside the region), reset at the end of `pre`; the private
+    /// slot at the start of `entry`, replacing the parameter in `region_blocks`.
+    pub fn create(
+        ctx: LLVMContextRef,
+        func: Value,
+        alloc_block: Block,
+        pre: Block,
+        entry: Block,
+        region_blocks: &[Block],
+    ) -> PassResult<Self> {
+        let param = excinfo_param(func)?;
+        let b = Builder::new(ctx);
+        unsafe {
+            let i32t = LLVMInt32TypeInContext(ctx);
+            let ptr = LLVMPointerTypeInContext(ctx, 0);
+            b.at_start(alloc_block);
+            let status = b.alloca(i32t, "omp.err.status");
+            let excinfo = b.alloca(ptr, "omp.err.excinfo");
+            // Reset before every execution of the region (it may sit in a loop).
+            b.before(ir::terminator(pre).expect("pre block ends in a branch"));
+            b.store(LLVMConstInt(i32t, 0, 0), status);
+            b.at_start(entry);
+            let private = b.alloca(ptr, "omp.excinfo.private");
+            b.store(LLVMConstNull(ptr), private);
+            ir::replace_uses_in(param, private, region_blocks);
+            Ok(TeamErrors {
+                status,
+                excinfo,
+                private,
+            })
+        }
     }
-    let excinfo = excinfo_param(func)?;
-    let (entry, tail, pre) = (shape.entry, shape.tail(), shape.pre());
+}
+
+/// Rewrites `rets` (inside a region) into: record the first failure, then branch to
+/// `target`. Returns the blocks it added (they belong to the region).
+pub fn redirect_returns(
+    ctx: LLVMContextRef,
+    func: Value,
+    rets: &[Value],
+    team: &TeamErrors,
+    target: Block,
+) -> PassResult<Vec<Block>> {
     let b = Builder::new(ctx);
+    let mut added = Vec::new();
     unsafe {
         let i32t = LLVMInt32TypeInContext(ctx);
         let ptr = LLVMPointerTypeInContext(ctx, 0);
-        b.at_start(alloc_block);
-        let slot = ErrorSlot {
-            status: b.alloca(i32t, "omp.err.status"),
-            excinfo: b.alloca(ptr, "omp.err.excinfo"),
-        };
-        // Reset before every execution of the region (it may sit in a loop).
-        b.before(ir::terminator(pre).expect("pre block ends in a branch"));
-        b.store(LLVMConstInt(i32t, 0, 0), slot.status);
-        // Each thread writes its exception info to a private slot, not the shared parameter.
-        b.at_start(entry);
-        let private = b.alloca(ptr, "omp.excinfo.private");
-        b.store(LLVMConstNull(ptr), private);
-        ir::replace_uses_in(excinfo, private, region_blocks);
         for &ret in rets {
             let code = ir::operands(ret)
                 .first()
@@ -76,13 +100,12 @@ pub fn redirect_returns(
                 .ok_or_else(|| PassError::Internal {
                     message: "void return inside a Numba function region".into(),
                 })?;
-            let block = ir::parent_block(ret);
             let record =
                 LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.err.record").as_ptr());
             b.before(ret);
             let pair = LLVMBuildAtomicCmpXchg(
                 b.raw,
-                slot.status,
+                team.status,
                 LLVMConstInt(i32t, 0, 0),
                 code,
                 LLVMAtomicOrdering::LLVMAtomicOrderingSequentiallyConsistent,
@@ -90,29 +113,55 @@ pub fn redirect_returns(
                 0,
             );
             let won = LLVMBuildExtractValue(b.raw, pair, 1, ir::cstr("omp.err.first").as_ptr());
-            b.cond_br(won, record, tail);
+            b.cond_br(won, record, target);
             ir::erase(ret);
             b.at_end(record);
-            let info = b.load(ptr, private, "omp.err.info");
-            b.store(info, slot.excinfo);
-            b.br(tail);
-            region_blocks.push(record);
-            let _ = block;
+            let info = b.load(ptr, team.private, "omp.err.info");
+            b.store(info, team.excinfo);
+            b.br(target);
+            added.push(record);
         }
-        Ok(Some(slot))
+    }
+    Ok(added)
+}
+
+/// Replaces `block`'s terminator (`br %next`) with "if the team failed, go to `failed`".
+pub fn branch_if_failed(ctx: LLVMContextRef, block: Block, team: &TeamErrors, failed: Block) {
+    let b = Builder::new(ctx);
+    unsafe {
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let term = ir::terminator(block).expect("block ends in a branch");
+        let next = ir::successors(block)[0];
+        b.before(term);
+        let status = b.load(i32t, team.status, "omp.err.status.v");
+        let bad = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntNE,
+            status,
+            LLVMConstInt(i32t, 0, 0),
+            ir::cstr("omp.err.failed").as_ptr(),
+        );
+        b.cond_br(bad, failed, next);
+        ir::erase(term);
     }
 }
 
 /// After the join (at `join`'s terminator, which continues to `end`): if a thread failed,
-/// store its exception info and return its status from the enclosing function.
+/// store its exception info and return its status from the enclosing function. Inside an
+/// enclosing team's region the info goes to that team's private slot (`outer`), where the
+/// enclosing region's own handling of the `ret` expects it.
 pub fn reraise_after(
-    ctx: llvm_sys::prelude::LLVMContextRef,
+    ctx: LLVMContextRef,
     func: Value,
     join: Block,
     end: Block,
-    slot: ErrorSlot,
+    team: &TeamErrors,
+    outer: Option<&TeamErrors>,
 ) -> PassResult<()> {
-    let excinfo = excinfo_param(func)?;
+    let param = match outer {
+        Some(o) => o.private,
+        None => excinfo_param(func)?,
+    };
     let b = Builder::new(ctx);
     unsafe {
         let i32t = LLVMInt32TypeInContext(ctx);
@@ -120,7 +169,7 @@ pub fn reraise_after(
         let raise = LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.err.reraise").as_ptr());
         let term = ir::terminator(join).expect("join block ends in a branch");
         b.before(term);
-        let status = b.load(i32t, slot.status, "omp.err.status.v");
+        let status = b.load(i32t, team.status, "omp.err.status.v");
         let failed = LLVMBuildICmp(
             b.raw,
             LLVMIntPredicate::LLVMIntNE,
@@ -131,8 +180,8 @@ pub fn reraise_after(
         b.cond_br(failed, raise, end);
         ir::erase(term);
         b.at_end(raise);
-        let info = b.load(ptr, slot.excinfo, "omp.err.info.v");
-        b.store(info, excinfo);
+        let info = b.load(ptr, team.excinfo, "omp.err.info.v");
+        b.store(info, param);
         b.ret(status);
     }
     Ok(())

@@ -129,6 +129,17 @@ pub struct Applied {
     pub decisions: Vec<Decision>,
 }
 
+/// Where the attributes apply.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    /// A region that will be outlined and run by a team.
+    Parallel,
+    /// A worksharing construct inside a team's region (not outlined): only its clauses
+    /// apply; `last` is the i32 flag the runtime sets on the thread that runs the
+    /// sequentially last iteration (for lastprivate).
+    Worksharing { last: Value },
+}
+
 /// Applies the data-sharing attributes of region `r` (see the module doc).
 /// `team_shared`: allocas the pass made for the whole team (error slots); never privatised.
 pub fn apply(
@@ -138,6 +149,7 @@ pub fn apply(
     shape: &Shape,
     region: &[Block],
     team_shared: &[Value],
+    mode: Mode,
 ) -> PassResult<Applied> {
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let b = Builder::new(ctx);
@@ -157,14 +169,18 @@ pub fn apply(
         let ty = ir::allocated_type(alloca);
         match spec.sharing {
             Sharing::Shared => {
-                if !written_in(alloca, region) {
+                if matches!(mode, Mode::Parallel) && !written_in(alloca, region) {
                     pass_by_value(&b, alloca, ty, shape, region);
                 }
             }
             Sharing::Private | Sharing::Lastprivate => {
                 let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);
                 b.store(unsafe { LLVMConstNull(ty) }, copy);
-                release_at_end(&b, module, copy, spec, shape);
+                if let (Sharing::Lastprivate, Mode::Worksharing { last }) = (spec.sharing, mode) {
+                    copy_out_if_last(ctx, module, alloca, copy, ty, last, spec, shape);
+                } else {
+                    release_at_end(&b, module, copy, spec, shape);
+                }
             }
             Sharing::Firstprivate => {
                 let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);
@@ -186,6 +202,9 @@ pub fn apply(
                     .ok_or_else(|| r.error(reduction::unsupported(op, spec)))?;
             }
         }
+    }
+    if matches!(mode, Mode::Worksharing { .. }) {
+        return Ok(Applied { decisions });
     }
     // Allocas only the region uses (Numba temporaries, region-local variables).
     let entry = ir::blocks(func)[0];
@@ -249,6 +268,39 @@ fn release_at_end(b: &Builder, module: LLVMModuleRef, copy: Value, spec: &VarSpe
         b.before(ir::terminator(shape.tail()).expect("tail ends in a branch"));
         call_helper(b, module, decref, copy);
     }
+}
+
+/// At the end of a worksharing construct, the thread that ran the last iteration stores
+/// its private value into the original (which takes over the reference the copy held).
+#[allow(clippy::too_many_arguments)]
+fn copy_out_if_last(
+    ctx: LLVMContextRef,
+    module: LLVMModuleRef,
+    original: Value,
+    copy: Value,
+    ty: LLVMTypeRef,
+    last: Value,
+    spec: &VarSpec,
+    shape: &Shape,
+) {
+    let b = Builder::new(ctx);
+    let tail = shape.tail();
+    let then = ir::if_then_at_end(ctx, tail, |b| unsafe {
+        let flag = b.load(LLVMInt32TypeInContext(ctx), last, "omp.last");
+        LLVMBuildICmp(
+            b.raw,
+            llvm_sys::LLVMIntPredicate::LLVMIntNE,
+            flag,
+            LLVMConstInt(LLVMInt32TypeInContext(ctx), 0, 0),
+            ir::cstr("omp.is.last").as_ptr(),
+        )
+    });
+    b.before(ir::terminator(then).expect("then block ends in a branch"));
+    if let Some(decref) = &spec.decref {
+        call_helper(&b, module, decref, original);
+    }
+    let v = b.load(ty, copy, &format!("{}.last", spec.name));
+    b.store(v, original);
 }
 
 /// The runtime's view of "which thread am I" for calls made inside the region.

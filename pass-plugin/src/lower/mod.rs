@@ -1,14 +1,19 @@
 //! Runtime lowering: turns each marked region into outlined code and `__kmpc_*` calls.
-//! Regions are lowered innermost first, each through the same steps:
-//! carve (region.rs) -> exceptions (raise.rs) -> data sharing (sharing.rs) ->
-//! outline (outline.rs) -> fork (parallel.rs) -> re-raise after the join -> drop markers.
+//!
+//! Per function: carve every region (region.rs); give each parallel region its team's
+//! failure record (raise.rs); then lower innermost first: worksharing loops in place
+//! (loops.rs), parallel regions by data sharing (sharing.rs) -> outlining (outline.rs) ->
+//! fork (parallel.rs) -> re-raise after the join. Markers go last.
 
+pub mod loops;
 pub mod parallel;
 
 use crate::error::{PassError, PassResult};
 use crate::ir::{self, Block, Value};
 use crate::markers::{self, MarkedRegion};
-use crate::{outline, raise, region, sharing};
+use crate::raise::{self, TeamErrors};
+use crate::region::{self, Shape};
+use crate::{outline, sharing};
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
 use serde::Serialize;
@@ -21,10 +26,30 @@ pub struct RegionReport {
     pub directive: String,
     pub line: u32,
     pub function: String,
+    /// The outlined function (parallel regions), or "" for constructs lowered in place.
     pub outlined: String,
     /// (variable, data-sharing attribute, why)
     pub sharing: Vec<sharing::Decision>,
     pub can_raise: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Parallel,
+    For,
+}
+
+/// A region of the function being lowered.
+struct Node {
+    r: MarkedRegion,
+    kind: Kind,
+    shape: Shape,
+    /// The innermost enclosing parallel region (whose team runs this one).
+    team: Option<usize>,
+    /// Where allocations that must outlive one thread's run of the region go: the caller's
+    /// side of the nearest enclosing outlined region (or the function's entry block).
+    alloc_block: Block,
+    errors: Option<TeamErrors>,
 }
 
 /// Lowers every region of every function of the module.
@@ -46,47 +71,91 @@ fn lower_function(
     func: Value,
     regions: Vec<MarkedRegion>,
 ) -> PassResult<Vec<RegionReport>> {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let mut kinds = Vec::new();
     for r in &regions {
-        if r.payload.construct != "parallel" {
-            return Err(r.error(format!(
-                "the pass cannot lower '{}' yet",
-                r.payload.construct
-            )));
-        }
+        kinds.push(match r.payload.construct.as_str() {
+            "parallel" => Kind::Parallel,
+            "for" => Kind::For,
+            other => return Err(r.error(format!("the pass cannot lower '{other}' yet"))),
+        });
     }
-    // Carve every region first, so that each knows its enclosing region's entry block
-    // (where its own team-shared slots must live once the enclosing region is outlined).
-    let shapes: Vec<region::Shape> = regions
+    let shapes: Vec<Shape> = regions
         .iter()
         .map(region::carve)
         .collect::<PassResult<_>>()?;
-    let block_sets: Vec<Vec<Block>> = regions
+    let sets: Vec<Vec<Block>> = regions
         .iter()
         .zip(&shapes)
         .map(|(r, s)| region::blocks(r, s))
         .collect::<PassResult<_>>()?;
-    let depth = |i: usize| {
-        (0..regions.len())
-            .filter(|&j| j != i && block_sets[j].contains(&shapes[i].pre()))
-            .count()
+    // Region j encloses region i when i's enter marker lies in j's blocks; the innermost
+    // encloser has the fewest blocks.
+    let count = regions.len();
+    let enclosing = |i: usize| -> Vec<usize> {
+        (0..count)
+            .filter(|&j| j != i && sets[j].contains(&shapes[i].pre()))
+            .collect()
     };
-    let mut order: Vec<usize> = (0..regions.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(depth(i)));
     let entry = ir::blocks(func)[0];
+    let mut nodes: Vec<Node> = Vec::new();
+    for (i, (r, kind)) in regions.into_iter().zip(kinds).enumerate() {
+        nodes.push(Node {
+            r,
+            kind,
+            shape: shapes[i],
+            team: None,
+            alloc_block: entry,
+            errors: None,
+        });
+    }
+    for i in 0..nodes.len() {
+        let team = enclosing(i)
+            .into_iter()
+            .filter(|&j| nodes[j].kind == Kind::Parallel)
+            .min_by_key(|&j| sets[j].len());
+        nodes[i].team = team;
+        nodes[i].alloc_block = team.map_or(entry, |j| shapes[j].entry);
+    }
+    let depth = |i: usize| enclosing(i).len();
+    let mut order: Vec<usize> = (0..nodes.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(depth(i)));
+    // Failure records, innermost parallel first: each claims the excinfo parameter's uses in
+    // its blocks before an enclosing region claims the rest.
+    for &i in &order {
+        if nodes[i].kind == Kind::Parallel {
+            let n = &nodes[i];
+            let blocks = region::blocks(&n.r, &n.shape)?;
+            nodes[i].errors = Some(TeamErrors::create(
+                ctx,
+                func,
+                n.alloc_block,
+                n.shape.pre(),
+                n.shape.entry,
+                &blocks,
+            )?);
+        }
+    }
     let mut reports = Vec::new();
-    for i in order {
-        // The innermost region enclosing this one (the smallest block set containing it).
-        let enclosing = (0..regions.len())
-            .filter(|&j| j != i && block_sets[j].contains(&shapes[i].pre()))
-            .min_by_key(|&j| block_sets[j].len());
-        let alloc_block = enclosing.map_or(entry, |j| shapes[j].entry);
-        reports.push(lower_parallel(
-            module,
-            func,
-            &regions[i],
-            &shapes[i],
-            alloc_block,
-        )?);
+    for &i in &order {
+        let report = match nodes[i].kind {
+            Kind::For => {
+                let team = nodes[i].team.map(|j| {
+                    (
+                        nodes[j].errors.expect("parallel has a record"),
+                        nodes[j].shape,
+                    )
+                });
+                loops::lower_for(module, func, &nodes[i].r, &nodes[i].shape, team)?
+            }
+            Kind::Parallel => {
+                let outer = nodes[i]
+                    .team
+                    .map(|j| nodes[j].errors.expect("parallel has a record"));
+                lower_parallel(module, func, &nodes[i], outer.as_ref())?
+            }
+        };
+        reports.push(report);
     }
     Ok(reports)
 }
@@ -94,22 +163,33 @@ fn lower_function(
 fn lower_parallel(
     module: LLVMModuleRef,
     func: Value,
-    r: &MarkedRegion,
-    shape: &region::Shape,
-    alloc_block: Block,
+    n: &Node,
+    outer: Option<&TeamErrors>,
 ) -> PassResult<RegionReport> {
     let ctx = unsafe { LLVMGetModuleContext(module) };
-    // Recomputed: inner regions lowered before this one replaced their blocks.
+    let (r, shape) = (&n.r, &n.shape);
+    let errors = n.errors.expect("parallel regions have a failure record");
+    // Recomputed: inner regions lowered before this one replaced or added blocks.
     let mut blocks = region::blocks(r, shape)?;
     let rets = region::returns(&blocks);
-    let slot = raise::redirect_returns(ctx, func, &mut blocks, &rets, shape, alloc_block)?;
-    let team_shared: Vec<Value> = slot.iter().flat_map(|s| [s.status, s.excinfo]).collect();
-    let applied = sharing::apply(module, func, r, shape, &blocks, &team_shared)?;
+    let added = raise::redirect_returns(ctx, func, &rets, &errors, shape.tail())?;
+    blocks.extend(added);
+    let can_raise = !rets.is_empty() || records_used(&errors);
+    let team_shared = [errors.status, errors.excinfo];
+    let applied = sharing::apply(
+        module,
+        func,
+        r,
+        shape,
+        &blocks,
+        &team_shared,
+        sharing::Mode::Parallel,
+    )?;
     let suffix = format!("omp.parallel.{}", r.payload.id);
-    let out = outline::extract(&blocks, alloc_block, &suffix)?;
-    let join = parallel::emit_fork(module, r, &out, alloc_block)?;
-    if let Some(slot) = slot {
-        raise::reraise_after(ctx, func, join, shape.end, slot)?;
+    let out = outline::extract(&blocks, n.alloc_block, &suffix)?;
+    let join = parallel::emit_fork(module, r, &out, n.alloc_block)?;
+    if can_raise {
+        raise::reraise_after(ctx, func, join, shape.end, &errors, outer)?;
     }
     ir::erase_with_dead_operands(r.enter);
     ir::erase_with_dead_operands(r.exit);
@@ -121,12 +201,25 @@ fn lower_parallel(
         function: ir::name_of(func),
         outlined: ir::name_of(out.function),
         sharing: applied.decisions,
-        can_raise: slot.is_some(),
+        can_raise,
     })
 }
 
+/// Whether anything (an inner construct) records failures in this team's status.
+fn records_used(errors: &TeamErrors) -> bool {
+    ir::users(errors.status)
+        .into_iter()
+        .any(|u| ir::opcode(u) == llvm_sys::LLVMOpcode::LLVMAtomicCmpXchg)
+}
+
 fn drop_marker_declarations(module: LLVMModuleRef) {
-    for name in [markers::ENTER, markers::EXIT] {
+    for name in [
+        markers::ENTER,
+        markers::EXIT,
+        loops::INIT,
+        loops::NEXT,
+        loops::FINI,
+    ] {
         unsafe {
             let f = LLVMGetNamedFunction(module, ir::cstr(name).as_ptr());
             if !f.is_null() && LLVMGetFirstUse(f).is_null() {
@@ -138,7 +231,13 @@ fn drop_marker_declarations(module: LLVMModuleRef) {
 
 /// Fails if any marker survived lowering (checked for every module the pass returns).
 pub fn check_no_markers(module: LLVMModuleRef) -> PassResult<()> {
-    for name in [markers::ENTER, markers::EXIT] {
+    for name in [
+        markers::ENTER,
+        markers::EXIT,
+        loops::INIT,
+        loops::NEXT,
+        loops::FINI,
+    ] {
         let f = unsafe { LLVMGetNamedFunction(module, ir::cstr(name).as_ptr()) };
         if !f.is_null() {
             return Err(PassError::Internal {

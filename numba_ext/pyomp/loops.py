@@ -1,0 +1,263 @@
+"""Worksharing loops: the `for i in range(...)` of a `for` construct, rewritten in Numba IR
+into a loop over the chunks the OpenMP runtime hands this thread.
+
+    with openmp("for schedule(dynamic, 4)"):         n = trip_count(a, b, s)
+        for i in range(a, b, s):              ->     loop_init(id, n)
+            body                                     while (more, lo, hi := loop_next(id)):
+                                                         for k in range(lo, hi):
+                                                             i = a + k * s
+                                                             body
+                                                     loop_fini(id)
+
+The three `loop_*` calls are markers the Rust pass replaces with `__kmpc_for_static_*` /
+`__kmpc_dispatch_*` calls; the chunk loop counts 0..n, so it vectorises like serial Numba.
+"""
+
+from __future__ import annotations
+
+import operator
+
+from llvmlite import ir as llir
+from numba import njit
+from numba.core import cgutils, errors, ir, types
+from numba.core.extending import intrinsic
+
+from .errors import ParallelForExtraCode, ParallelForWrongLoopCount
+from .sharing import is_user_var
+
+INIT, NEXT, FINI = "pyomp.loop.init", "pyomp.loop.next", "pyomp.loop.fini"
+
+
+@njit(inline="always")
+def trip_count(start, stop, step):
+    """How many iterations range(start, stop, step) has (Python's rule)."""
+    if step > 0:
+        return (stop - start + step - 1) // step if stop > start else 0
+    return (start - stop - step - 1) // (-step) if start > stop else 0
+
+
+def _declare(builder, name, ret, args):
+    fnty = llir.FunctionType(ret, args)
+    return cgutils.get_or_insert_function(builder.module, fnty, name)
+
+
+def _check_literal(region_id):
+    if not isinstance(region_id, types.IntegerLiteral):
+        raise errors.TypingError("pyomp loop marker needs a literal region id")
+
+
+@intrinsic(prefer_literal=True)
+def loop_init(typingctx, region_id, n):
+    """Starts the worksharing loop of region `region_id` over n iterations."""
+    _check_literal(region_id)
+
+    def codegen(context, builder, signature, args):
+        i64 = llir.IntType(64)
+        n64 = context.cast(builder, args[1], signature.args[1], types.int64)
+        fn = _declare(builder, INIT, llir.VoidType(), [i64, i64])
+        builder.call(fn, [i64(region_id.literal_value), n64])
+        return context.get_dummy_value()
+
+    return types.none(region_id, n), codegen
+
+
+NEXT_TYPE = types.Tuple((types.boolean, types.int64, types.int64))
+
+
+@intrinsic(prefer_literal=True)
+def loop_next(typingctx, region_id):
+    """(more, lo, hi): this thread's next chunk [lo, hi) of iteration numbers."""
+    _check_literal(region_id)
+
+    def codegen(context, builder, signature, args):
+        i64 = llir.IntType(64)
+        ret = context.get_value_type(NEXT_TYPE)
+        fn = _declare(builder, NEXT, ret, [i64])
+        return builder.call(fn, [i64(region_id.literal_value)])
+
+    return NEXT_TYPE(region_id), codegen
+
+
+@intrinsic(prefer_literal=True)
+def loop_fini(typingctx, region_id):
+    """Ends this thread's part of the loop."""
+    _check_literal(region_id)
+
+    def codegen(context, builder, signature, args):
+        i64 = llir.IntType(64)
+        fn = _declare(builder, FINI, llir.VoidType(), [i64])
+        builder.call(fn, [i64(region_id.literal_value)])
+        return context.get_dummy_value()
+
+    return types.none(region_id), codegen
+
+
+class _Emit:
+    """Appends statements to a block, making fresh temporaries."""
+
+    def __init__(self, block, loc):
+        self.block, self.scope, self.loc = block, block.scope, loc
+
+    def var(self, prefix):
+        return ir.Var(self.scope, self.scope.redefine(prefix, self.loc).name, self.loc)
+
+    def assign(self, value, prefix="$pyomp_loop"):
+        target = self.var(prefix)
+        self.block.body.append(ir.Assign(value=value, target=target, loc=self.loc))
+        return target
+
+    def call(self, name, fn, args):
+        fn_var = self.assign(ir.Global(name, fn, self.loc), "$pyomp_loop_fn")
+        return self.assign(ir.Expr.call(fn_var, args, (), self.loc))
+
+    def const(self, value):
+        return self.assign(ir.Const(value, self.loc))
+
+
+def _definition(func_ir, var):
+    try:
+        return func_ir.get_definition(var)
+    except KeyError:
+        return None
+
+
+def find_loop(func_ir, region, located):
+    """The region's single `for ... in range(...)` loop, checked: (setup block, getiter
+    statement index, range args, header label, body label, exit label, loop var)."""
+    blocks = func_ir.blocks
+    getiters = [(label, i) for label in region.blocks
+                for i, s in enumerate(blocks[label].body)
+                if isinstance(s, ir.Assign) and isinstance(s.value, ir.Expr)
+                and s.value.op == "getiter"]
+    if not getiters:
+        raise located(ParallelForWrongLoopCount(
+            f"a '{region.directive.construct}' construct must contain exactly one "
+            "`for ... in range(...)` loop; found none"))
+    setup, index = getiters[0]
+    stmt = blocks[setup].body[index]
+    call = _definition(func_ir, stmt.value.value)
+    fn = _definition(func_ir, call.func) if isinstance(call, ir.Expr) and call.op == "call" \
+        else None
+    if not (isinstance(fn, (ir.Global, ir.FreeVar)) and fn.value is range) or call.kws:
+        raise located(ParallelForWrongLoopCount(
+            "the loop of a worksharing construct must iterate over range(...)"))
+    # The block after the setup is the loop header: iternext / pair_first / branch.
+    (header,) = blocks[setup].terminator.get_targets()
+    branch = blocks[header].terminator
+    if not isinstance(branch, ir.Branch):
+        raise located(ParallelForWrongLoopCount("unrecognised loop shape"))
+    body, exit_label = branch.truebr, branch.falsebr
+    loop_blocks = _loop_blocks(blocks, header, body)
+    nested_getiters = [g for g in getiters[1:] if g[0] not in loop_blocks]
+    if nested_getiters:
+        raise located(ParallelForWrongLoopCount(
+            f"a '{region.directive.construct}' construct must contain exactly one loop; "
+            f"found {1 + len(nested_getiters)} loops one after the other"))
+    extra = _user_statements(blocks, region.blocks - loop_blocks - {header})
+    if extra:
+        raise located(ParallelForExtraCode(
+            "statements besides the loop in a worksharing-loop construct (move them before "
+            f"or after the `with` block): line {extra[0].loc.line}"))
+    first = blocks[body].body[0]
+    if not (isinstance(first, ir.Assign) and is_user_var(first.target.name)):
+        raise located(ParallelForWrongLoopCount("unrecognised loop shape"))
+    return setup, index, call.args, header, body, exit_label, first.target.name
+
+
+def _loop_blocks(blocks, header, body):
+    """The loop's body blocks: reachable from `body` without passing the header."""
+    seen, stack = set(), [body]
+    while stack:
+        label = stack.pop()
+        if label in seen or label == header:
+            continue
+        seen.add(label)
+        term = blocks[label].terminator
+        if term is not None:
+            stack.extend(term.get_targets())
+    return seen
+
+
+def _user_statements(blocks, labels):
+    """Assignments to user variables and other side effects outside the loop."""
+    found = []
+    for label in labels:
+        for stmt in blocks[label].body:
+            if isinstance(stmt, ir.Assign) and is_user_var(stmt.target.name):
+                found.append(stmt)
+            elif isinstance(stmt, (ir.SetItem, ir.StaticSetItem, ir.SetAttr, ir.Print)):
+                found.append(stmt)
+    return sorted(found, key=lambda s: s.loc.line)
+
+
+def rewrite(func_ir, region, region_id, loop):
+    """Turns the loop into the chunk loop of the module docstring."""
+    setup, index, args, header, body, exit_label, loop_var = loop
+    blocks = func_ir.blocks
+    loc = blocks[setup].body[index].loc
+    if len(args) == 1:
+        start, stop, step = None, args[0], None
+    else:
+        start, stop, step = args[0], args[1], (args[2] if len(args) == 3 else None)
+    top = max(blocks) + 1
+    dispatch, inner, done = top, top + 1, top + 2
+
+    # setup: n = trip_count(...); loop_init(id, n); jump dispatch
+    old_setup = blocks[setup]
+    iter_var = old_setup.body[index].target
+    # Numba copies the iterator into the variable the header reads (`$phi = $iter`).
+    copies = [s.target for s in old_setup.body[index + 1:]
+              if isinstance(s, ir.Assign) and isinstance(s.value, ir.Var)
+              and s.value.name == iter_var.name]
+    header_iter = copies[0] if copies else iter_var
+    old_setup.body = old_setup.body[:index]
+    emit = _Emit(old_setup, loc)
+    zero, one = emit.const(0), emit.const(1)
+    n = emit.call("trip_count", trip_count, [start or zero, stop, step or one])
+    emit.call("loop_init", loop_init, [emit.const(region_id), n])
+    old_setup.body.append(ir.Jump(dispatch, loc))
+
+    # dispatch: more, lo, hi = loop_next(id); branch more, inner, done
+    blocks[dispatch] = ir.Block(old_setup.scope, loc)
+    emit = _Emit(blocks[dispatch], loc)
+    chunk = emit.call("loop_next", loop_next, [emit.const(region_id)])
+    more = emit.assign(ir.Expr.static_getitem(chunk, 0, None, loc))
+    lo = emit.assign(ir.Expr.static_getitem(chunk, 1, None, loc))
+    hi = emit.assign(ir.Expr.static_getitem(chunk, 2, None, loc))
+    blocks[dispatch].body.append(ir.Branch(more, inner, done, loc))
+
+    # inner: the header's iterator becomes range(lo, hi)
+    blocks[inner] = ir.Block(old_setup.scope, loc)
+    emit = _Emit(blocks[inner], loc)
+    rng = emit.assign(ir.Global("range", range, loc))
+    chunk_range = emit.assign(ir.Expr.call(rng, [lo, hi], (), loc))
+    chunk_iter = emit.assign(ir.Expr.getiter(chunk_range, loc))
+    blocks[inner].body.append(ir.Assign(value=chunk_iter, target=header_iter, loc=loc))
+    blocks[inner].body.append(ir.Jump(header, loc))
+
+    # header: when the chunk is exhausted, ask for the next one
+    branch = blocks[header].terminator
+    branch.falsebr = dispatch
+
+    # done: loop_fini(id); continue after the loop
+    blocks[done] = ir.Block(old_setup.scope, loc)
+    emit = _Emit(blocks[done], loc)
+    emit.call("loop_fini", loop_fini, [emit.const(region_id)])
+    blocks[done].body.append(ir.Jump(exit_label, loc))
+
+    # body: i = start + k * step (k the iteration number from the chunk)
+    first = blocks[body].body[0]
+    if start is not None or step is not None:
+        body_block = blocks[body]
+        emit = _Emit(ir.Block(body_block.scope, loc), loc)
+        k = emit.assign(first.value)
+        value = k
+        if step is not None:
+            value = emit.assign(ir.Expr.binop(operator.mul, value, step, loc))
+        if start is not None:
+            value = emit.assign(ir.Expr.binop(operator.add, start, value, loc))
+        emit.block.body.append(ir.Assign(value=value, target=first.target, loc=first.loc))
+        body_block.body[0:1] = emit.block.body
+    region.blocks |= {dispatch, inner, done}
+    return loop_var
+

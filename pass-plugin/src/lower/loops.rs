@@ -1,0 +1,441 @@
+//! Worksharing loops (`for`, and the loop half of `parallel for`), lowered in place inside
+//! the team's region.
+//!
+//! The front end rewrote the loop into a chunk loop over iteration numbers 0..n with three
+//! markers (numba_ext/pyomp/loops.py); here they become runtime calls:
+//!
+//! ```text
+//! pyomp.loop.init(id, n)  static:  __kmpc_for_static_init_8(.., sched, &last, &lb, &ub, &st, 1, chunk)
+//!                         other:   __kmpc_dispatch_init_8(.., sched, 0, n - 1, 1, chunk)
+//! pyomp.loop.next(id)     static:  this thread's block once / its chunks lb += st, ub += st
+//!                         other:   __kmpc_dispatch_next_8(.., &last, &lb, &ub, &st)
+//!                         -> { more, lo, hi }  (hi exclusive; llvm.assume(lo >= 0))
+//! pyomp.loop.fini(id)     static:  __kmpc_for_static_fini
+//! end of the construct:   reductions combined, lastprivate copied out by the thread with
+//!                         `last` set, then __kmpc_barrier unless nowait; after the barrier
+//!                         every thread leaves the region if one of them raised.
+//! ```
+//! Zero-trip loops (n <= 0) are passed to the runtime as lb = 0, ub = -1, which libomp
+//! hands out as no chunk at all.
+
+use crate::abi;
+use crate::error::{PassError, PassResult};
+use crate::ir::{self, Builder, Value};
+use crate::markers::{MarkedRegion, Schedule};
+use crate::raise::{self, TeamErrors};
+use crate::region::{self, Shape};
+use crate::sharing::{self, thread_id};
+use llvm_sys::core::*;
+use llvm_sys::prelude::*;
+use llvm_sys::LLVMIntPredicate;
+
+use super::RegionReport;
+
+pub const INIT: &str = "pyomp.loop.init";
+pub const NEXT: &str = "pyomp.loop.next";
+pub const FINI: &str = "pyomp.loop.fini";
+
+// libomp's sched_type values.
+const STATIC_CHUNKED: u64 = 33;
+const STATIC: u64 = 34;
+const DYNAMIC_CHUNKED: u64 = 35;
+const GUIDED_CHUNKED: u64 = 36;
+const RUNTIME: u64 = 37;
+const AUTO: u64 = 38;
+const MONOTONIC: u64 = 1 << 29;
+const NONMONOTONIC: u64 = 1 << 30;
+
+/// (schedule type for the runtime, is it a static schedule handled by static_init).
+fn sched_type(schedule: Option<&Schedule>) -> Result<(u64, bool), String> {
+    let Some(s) = schedule else {
+        return Ok((STATIC, true));
+    };
+    let modifiers = s.modifiers.iter().fold(0, |m, x| match x.as_str() {
+        "monotonic" => m | MONOTONIC,
+        "nonmonotonic" => m | NONMONOTONIC,
+        _ => m,
+    });
+    Ok(match (s.kind.as_str(), s.chunk.is_some()) {
+        ("static", false) => (STATIC, true),
+        ("static", true) => (STATIC_CHUNKED, true),
+        ("dynamic", _) => (DYNAMIC_CHUNKED | modifiers, false),
+        ("guided", _) => (GUIDED_CHUNKED | modifiers, false),
+        ("runtime", _) => (RUNTIME | modifiers, false),
+        ("auto", _) => (AUTO | modifiers, false),
+        (other, _) => return Err(format!("unknown schedule kind '{other}'")),
+    })
+}
+
+/// The loop's per-thread state, allocated at the start of the construct.
+struct State {
+    lb: Value,
+    ub: Value,
+    stride: Value,
+    last: Value,
+    started: Value,
+}
+
+fn marker_calls(blocks: &[LLVMBasicBlockRef], name: &str, id: u64) -> Vec<Value> {
+    let mut out = Vec::new();
+    for &b in blocks {
+        for inst in ir::instructions(b) {
+            if ir::called_name(inst).as_deref() == Some(name) {
+                let arg = ir::call_args(inst)[0];
+                if unsafe { LLVMConstIntGetZExtValue(arg) } == id {
+                    out.push(inst);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Lowers worksharing loop region `r`; `team` is the enclosing parallel region's failure
+/// record and shape (None for an orphaned loop).
+pub fn lower_for(
+    module: LLVMModuleRef,
+    func: Value,
+    r: &MarkedRegion,
+    shape: &Shape,
+    team: Option<(TeamErrors, Shape)>,
+) -> PassResult<RegionReport> {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let loc = &r.payload.loc;
+    let ident = abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
+    let (sched, is_static) =
+        sched_type(r.payload.clauses.schedule.as_ref()).map_err(|m| r.error(m))?;
+    let blocks = region::blocks(r, shape)?;
+    let b = Builder::new(ctx);
+    let (i32t, i64t) = unsafe { (LLVMInt32TypeInContext(ctx), LLVMInt64TypeInContext(ctx)) };
+    b.at_start(shape.entry);
+    let state = State {
+        lb: b.alloca(i64t, "omp.lb"),
+        ub: b.alloca(i64t, "omp.ub"),
+        stride: b.alloca(i64t, "omp.stride"),
+        last: b.alloca(i32t, "omp.last.flag"),
+        started: b.alloca(i32t, "omp.started"),
+    };
+    // At the construct's start, which dominates every use (including exception paths
+    // that leave before the loop starts, e.g. from the trip count's division).
+    let gtid = thread_id(&b, module, ident);
+    let id = r.payload.id;
+    let inits = marker_calls(&blocks, INIT, id);
+    let [init] = inits[..] else {
+        return Err(PassError::Internal {
+            message: format!("loop region {id} has {} init markers", inits.len()),
+        });
+    };
+    let n = ir::call_args(init)[1];
+    let chunk = r
+        .payload
+        .clauses
+        .schedule
+        .as_ref()
+        .and_then(|s| s.chunk)
+        .map(|i| r.enter_operands[i]);
+    b.before(init);
+    emit_init(
+        &b, module, ctx, ident, gtid, &state, sched, is_static, n, chunk,
+    );
+    ir::erase(init);
+    for next in marker_calls(&blocks, NEXT, id) {
+        b.before(next);
+        let value = emit_next(
+            &b,
+            module,
+            ctx,
+            ident,
+            gtid,
+            &state,
+            sched,
+            is_static,
+            n,
+            ir::type_of(next),
+        );
+        unsafe { LLVMReplaceAllUsesWith(next, value) };
+        ir::erase(next);
+    }
+    for fini in marker_calls(&blocks, FINI, id) {
+        if is_static {
+            b.before(fini);
+            let (f, fty) = abi::runtime_fn(module, "__kmpc_for_static_fini");
+            b.call(fty, f, &[ident, gtid], "");
+        }
+        ir::erase(fini);
+    }
+    // The construct's end: a thread that raised inside the loop still comes here.
+    let first_tail = shape.tail();
+    let applied = sharing::apply(
+        module,
+        func,
+        r,
+        shape,
+        &blocks,
+        &[],
+        sharing::Mode::Worksharing { last: state.last },
+    )?;
+    let rets = region::returns(&blocks);
+    let own_errors;
+    let errors = match &team {
+        Some((errors, _)) => errors,
+        None => {
+            // An orphaned loop: the failure record lives in this function; only the thread
+            // that raised leaves (others finish the construct normally).
+            own_errors = TeamErrors::create(
+                ctx,
+                func,
+                ir::blocks(func)[0],
+                shape.pre(),
+                shape.entry,
+                &blocks,
+            )?;
+            &own_errors
+        }
+    };
+    raise::redirect_returns(ctx, func, &rets, errors, first_tail)?;
+    let last_tail = shape.tail();
+    if !r.payload.clauses.nowait {
+        b.before(ir::terminator(last_tail).expect("tail ends in a branch"));
+        let gtid = thread_id(&b, module, ident);
+        let (f, fty) = abi::runtime_fn(module, "__kmpc_barrier");
+        b.call(fty, f, &[ident, gtid], "");
+    }
+    let can_raise = !rets.is_empty();
+    match &team {
+        // After the barrier all threads agree whether the team failed: leave together.
+        Some((errors, team_shape)) if !r.payload.clauses.nowait => {
+            raise::branch_if_failed(ctx, last_tail, errors, team_shape.tail())
+        }
+        Some(_) => {}
+        None if can_raise => raise::reraise_after(ctx, func, last_tail, shape.end, errors, None)?,
+        None => {}
+    }
+    ir::erase_with_dead_operands(r.enter);
+    ir::erase_with_dead_operands(r.exit);
+    Ok(RegionReport {
+        id,
+        construct: r.payload.construct.clone(),
+        directive: r.payload.directive.clone(),
+        line: loc.line,
+        function: ir::name_of(func),
+        outlined: String::new(),
+        sharing: applied.decisions,
+        can_raise,
+    })
+}
+
+fn to_i64(b: &Builder, ctx: LLVMContextRef, v: Value) -> Value {
+    unsafe {
+        let i64t = LLVMInt64TypeInContext(ctx);
+        let width = LLVMGetIntTypeWidth(LLVMTypeOf(v));
+        let n = ir::cstr("omp.i64");
+        match width.cmp(&64) {
+            std::cmp::Ordering::Less => LLVMBuildSExt(b.raw, v, i64t, n.as_ptr()),
+            std::cmp::Ordering::Greater => LLVMBuildTrunc(b.raw, v, i64t, n.as_ptr()),
+            std::cmp::Ordering::Equal => v,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn emit_init(
+    b: &Builder,
+    module: LLVMModuleRef,
+    ctx: LLVMContextRef,
+    ident: Value,
+    gtid: Value,
+    s: &State,
+    sched: u64,
+    is_static: bool,
+    n: Value,
+    chunk: Option<Value>,
+) {
+    unsafe {
+        let (i32t, i64t) = (LLVMInt32TypeInContext(ctx), LLVMInt64TypeInContext(ctx));
+        let c = |v: i64| LLVMConstInt(i64t, v as u64, 1);
+        let n = to_i64(b, ctx, n);
+        let ub = LLVMBuildSub(b.raw, n, c(1), ir::cstr("omp.n.minus1").as_ptr());
+        b.store(c(0), s.lb);
+        b.store(ub, s.ub);
+        b.store(c(1), s.stride);
+        b.store(LLVMConstInt(i32t, 0, 0), s.last);
+        b.store(LLVMConstInt(i32t, 0, 0), s.started);
+        // A chunk below 1 means the default (1); OpenMP requires a positive chunk.
+        let chunk = match chunk {
+            Some(v) => {
+                let v = to_i64(b, ctx, v);
+                let small = LLVMBuildICmp(
+                    b.raw,
+                    LLVMIntPredicate::LLVMIntSLT,
+                    v,
+                    c(1),
+                    ir::cstr("omp.chunk.small").as_ptr(),
+                );
+                LLVMBuildSelect(b.raw, small, c(1), v, ir::cstr("omp.chunk").as_ptr())
+            }
+            None => c(if is_static { 0 } else { 1 }),
+        };
+        let sched = LLVMConstInt(i32t, sched, 0);
+        if is_static {
+            let (f, fty) = abi::runtime_fn(module, "__kmpc_for_static_init_8");
+            b.call(
+                fty,
+                f,
+                &[
+                    ident,
+                    gtid,
+                    sched,
+                    s.last,
+                    s.lb,
+                    s.ub,
+                    s.stride,
+                    c(1),
+                    chunk,
+                ],
+                "",
+            );
+        } else {
+            let (f, fty) = abi::runtime_fn(module, "__kmpc_dispatch_init_8");
+            b.call(fty, f, &[ident, gtid, sched, c(0), ub, c(1), chunk], "");
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn emit_next(
+    b: &Builder,
+    module: LLVMModuleRef,
+    ctx: LLVMContextRef,
+    ident: Value,
+    gtid: Value,
+    s: &State,
+    sched: u64,
+    is_static: bool,
+    n: Value,
+    ret_ty: LLVMTypeRef,
+) -> Value {
+    unsafe {
+        let (i32t, i64t) = (LLVMInt32TypeInContext(ctx), LLVMInt64TypeInContext(ctx));
+        let name = |s: &str| ir::cstr(s);
+        let c = |v: i64| LLVMConstInt(i64t, v as u64, 1);
+        let n = to_i64(b, ctx, n);
+        let n_minus1 = LLVMBuildSub(b.raw, n, c(1), name("omp.n.minus1").as_ptr());
+        let (more, lo, hi) = if is_static {
+            let started = b.load(i32t, s.started, "omp.started.v");
+            let is_started = LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntNE,
+                started,
+                LLVMConstInt(i32t, 0, 0),
+                name("omp.again").as_ptr(),
+            );
+            b.store(LLVMConstInt(i32t, 1, 0), s.started);
+            let mut lb = b.load(i64t, s.lb, "omp.lb.v");
+            let mut ub = b.load(i64t, s.ub, "omp.ub.v");
+            let more = if sched == STATIC_CHUNKED {
+                // later calls: the next chunk of this thread, a stride further
+                let stride = b.load(i64t, s.stride, "omp.stride.v");
+                let step =
+                    LLVMBuildSelect(b.raw, is_started, stride, c(0), name("omp.step").as_ptr());
+                lb = LLVMBuildAdd(b.raw, lb, step, name("omp.lb.next").as_ptr());
+                ub = LLVMBuildAdd(b.raw, ub, step, name("omp.ub.next").as_ptr());
+                b.store(lb, s.lb);
+                b.store(ub, s.ub);
+                LLVMBuildICmp(
+                    b.raw,
+                    LLVMIntPredicate::LLVMIntSLE,
+                    lb,
+                    n_minus1,
+                    name("omp.more").as_ptr(),
+                )
+            } else {
+                // one block per thread: only the first call has work
+                let first = LLVMBuildNot(b.raw, is_started, name("omp.first").as_ptr());
+                let fits = LLVMBuildICmp(
+                    b.raw,
+                    LLVMIntPredicate::LLVMIntSLE,
+                    lb,
+                    ub,
+                    name("omp.fits").as_ptr(),
+                );
+                LLVMBuildAnd(b.raw, first, fits, name("omp.more").as_ptr())
+            };
+            let over = LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntSGT,
+                ub,
+                n_minus1,
+                name("omp.over").as_ptr(),
+            );
+            let ub = LLVMBuildSelect(b.raw, over, n_minus1, ub, name("omp.ub.clamped").as_ptr());
+            let hi = LLVMBuildAdd(b.raw, ub, c(1), name("omp.hi").as_ptr());
+            (more, lb, hi)
+        } else {
+            let (f, fty) = abi::runtime_fn(module, "__kmpc_dispatch_next_8");
+            let got = b.call(
+                fty,
+                f,
+                &[ident, gtid, s.last, s.lb, s.ub, s.stride],
+                "omp.dispatch",
+            );
+            let more = LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntNE,
+                got,
+                LLVMConstInt(i32t, 0, 0),
+                name("omp.more").as_ptr(),
+            );
+            let lb = b.load(i64t, s.lb, "omp.lb.v");
+            let ub = b.load(i64t, s.ub, "omp.ub.v");
+            (
+                more,
+                lb,
+                LLVMBuildAdd(b.raw, ub, c(1), name("omp.hi").as_ptr()),
+            )
+        };
+        // Without work the bounds are meaningless: make them an empty range, and tell LLVM
+        // iteration numbers are never negative (so indexing needs no wraparound check).
+        let lo = LLVMBuildSelect(b.raw, more, lo, c(0), name("omp.lo.safe").as_ptr());
+        let hi = LLVMBuildSelect(b.raw, more, hi, c(0), name("omp.hi.safe").as_ptr());
+        let nonneg = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntSGE,
+            lo,
+            c(0),
+            name("omp.lo.nonneg").as_ptr(),
+        );
+        assume(b, module, nonneg);
+        let more = if LLVMGetTypeKind(LLVMStructGetTypeAtIndex(ret_ty, 0))
+            == llvm_sys::LLVMTypeKind::LLVMIntegerTypeKind
+            && LLVMGetIntTypeWidth(LLVMStructGetTypeAtIndex(ret_ty, 0)) != 1
+        {
+            LLVMBuildZExt(
+                b.raw,
+                more,
+                LLVMStructGetTypeAtIndex(ret_ty, 0),
+                name("omp.more.z").as_ptr(),
+            )
+        } else {
+            more
+        };
+        let mut v = LLVMGetUndef(ret_ty);
+        for (i, part) in [more, lo, hi].into_iter().enumerate() {
+            v = LLVMBuildInsertValue(b.raw, v, part, i as u32, name("omp.chunk").as_ptr());
+        }
+        v
+    }
+}
+
+fn assume(b: &Builder, module: LLVMModuleRef, cond: Value) {
+    unsafe {
+        let ctx = LLVMGetModuleContext(module);
+        let name = ir::cstr("llvm.assume");
+        let mut f = LLVMGetNamedFunction(module, name.as_ptr());
+        let mut params = [LLVMInt1TypeInContext(ctx)];
+        let fty = LLVMFunctionType(LLVMVoidTypeInContext(ctx), params.as_mut_ptr(), 1, 0);
+        if f.is_null() {
+            f = LLVMAddFunction(module, name.as_ptr(), fty);
+        }
+        b.call(fty, f, &[cond], "");
+    }
+}

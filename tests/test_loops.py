@@ -1,0 +1,209 @@
+"""Worksharing loops: `for` and `parallel for` over range(...) with every schedule, the
+iteration assignment the spec defines, reductions, private/firstprivate/lastprivate,
+nowait, and clear errors for loops the construct cannot take."""
+
+import textwrap
+
+import numpy as np
+import pyomp
+import pytest
+from pyomp import njit, omp_get_num_threads, omp_get_thread_num, openmp
+
+SCHEDULES = ["", "schedule(static)", "schedule(static, 3)", "schedule(dynamic)",
+             "schedule(dynamic, 4)", "schedule(guided)", "schedule(guided, 2)",
+             "schedule(auto)", "schedule(runtime)", "schedule(monotonic: dynamic, 2)",
+             "schedule(nonmonotonic: dynamic)"]
+
+
+def _compile(src, **names):
+    import linecache
+    namespace = {"openmp": openmp, "omp_get_thread_num": omp_get_thread_num,
+                 "omp_get_num_threads": omp_get_num_threads, "np": np, **names}
+    filename = f"<loops-{abs(hash(src))}>"
+    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
+    exec(compile(src, filename, "exec"), namespace)
+    return njit(namespace["f"])
+
+
+def counting_loop(schedule):
+    return _compile(textwrap.dedent(f"""
+        def f(start, stop, step, hits, owner):
+            with openmp("parallel for {schedule}"):
+                for i in range(start, stop, step):
+                    hits[i - min(start, stop) + 1] += 1
+                    owner[i - min(start, stop) + 1] = omp_get_thread_num()
+            return hits
+    """))
+
+
+_loops = {s: counting_loop(s) for s in SCHEDULES}
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("bounds", [(0, 100, 1), (5, 47, 3), (40, -3, -2), (7, 7, 1),
+                                    (3, 4, 1), (-10, 10, 7)])
+def test_every_iteration_runs_once(schedule, bounds, threads):
+    start, stop, step = bounds
+    hits = np.zeros(200, dtype=np.int64)
+    _loops[schedule](start, stop, step, hits, np.zeros(200, dtype=np.int64))
+    expected = np.zeros(200, dtype=np.int64)
+    for i in range(start, stop, step):
+        expected[i - min(start, stop) + 1] += 1
+    assert (hits == expected).all()
+
+
+def test_static_gives_each_thread_one_contiguous_block_in_order(threads):
+    owner = np.full(200, -1, dtype=np.int64)
+    n = 23
+    _loops["schedule(static)"](0, n, 1, np.zeros(200, dtype=np.int64), owner)
+    owners = owner[1:n + 1].tolist()
+    assert owners == sorted(owners), "blocks in thread order"
+    sizes = [owners.count(t) for t in range(threads)]
+    assert sum(sizes) == n and max(sizes) - min(sizes) <= 1
+
+
+def test_static_chunked_deals_chunks_round_robin(threads):
+    owner = np.full(200, -1, dtype=np.int64)
+    n, chunk = 31, 3
+    _loops["schedule(static, 3)"](0, n, 1, np.zeros(200, dtype=np.int64), owner)
+    assert owner[1:n + 1].tolist() == [(i // chunk) % threads for i in range(n)]
+
+
+@njit
+def runtime_schedule(n, owner):
+    with openmp("parallel for schedule(runtime)"):
+        for i in range(n):
+            owner[i] = omp_get_thread_num()
+    return owner
+
+
+def test_schedule_runtime_follows_omp_set_schedule(threads):
+    try:
+        pyomp.omp_set_schedule(pyomp.omp_sched_static, 2)
+        owner = runtime_schedule(12, np.zeros(12, dtype=np.int64))
+        assert owner.tolist() == [(i // 2) % threads for i in range(12)]
+    finally:
+        pyomp.omp_set_schedule(pyomp.omp_sched_static, 0)
+
+
+@njit
+def reductions(a):
+    s = 0.0
+    p = 1
+    hi = -1
+    lo = 10 ** 9
+    bits = 0
+    with openmp("parallel for reduction(+:s) reduction(*:p) reduction(max:hi) "
+                "reduction(min:lo) reduction(|:bits) schedule(dynamic, 7)"):
+        for i in range(a.size):
+            s += a[i]
+            if i % 10 == 0:
+                p *= 2
+            hi = max(hi, i)
+            lo = min(lo, i * 3 + 1)
+            bits |= 1 << (i % 20)
+    return s, p, hi, lo, bits
+
+
+def test_reductions_on_parallel_for(threads):
+    a = np.arange(101, dtype=np.float64) * 0.5
+    s, p, hi, lo, bits = reductions(a)
+    assert s == pytest.approx(a.sum())
+    assert (p, hi, lo, bits) == (2 ** 11, 100, 1, (1 << 20) - 1)
+
+
+@njit
+def pi_loop(n):
+    step = 1.0 / n
+    s = 0.0
+    with openmp("parallel for reduction(+:s) schedule(dynamic, 1000)"):
+        for i in range(n):
+            x = (i + 0.5) * step
+            s += 4.0 / (1.0 + x * x)
+    return step * s
+
+
+def test_pi_loop(threads):
+    assert pi_loop(1_000_000) == pytest.approx(np.pi, rel=1e-10)
+
+
+@njit
+def lastprivate(n, sched_dynamic):
+    x = -1
+    y = -1
+    if sched_dynamic:
+        with openmp("parallel for lastprivate(x) schedule(dynamic, 3)"):
+            for i in range(n):
+                x = i * 10
+    else:
+        with openmp("parallel for lastprivate(x)"):
+            for i in range(n):
+                x = i * 10
+    with openmp("parallel for firstprivate(y) private(z)"):
+        for i in range(n):
+            z = y + i
+            y = z
+    return x, y
+
+
+def test_lastprivate_takes_the_sequentially_last_iteration(threads):
+    assert lastprivate(17, False) == (160, -1)
+    assert lastprivate(17, True) == (160, -1)
+
+
+@njit
+def orphan_loops_in_a_region(n, a, b):
+    total = 0
+    with openmp("parallel reduction(+:total)"):
+        with openmp("for nowait"):
+            for i in range(n):
+                a[i] = i
+        with openmp("for schedule(dynamic)"):
+            for j in range(n):
+                b[j] = 2 * j
+        total += 1
+    return total
+
+
+def test_for_constructs_inside_a_parallel_region(threads):
+    a, b = np.zeros(50), np.zeros(50)
+    assert orphan_loops_in_a_region(50, a, b) == threads
+    assert (a == np.arange(50)).all() and (b == 2 * np.arange(50)).all()
+
+
+@njit
+def raising_loop(n, bad):
+    s = 0
+    with openmp("parallel for reduction(+:s)"):
+        for i in range(n):
+            if i == bad:
+                raise ValueError("bad iteration", i)
+            s += i
+    return s
+
+
+def test_exception_in_a_loop_propagates_without_hanging(threads):
+    assert raising_loop(100, -1) == sum(range(100))
+    with pytest.raises(ValueError) as err:
+        raising_loop(100, 37)
+    assert err.value.args == ("bad iteration", 37)
+
+
+@pytest.mark.parametrize("body,error", [
+    ("x = 1\n        for i in range(n):\n            a[i] = i", pyomp.ParallelForExtraCode),
+    ("for i in range(n):\n            a[i] = i\n        x = 2", pyomp.ParallelForExtraCode),
+    ("a[0] = 1", pyomp.ParallelForWrongLoopCount),
+    ("for i in range(n):\n            a[i] = i\n        for j in range(n):\n            a[j] = j",
+     pyomp.ParallelForWrongLoopCount),
+    ("for v in a:\n            v += 1", pyomp.ParallelForWrongLoopCount),
+])
+def test_loop_shape_errors(body, error):
+    f = _compile(textwrap.dedent("""
+        def f(n, a):
+            with openmp("parallel for"):
+                {body}
+            return a
+    """).replace("{body}", body))
+    with pytest.raises(error) as err:
+        f(5, np.zeros(5))
+    assert ":3:" in str(err.value) and "with openmp" in str(err.value)
