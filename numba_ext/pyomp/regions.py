@@ -48,8 +48,9 @@ def find_region(func_ir, head, stmt, located, nested=None):
 
     `located(err)` adds the source location to an error; `nested(label)` returns the
     region of another `with openmp` whose head is block `label` (regions nest: the walk
-    steps over a nested region to its exit, so its `pop_block` is not taken for ours).  The region is what is reachable
-    from the body without passing the block after its `pop_block`.  Leaving it any other
+    steps over a nested region to its exit, so its `pop_block` is not taken for ours).
+    The region is what is reachable from the body without passing the block after its
+    `pop_block`.  Leaving it any other
     way (break, continue, return) shows up as a region block that cannot reach the
     `pop_block`, or as a path back to the `with` itself.
     """
