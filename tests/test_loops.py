@@ -207,3 +207,21 @@ def test_loop_shape_errors(body, error):
     with pytest.raises(error) as err:
         f(5, np.zeros(5))
     assert ":3:" in str(err.value) and "with openmp" in str(err.value)
+
+
+@njit
+def raise_before_a_loop(n, who, out):
+    with openmp("parallel"):
+        if omp_get_thread_num() == who:
+            raise RuntimeError("before the loop")
+        with openmp("for"):
+            for i in range(n):
+                out[i] = i
+    return out
+
+
+def test_exception_before_a_worksharing_loop_releases_the_team(threads):
+    # The raising thread never reaches the loop's barrier; the others must not wait for it.
+    assert raise_before_a_loop(40, -1, np.zeros(40)).sum() == sum(range(40))
+    with pytest.raises(RuntimeError, match="before the loop"):
+        raise_before_a_loop(40, threads - 1, np.zeros(40))

@@ -55,6 +55,10 @@ pub const RUNTIME: &[(&str, T, &[T], bool)] = &[
         false,
     ),
     ("__kmpc_barrier", T::Void, &[T::Ptr, T::I32], false),
+    // ident_t*, gtid, kind (1 parallel, 2 loop, 3 sections, 4 taskgroup) -> cancelled?
+    ("__kmpc_cancel", T::I32, &[T::Ptr, T::I32, T::I32], false),
+    // a barrier that returns nonzero (releasing its waiters) when the region was cancelled
+    ("__kmpc_cancel_barrier", T::I32, &[T::Ptr, T::I32], false),
     // ident_t*, gtid, schedtype, i32* plastiter, i64* plower, i64* pupper, i64* pstride,
     // i64 incr, i64 chunk
     (

@@ -39,6 +39,10 @@ pub fn name_of(v: Value) -> String {
     }
 }
 
+pub fn block_name(b: Block) -> String {
+    unsafe { c_name(LLVMGetBasicBlockName(b)) }
+}
+
 pub fn functions(module: LLVMModuleRef) -> Vec<Value> {
     let mut out = Vec::new();
     unsafe {

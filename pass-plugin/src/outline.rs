@@ -36,6 +36,11 @@ pub fn extract(region: &[Block], alloc_block: Block, suffix: &str) -> PassResult
             };
             let text = ir::c_name(msg);
             unsafe { LLVMDisposeMessage(msg) };
+            if log::log_enabled!(log::Level::Debug) {
+                let printed = unsafe { LLVMPrintValueToString(func) };
+                log::debug!("function before outlining:\n{}", ir::c_name(printed));
+                unsafe { LLVMDisposeMessage(printed) };
+            }
             return Err(PassError::Verify {
                 stage: "before outlining".into(),
                 message: text,

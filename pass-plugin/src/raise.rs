@@ -13,7 +13,7 @@
 use crate::error::{PassError, PassResult};
 use crate::ir::{self, Block, Builder, Value};
 use llvm_sys::core::*;
-use llvm_sys::prelude::LLVMContextRef;
+use llvm_sys::prelude::{LLVMContextRef, LLVMModuleRef};
 use llvm_sys::{LLVMAtomicOrdering, LLVMIntPredicate};
 
 /// A team's failure record.
@@ -25,6 +25,9 @@ pub struct TeamErrors {
     pub excinfo: Value,
     /// ptr, one per thread: where Numba's code stores exception info inside the region.
     pub private: Value,
+    /// The region's last block (`br %end`): where threads that leave together go, past the
+    /// region's own end code (reductions and the final cancellation barrier).
+    pub leave: Block,
 }
 
 /// Numba's excinfo parameter: `i32 @f(ptr %retptr, ptr %excinfo, ...)`.
@@ -46,7 +49,8 @@ fn excinfo_param(func: Value) -> PassResult<Value> {
 
 impl TeamErrors {
     /// Slots in `alloc_block` (outside the region), reset at the end of `pre`; the private
-    /// slot at the start of `entry`, replacing the parameter in `region_blocks`.
+    /// slot at the start of `entry`, replacing the parameter in `region_blocks`; `leave` is
+    /// the region's last block.
     pub fn create(
         ctx: LLVMContextRef,
         func: Value,
@@ -54,6 +58,7 @@ impl TeamErrors {
         pre: Block,
         entry: Block,
         region_blocks: &[Block],
+        leave: Block,
     ) -> PassResult<Self> {
         let param = excinfo_param(func)?;
         let b = Builder::new(ctx);
@@ -74,19 +79,23 @@ impl TeamErrors {
                 status,
                 excinfo,
                 private,
+                leave,
             })
         }
     }
 }
 
 /// Rewrites `rets` (inside a region) into: record the first failure, then branch to
-/// `target`. Returns the blocks it added (they belong to the region).
+/// `target`. With `cancel` (a parallel region's ident), the thread also cancels the region,
+/// which releases team mates waiting at (cancellation) barriers it will not reach.
+/// Returns the blocks it added (they belong to the region).
 pub fn redirect_returns(
     ctx: LLVMContextRef,
     func: Value,
     rets: &[Value],
     team: &TeamErrors,
     target: Block,
+    cancel: Option<(LLVMModuleRef, Value)>,
 ) -> PassResult<Vec<Block>> {
     let b = Builder::new(ctx);
     let mut added = Vec::new();
@@ -103,6 +112,11 @@ pub fn redirect_returns(
             let record =
                 LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.err.record").as_ptr());
             b.before(ret);
+            if let Some((module, ident)) = cancel {
+                let gtid = crate::sharing::thread_id(&b, module, ident);
+                let (f, fty) = crate::abi::runtime_fn(module, "__kmpc_cancel");
+                b.call(fty, f, &[ident, gtid, LLVMConstInt(i32t, 1, 0)], "");
+            }
             let pair = LLVMBuildAtomicCmpXchg(
                 b.raw,
                 team.status,
@@ -125,8 +139,15 @@ pub fn redirect_returns(
     Ok(added)
 }
 
-/// Replaces `block`'s terminator (`br %next`) with "if the team failed, go to `failed`".
-pub fn branch_if_failed(ctx: LLVMContextRef, block: Block, team: &TeamErrors, failed: Block) {
+/// Replaces `block`'s terminator (`br %next`) with "if the team failed (or `cancelled`, a
+/// cancellation barrier's result, is nonzero), go to `failed`".
+pub fn branch_if_failed(
+    ctx: LLVMContextRef,
+    block: Block,
+    team: &TeamErrors,
+    failed: Block,
+    cancelled: Option<Value>,
+) {
     let b = Builder::new(ctx);
     unsafe {
         let i32t = LLVMInt32TypeInContext(ctx);
@@ -134,13 +155,24 @@ pub fn branch_if_failed(ctx: LLVMContextRef, block: Block, team: &TeamErrors, fa
         let next = ir::successors(block)[0];
         b.before(term);
         let status = b.load(i32t, team.status, "omp.err.status.v");
-        let bad = LLVMBuildICmp(
+        let zero = LLVMConstInt(i32t, 0, 0);
+        let mut bad = LLVMBuildICmp(
             b.raw,
             LLVMIntPredicate::LLVMIntNE,
             status,
-            LLVMConstInt(i32t, 0, 0),
+            zero,
             ir::cstr("omp.err.failed").as_ptr(),
         );
+        if let Some(c) = cancelled {
+            let was = LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntNE,
+                c,
+                zero,
+                ir::cstr("omp.cancelled").as_ptr(),
+            );
+            bad = LLVMBuildOr(b.raw, bad, was, ir::cstr("omp.leave").as_ptr());
+        }
         b.cond_br(bad, failed, next);
         ir::erase(term);
     }

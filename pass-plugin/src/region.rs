@@ -38,10 +38,19 @@ impl Shape {
 
     /// The region's last block: its terminator jumps to `end`. Code every thread runs at
     /// the end of the region (reduction combines, releasing private copies) goes here.
+    ///
+    /// Other blocks may jump to `end` too (threads leaving a team early); the tail is the
+    /// one that falls through to it unconditionally, as carving made it.
     pub fn tail(&self) -> Block {
-        preds_of(self.end)
-            .into_iter()
-            .next()
+        let preds = preds_of(self.end);
+        let falls_through = |b: &Block| {
+            ir::terminator(*b).is_some_and(|t| unsafe { llvm_sys::core::LLVMIsConditional(t) } == 0)
+        };
+        preds
+            .iter()
+            .copied()
+            .find(falls_through)
+            .or(preds.first().copied())
             .expect("a carved region's end has a predecessor")
     }
 }

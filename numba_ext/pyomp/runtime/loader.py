@@ -57,6 +57,10 @@ def load() -> RuntimeLibrary:
 
 
 def _load() -> RuntimeLibrary:
+    # An exception raised by one thread of a team must release the others from barriers
+    # they wait at; pyomp does that with OpenMP cancellation, which the runtime only honours
+    # when OMP_CANCELLATION is true when it starts.  A user's explicit setting wins.
+    os.environ.setdefault("OMP_CANCELLATION", "true")
     forced = os.environ.get(ENV_VAR)
     if forced:
         # An explicit choice must never be replaced silently by another library.

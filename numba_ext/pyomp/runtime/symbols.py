@@ -51,6 +51,7 @@ KMPC_SYMBOLS = (
     "__kmpc_end_taskgroup",
     "__kmpc_taskloop",
     "__kmpc_cancel",
+    "__kmpc_cancel_barrier",
     "__kmpc_cancellationpoint",
     "__kmpc_threadprivate_cached",
     "__kmpc_omp_wait_deps",

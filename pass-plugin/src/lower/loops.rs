@@ -97,7 +97,7 @@ pub fn lower_for(
     func: Value,
     r: &MarkedRegion,
     shape: &Shape,
-    team: Option<(TeamErrors, Shape)>,
+    team: Option<TeamErrors>,
 ) -> PassResult<RegionReport> {
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let loc = &r.payload.loc;
@@ -177,7 +177,7 @@ pub fn lower_for(
     let rets = region::returns(&blocks);
     let own_errors;
     let errors = match &team {
-        Some((errors, _)) => errors,
+        Some(errors) => errors,
         None => {
             // An orphaned loop: the failure record lives in this function; only the thread
             // that raised leaves (others finish the construct normally).
@@ -188,23 +188,27 @@ pub fn lower_for(
                 shape.pre(),
                 shape.entry,
                 &blocks,
+                shape.end,
             )?;
             &own_errors
         }
     };
-    raise::redirect_returns(ctx, func, &rets, errors, first_tail)?;
+    raise::redirect_returns(ctx, func, &rets, errors, first_tail, None)?;
     let last_tail = shape.tail();
+    let mut cancelled = None;
     if !r.payload.clauses.nowait {
+        // A cancellation barrier: a team mate that raised outside this loop cancels the
+        // region instead of arriving here, and the barrier lets the others go.
         b.before(ir::terminator(last_tail).expect("tail ends in a branch"));
         let gtid = thread_id(&b, module, ident);
-        let (f, fty) = abi::runtime_fn(module, "__kmpc_barrier");
-        b.call(fty, f, &[ident, gtid], "");
+        let (f, fty) = abi::runtime_fn(module, "__kmpc_cancel_barrier");
+        cancelled = Some(b.call(fty, f, &[ident, gtid], "omp.barrier"));
     }
     let can_raise = !rets.is_empty();
     match &team {
         // After the barrier all threads agree whether the team failed: leave together.
-        Some((errors, team_shape)) if !r.payload.clauses.nowait => {
-            raise::branch_if_failed(ctx, last_tail, errors, team_shape.tail())
+        Some(errors) if !r.payload.clauses.nowait => {
+            raise::branch_if_failed(ctx, last_tail, errors, errors.leave, cancelled)
         }
         Some(_) => {}
         None if can_raise => raise::reraise_after(ctx, func, last_tail, shape.end, errors, None)?,

@@ -50,6 +50,8 @@ struct Node {
     /// side of the nearest enclosing outlined region (or the function's entry block).
     alloc_block: Block,
     errors: Option<TeamErrors>,
+    /// Whether constructs inside (lowered before) wait at barriers.
+    has_barriers: bool,
 }
 
 /// Lowers every region of every function of the module.
@@ -107,6 +109,7 @@ fn lower_function(
             team: None,
             alloc_block: entry,
             errors: None,
+            has_barriers: false,
         });
     }
     for i in 0..nodes.len() {
@@ -125,27 +128,32 @@ fn lower_function(
     for &i in &order {
         if nodes[i].kind == Kind::Parallel {
             let n = &nodes[i];
+            // The region's end code will go before a last block of its own (`leave`).
+            let tail_branch = ir::terminator(n.shape.tail()).expect("tail ends in a branch");
+            let leave = ir::split_before(tail_branch, "omp.leave");
             let blocks = region::blocks(&n.r, &n.shape)?;
-            nodes[i].errors = Some(TeamErrors::create(
+            let errors = TeamErrors::create(
                 ctx,
                 func,
                 n.alloc_block,
                 n.shape.pre(),
                 n.shape.entry,
                 &blocks,
-            )?);
+                leave,
+            )?;
+            nodes[i].errors = Some(errors);
         }
     }
     let mut reports = Vec::new();
     for &i in &order {
         let report = match nodes[i].kind {
             Kind::For => {
-                let team = nodes[i].team.map(|j| {
-                    (
-                        nodes[j].errors.expect("parallel has a record"),
-                        nodes[j].shape,
-                    )
-                });
+                let team = nodes[i]
+                    .team
+                    .map(|j| nodes[j].errors.expect("parallel has a record"));
+                if let (Some(j), false) = (nodes[i].team, nodes[i].r.payload.clauses.nowait) {
+                    nodes[j].has_barriers = true;
+                }
                 loops::lower_for(module, func, &nodes[i].r, &nodes[i].shape, team)?
             }
             Kind::Parallel => {
@@ -171,8 +179,29 @@ fn lower_parallel(
     let errors = n.errors.expect("parallel regions have a failure record");
     // Recomputed: inner regions lowered before this one replaced or added blocks.
     let mut blocks = region::blocks(r, shape)?;
+    // The region's end code (reductions, releases, final barrier) runs in the block before
+    // `leave`: seen as a shape, the region ends at `leave`.
+    let body = Shape {
+        end: errors.leave,
+        ..*shape
+    };
+    let end_code = body.tail();
+    log::debug!(
+        "parallel {}: leave {} end_code {}",
+        r.payload.id,
+        ir::block_name(errors.leave),
+        ir::block_name(end_code)
+    );
     let rets = region::returns(&blocks);
-    let added = raise::redirect_returns(ctx, func, &rets, &errors, shape.tail())?;
+    // A thread that raises outside the constructs inside cancels the region, so team mates
+    // waiting at a construct's barrier are let go; it meets them at a final cancellation
+    // barrier (only needed when there are such barriers).
+    let final_barrier = n.has_barriers && !rets.is_empty();
+    let loc = &r.payload.loc;
+    let ident = final_barrier
+        .then(|| crate::abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column));
+    let cancel = ident.map(|ident| (module, ident));
+    let added = raise::redirect_returns(ctx, func, &rets, &errors, end_code, cancel)?;
     blocks.extend(added);
     let can_raise = !rets.is_empty() || records_used(&errors);
     let team_shared = [errors.status, errors.excinfo];
@@ -180,11 +209,18 @@ fn lower_parallel(
         module,
         func,
         r,
-        shape,
+        &body,
         &blocks,
         &team_shared,
         sharing::Mode::Parallel,
     )?;
+    if let Some(ident) = ident {
+        let b = ir::Builder::new(ctx);
+        b.before(ir::terminator(body.tail()).expect("end code ends in a branch"));
+        let gtid = sharing::thread_id(&b, module, ident);
+        let (f, fty) = crate::abi::runtime_fn(module, "__kmpc_cancel_barrier");
+        b.call(fty, f, &[ident, gtid], "");
+    }
     let suffix = format!("omp.parallel.{}", r.payload.id);
     let out = outline::extract(&blocks, n.alloc_block, &suffix)?;
     let join = parallel::emit_fork(module, r, &out, n.alloc_block)?;
