@@ -60,3 +60,78 @@ def forkjoin_prange(reps, out):
         out[0] += r
     t2 = omp_get_wtime()
     return ((t1 - t0) - (t2 - t1)) / reps * 1e6
+
+
+@njit
+def pi_loop(n):
+    step = 1.0 / n
+    s = 0.0
+    with openmp("parallel for reduction(+:s)"):
+        for i in range(n):
+            x = (i + 0.5) * step
+            s += 4.0 / (1.0 + x * x)
+    return step * s
+
+
+@njit
+def matmul(a, b, c):
+    n = a.shape[0]
+    with openmp("parallel for"):
+        for i in range(n):
+            for k in range(n):
+                aik = a[i, k]
+                for j in range(n):
+                    c[i, j] += aik * b[k, j]
+    return c
+
+
+@numba.njit(parallel=True)
+def matmul_prange(a, b, c):
+    n = a.shape[0]
+    for i in numba.prange(n):
+        for k in range(n):
+            aik = a[i, k]
+            for j in range(n):
+                c[i, j] += aik * b[k, j]
+    return c
+
+
+@njit
+def mandelbrot(n, maxit):
+    inside = 0
+    with openmp("parallel for schedule(dynamic, 16) reduction(+:inside)"):
+        for i in range(n):
+            ci = -1.5 + 3.0 * i / n
+            for j in range(n):
+                cr = -2.0 + 3.0 * j / n
+                zr = 0.0
+                zi = 0.0
+                it = 0
+                while it < maxit and zr * zr + zi * zi <= 4.0:
+                    t = zr * zr - zi * zi + cr
+                    zi = 2 * zr * zi + ci
+                    zr = t
+                    it += 1
+                if it == maxit:
+                    inside += 1
+    return inside
+
+
+@numba.njit(parallel=True)
+def mandelbrot_prange(n, maxit):
+    inside = 0
+    for i in numba.prange(n):
+        ci = -1.5 + 3.0 * i / n
+        for j in range(n):
+            cr = -2.0 + 3.0 * j / n
+            zr = 0.0
+            zi = 0.0
+            it = 0
+            while it < maxit and zr * zr + zi * zi <= 4.0:
+                t = zr * zr - zi * zi + cr
+                zi = 2 * zr * zi + ci
+                zr = t
+                it += 1
+            if it == maxit:
+                inside += 1
+    return inside

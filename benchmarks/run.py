@@ -52,7 +52,8 @@ def run_c(exe, threads, *args):
 def kernels(quick, only):
     """(name, size, unit, {implementation: measure(threads)}) for each selected kernel."""
     import pyomp
-    from kernels import forkjoin, forkjoin_prange, pi_prange, pi_spmd
+    from kernels import (forkjoin, forkjoin_prange, mandelbrot, mandelbrot_prange, matmul,
+                         matmul_prange, pi_loop, pi_prange, pi_spmd)
 
     n = 20_000_000 if quick else 200_000_000
     reps = 20_000 if quick else 200_000
@@ -70,6 +71,31 @@ def kernels(quick, only):
             **{label: (lambda k, e=exe: run_c(e, k, n)) for label, exe in pi_c.items()},
             "numba prange": lambda k: timed(pi_prange, n),
         })
+    if "piloop" in only:
+        c_exe = build("pi_loop")
+        yield ("pi loop", f"n={n:,}", "s", {
+            "pyomp": lambda k: timed(pi_loop, n),
+            **{label: (lambda k, e=exe: run_c(e, k, n)) for label, exe in c_exe.items()},
+            "numba prange": lambda k: timed(pi_prange, n),
+        })
+    if "matmul" in only:
+        size = 256 if quick else 1024
+        c_exe = build("matmul")
+        a = (np.arange(size * size) % 7 * 0.5).reshape(size, size)
+        b = (np.arange(size * size) % 5 * 0.25).reshape(size, size)
+        yield ("matmul i-k-j", f"n={size}", "s", {
+            "pyomp": lambda k: timed(matmul, a, b, np.zeros_like(a)),
+            **{label: (lambda k, e=exe: run_c(e, k, size)) for label, exe in c_exe.items()},
+            "numba prange": lambda k: timed(matmul_prange, a, b, np.zeros_like(a)),
+        })
+    if "mandelbrot" in only:
+        size = 256 if quick else 1024
+        c_exe = build("mandelbrot")
+        yield ("mandelbrot dyn16", f"n={size}", "s", {
+            "pyomp": lambda k: timed(mandelbrot, size, 1000),
+            **{label: (lambda k, e=exe: run_c(e, k, size)) for label, exe in c_exe.items()},
+            "numba prange": lambda k: timed(mandelbrot_prange, size, 1000),
+        })
     if "forkjoin" in only:
         fj_c = build("forkjoin")
         yield ("fork/join (EPCC)", f"reps={reps:,}", "us", {
@@ -82,7 +108,8 @@ def kernels(quick, only):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--kernels", default="pi,forkjoin", help="comma-separated subset")
+    parser.add_argument("--kernels", default="pi,piloop,matmul,mandelbrot,forkjoin",
+                        help="comma-separated subset")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--settle", type=float, default=0.3,

@@ -125,7 +125,8 @@ def find_loop(func_ir, region, located):
     """The region's single `for ... in range(...)` loop, checked: (setup block, getiter
     statement index, range args, header label, body label, exit label, loop var)."""
     blocks = func_ir.blocks
-    getiters = [(label, i) for label in region.blocks
+    # In bytecode order (labels are offsets): the first getiter is the outermost loop's.
+    getiters = [(label, i) for label in sorted(region.blocks)
                 for i, s in enumerate(blocks[label].body)
                 if isinstance(s, ir.Assign) and isinstance(s.value, ir.Expr)
                 and s.value.op == "getiter"]
