@@ -52,8 +52,17 @@ def run_c(exe, threads, *args):
 def kernels(quick, only):
     """(name, size, unit, {implementation: measure(threads)}) for each selected kernel."""
     import pyomp
-    from kernels import (forkjoin, forkjoin_prange, mandelbrot, mandelbrot_prange, matmul,
-                         matmul_prange, pi_loop, pi_prange, pi_spmd)
+    from kernels import (
+        forkjoin,
+        forkjoin_prange,
+        mandelbrot,
+        mandelbrot_prange,
+        matmul,
+        matmul_prange,
+        pi_loop,
+        pi_prange,
+        pi_spmd,
+    )
 
     n = 20_000_000 if quick else 200_000_000
     reps = 20_000 if quick else 200_000

@@ -196,6 +196,9 @@ def test_exception_in_a_loop_propagates_without_hanging(threads):
     ("for i in range(n):\n            a[i] = i\n        for j in range(n):\n            a[j] = j",
      pyomp.ParallelForWrongLoopCount),
     ("for v in a:\n            v += 1", pyomp.ParallelForWrongLoopCount),
+    ("for i in range(n):\n            i = i + 1\n            a[0] = i",
+     pyomp.ParallelForWrongLoopCount),
+    ("while n > 0:\n            n -= 1", pyomp.ParallelForWrongLoopCount),
 ])
 def test_loop_shape_errors(body, error):
     f = _compile(textwrap.dedent("""
@@ -225,3 +228,53 @@ def test_exception_before_a_worksharing_loop_releases_the_team(threads):
     assert raise_before_a_loop(40, -1, np.zeros(40)).sum() == sum(range(40))
     with pytest.raises(RuntimeError, match="before the loop"):
         raise_before_a_loop(40, threads - 1, np.zeros(40))
+
+
+@pytest.mark.parametrize("clause", ["collapse(2)", "ordered", "linear(i)"])
+def test_clauses_not_lowered_yet_are_rejected_not_ignored(clause):
+    f = _compile(textwrap.dedent(f"""
+        def f(n, a):
+            with openmp("parallel for {clause}"):
+                for i in range(n):
+                    a[i] = i
+            return a
+    """))
+    with pytest.raises(pyomp.errors.UnsupportedConstructError) as err:
+        f(4, np.zeros(4))
+    msg = str(err.value)
+    assert f"'{clause.split('(')[0]}' clause is not implemented" in msg
+    src, caret = msg.splitlines()[1:3]
+    assert src[caret.index("^"):].startswith(clause)
+
+
+def test_loop_body_compiles_like_serial_numba():
+    """The chunk loop vectorises exactly as serial Numba's loop does (no gathers from a
+    wraparound check): same packed instructions in the machine code."""
+    import re
+
+    import numba
+
+    def axpy(a, b, c):
+        for i in range(a.size):
+            a[i] = b[i] * 2.0 + c[i]
+        return a
+
+    @njit
+    def axpy_omp(a, b, c):
+        with openmp("parallel for schedule(dynamic, 64)"):
+            for i in range(a.size):
+                a[i] = b[i] * 2.0 + c[i]
+        return a
+
+    x, y, z = np.zeros(100), np.ones(100), np.ones(100)
+    serial = numba.njit(axpy)
+    np.testing.assert_equal(axpy_omp(x.copy(), y, z), serial(x.copy(), y, z))
+
+    def packed(fn):
+        (asm,) = fn.inspect_asm().values()
+        return sorted(re.findall(r"\bv?(?:add|mul|fmadd\d*)pd\b", asm)), \
+            re.findall(r"gather|scatter", asm)
+
+    ours, theirs = packed(axpy_omp), packed(serial)
+    assert ours[0] == theirs[0] and ours[0], (ours, theirs)
+    assert not ours[1], "no gathers/scatters: indexing needs no wraparound check"

@@ -26,6 +26,11 @@ from .errors import (
 #: construct outside this set is rejected with an error naming it, never ignored.
 SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for"})
 
+#: Clauses the grammar accepts on a supported construct but the pipeline does not lower
+#: yet: rejected with an error naming them, never ignored.
+UNSUPPORTED_CLAUSES = frozenset({"collapse", "ordered", "linear", "copyin", "allocate",
+                                 "order"})
+
 #: How a combined `parallel for` splits its clauses between its two constructs.
 _PARALLEL_PART = frozenset({"if", "num_threads", "default", "shared", "copyin", "proc_bind",
                             "allocate"})
@@ -108,6 +113,11 @@ def parse_directive(text, loc):
         raise _locate(UnsupportedConstructError(
             f"OpenMP construct '{directive.construct}' is not implemented by this version "
             f"of pyomp", directive=text, span=(start, end)), loc)
+    for clause in directive.clauses:
+        if clause.name in UNSUPPORTED_CLAUSES:
+            raise _locate(UnsupportedConstructError(
+                f"the '{clause.name}' clause is not implemented by this version of pyomp",
+                directive=text, span=clause.span), loc)
     return directive
 
 

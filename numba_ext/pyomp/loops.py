@@ -162,7 +162,15 @@ def find_loop(func_ir, region, located):
     first = blocks[body].body[0]
     if not (isinstance(first, ir.Assign) and is_user_var(first.target.name)):
         raise located(ParallelForWrongLoopCount("unrecognised loop shape"))
-    return setup, index, call.args, header, body, exit_label, first.target.name
+    loop_var = first.target.name
+    for label in loop_blocks:
+        for stmt in blocks[label].body:
+            if stmt is not first and isinstance(stmt, ir.Assign) \
+                    and stmt.target.name == loop_var:
+                raise located(ParallelForWrongLoopCount(
+                    f"the loop variable '{loop_var}' is assigned in the loop body (line "
+                    f"{stmt.loc.line}); a worksharing loop must be in canonical form"))
+    return setup, index, call.args, header, body, exit_label, loop_var
 
 
 def _loop_blocks(blocks, header, body):
@@ -227,11 +235,13 @@ def rewrite(func_ir, region, region_id, loop):
     hi = emit.assign(ir.Expr.static_getitem(chunk, 2, None, loc))
     blocks[dispatch].body.append(ir.Branch(more, inner, done, loc))
 
-    # inner: the header's iterator becomes range(lo, hi)
+    # inner: the header's iterator becomes range(hi - lo), counted from 0 (with lo >= 0
+    # known to LLVM, indexing by lo + k then needs no wraparound check: it vectorises)
     blocks[inner] = ir.Block(old_setup.scope, loc)
     emit = _Emit(blocks[inner], loc)
     rng = emit.assign(ir.Global("range", range, loc))
-    chunk_range = emit.assign(ir.Expr.call(rng, [lo, hi], (), loc))
+    count = emit.assign(ir.Expr.binop(operator.sub, hi, lo, loc))
+    chunk_range = emit.assign(ir.Expr.call(rng, [count], (), loc))
     chunk_iter = emit.assign(ir.Expr.getiter(chunk_range, loc))
     blocks[inner].body.append(ir.Assign(value=chunk_iter, target=header_iter, loc=loc))
     blocks[inner].body.append(ir.Jump(header, loc))
@@ -246,19 +256,18 @@ def rewrite(func_ir, region, region_id, loop):
     emit.call("loop_fini", loop_fini, [emit.const(region_id)])
     blocks[done].body.append(ir.Jump(exit_label, loc))
 
-    # body: i = start + k * step (k the iteration number from the chunk)
+    # body: i = start + (lo + k) * step (lo + k the iteration number)
     first = blocks[body].body[0]
-    if start is not None or step is not None:
-        body_block = blocks[body]
-        emit = _Emit(ir.Block(body_block.scope, loc), loc)
-        k = emit.assign(first.value)
-        value = k
-        if step is not None:
-            value = emit.assign(ir.Expr.binop(operator.mul, value, step, loc))
-        if start is not None:
-            value = emit.assign(ir.Expr.binop(operator.add, start, value, loc))
-        emit.block.body.append(ir.Assign(value=value, target=first.target, loc=first.loc))
-        body_block.body[0:1] = emit.block.body
+    body_block = blocks[body]
+    emit = _Emit(ir.Block(body_block.scope, loc), loc)
+    k = emit.assign(first.value)
+    value = emit.assign(ir.Expr.binop(operator.add, lo, k, loc))
+    if step is not None:
+        value = emit.assign(ir.Expr.binop(operator.mul, value, step, loc))
+    if start is not None:
+        value = emit.assign(ir.Expr.binop(operator.add, start, value, loc))
+    emit.block.body.append(ir.Assign(value=value, target=first.target, loc=first.loc))
+    body_block.body[0:1] = emit.block.body
     region.blocks |= {dispatch, inner, done}
     return loop_var
 

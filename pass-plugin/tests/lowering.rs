@@ -287,3 +287,71 @@ fn unreadable_payload_is_an_internal_error_not_a_panic() {
 entry:\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1)\n  ret i32 0\n}\n";
     assert!(matches!(lower(&ir), Err(PassError::Internal { .. })));
 }
+
+/// A `parallel` region (id 1) holding a worksharing loop (id 2) shaped like the front end's
+/// chunk loop: init(id, n); loop { next(id) -> {more, lo, hi}; ... }; fini(id).
+fn loop_region(for_clauses: &str) -> String {
+    let for_enter = enter_json(2, for_clauses, &var("i", "private", None, ""))
+        .replace(r#""construct":"parallel""#, r#""construct":"for""#);
+    payload("enter.1", &enter_json(1, "", ""))
+        + &payload("enter.2", &for_enter)
+        + &payload("exit.1", r#"{"id":1,"vars":[]}"#)
+        + &payload("exit.2", r#"{"id":2,"vars":[]}"#)
+        + DECLS
+        + "declare void @pyomp.loop.init(i64, i64)\n\
+declare {i1, i64, i64} @pyomp.loop.next(i64)\n\
+declare void @pyomp.loop.fini(i64)\n\
+define i32 @f(ptr %retptr, ptr %excinfo, i64 %n, ptr %out) {\n\
+entry:\n  %i = alloca i64\n  store i64 0, ptr %i\n  br label %B0\n\
+B0:\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1)\n  br label %B1\n\
+B1:\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.2)\n  br label %B2\n\
+B2:\n  call void @pyomp.loop.init(i64 2, i64 %n)\n  br label %D\n\
+D:\n  %c = call {i1, i64, i64} @pyomp.loop.next(i64 2)\n  %more = extractvalue {i1, i64, i64} %c, 0\n\
+  %lo = extractvalue {i1, i64, i64} %c, 1\n  %hi = extractvalue {i1, i64, i64} %c, 2\n  br i1 %more, label %L, label %X\n\
+L:\n  %k = phi i64 [ %lo, %D ], [ %k1, %L ]\n  store i64 %k, ptr %i\n  %p = getelementptr i64, ptr %out, i64 %k\n  store i64 %k, ptr %p\n\
+  %k1 = add i64 %k, 1\n  %go = icmp slt i64 %k1, %hi\n  br i1 %go, label %L, label %D\n\
+X:\n  call void @pyomp.loop.fini(i64 2)\n  br label %E\n\
+E:\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.2)\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1)\n  ret i32 0\n}\n"
+}
+
+#[test]
+fn static_loop_uses_static_init_and_ends_with_a_barrier() {
+    let (ir, reports) = lower(&loop_region("")).unwrap();
+    assert!(
+        !ir.contains("pyomp.loop") && !ir.contains("pyomp.region"),
+        "{ir}"
+    );
+    let outlined = function(&ir, "f.omp.parallel.1");
+    assert!(outlined.contains("call void @__kmpc_for_static_init_8(ptr @.pyomp.ident, i32 %omp.gtid, i32 34, ptr %omp.last.flag, ptr %omp.lb, ptr %omp.ub, ptr %omp.stride, i64 1, i64 0)"), "{outlined}");
+    assert!(outlined.contains("call void @__kmpc_for_static_fini("));
+    assert!(
+        outlined.contains("%omp.lo.nonneg = and i64 %omp.lo.safe, 9223372036854775807"),
+        "iteration numbers are known to be non-negative:\n{outlined}"
+    );
+    let fini = outlined.find("@__kmpc_for_static_fini(").unwrap();
+    let barrier = outlined
+        .find("@__kmpc_cancel_barrier(")
+        .expect("a barrier ends the loop");
+    assert!(fini < barrier);
+    assert_eq!(reports[0]["construct"], "for");
+    assert_eq!(
+        reports[0]["sharing"][0],
+        serde_json::json!(["i", "private", "test"])
+    );
+}
+
+#[test]
+fn dynamic_nowait_loop_uses_dispatch_and_no_barrier() {
+    let (ir, _) = lower(&loop_region(
+        r#""schedule":{"kind":"dynamic","modifiers":["nonmonotonic"],"chunk":null},"nowait":true"#,
+    ))
+    .unwrap();
+    let outlined = function(&ir, "f.omp.parallel.1");
+    // dynamic_chunked (35) | nonmonotonic (1 << 30), chunk 1 by default
+    assert!(outlined.contains("call void @__kmpc_dispatch_init_8(ptr @.pyomp.ident, i32 %omp.gtid, i32 1073741859, i64 0, i64 %omp.n.minus1, i64 1, i64 1)"), "{outlined}");
+    assert!(outlined.contains("@__kmpc_dispatch_next_8("));
+    assert!(
+        !outlined.contains("barrier"),
+        "nowait: no barrier\n{outlined}"
+    );
+}

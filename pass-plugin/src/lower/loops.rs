@@ -9,7 +9,7 @@
 //!                         other:   __kmpc_dispatch_init_8(.., sched, 0, n - 1, 1, chunk)
 //! pyomp.loop.next(id)     static:  this thread's block once / its chunks lb += st, ub += st
 //!                         other:   __kmpc_dispatch_next_8(.., &last, &lb, &ub, &st)
-//!                         -> { more, lo, hi }  (hi exclusive; llvm.assume(lo >= 0))
+//!                         -> { more, lo, hi }  (hi exclusive, both known >= 0)
 //! pyomp.loop.fini(id)     static:  __kmpc_for_static_fini
 //! end of the construct:   reductions combined, lastprivate copied out by the thread with
 //!                         `last` set, then __kmpc_barrier unless nowait; after the barrier
@@ -397,18 +397,14 @@ fn emit_next(
                 LLVMBuildAdd(b.raw, ub, c(1), name("omp.hi").as_ptr()),
             )
         };
-        // Without work the bounds are meaningless: make them an empty range, and tell LLVM
-        // iteration numbers are never negative (so indexing needs no wraparound check).
+        // Without work the bounds are meaningless: make them an empty range. Iteration
+        // numbers are never negative; clearing the sign bit (a no-op here) tells LLVM so, and
+        // indexing with them then needs no wraparound check. (An llvm.assume would say the
+        // same, but CodeExtractor drops assumes from outlined code.)
         let lo = LLVMBuildSelect(b.raw, more, lo, c(0), name("omp.lo.safe").as_ptr());
         let hi = LLVMBuildSelect(b.raw, more, hi, c(0), name("omp.hi.safe").as_ptr());
-        let nonneg = LLVMBuildICmp(
-            b.raw,
-            LLVMIntPredicate::LLVMIntSGE,
-            lo,
-            c(0),
-            name("omp.lo.nonneg").as_ptr(),
-        );
-        assume(b, module, nonneg);
+        let lo = LLVMBuildAnd(b.raw, lo, c(i64::MAX), name("omp.lo.nonneg").as_ptr());
+        let hi = LLVMBuildAnd(b.raw, hi, c(i64::MAX), name("omp.hi.nonneg").as_ptr());
         let more = if LLVMGetTypeKind(LLVMStructGetTypeAtIndex(ret_ty, 0))
             == llvm_sys::LLVMTypeKind::LLVMIntegerTypeKind
             && LLVMGetIntTypeWidth(LLVMStructGetTypeAtIndex(ret_ty, 0)) != 1
@@ -427,19 +423,5 @@ fn emit_next(
             v = LLVMBuildInsertValue(b.raw, v, part, i as u32, name("omp.chunk").as_ptr());
         }
         v
-    }
-}
-
-fn assume(b: &Builder, module: LLVMModuleRef, cond: Value) {
-    unsafe {
-        let ctx = LLVMGetModuleContext(module);
-        let name = ir::cstr("llvm.assume");
-        let mut f = LLVMGetNamedFunction(module, name.as_ptr());
-        let mut params = [LLVMInt1TypeInContext(ctx)];
-        let fty = LLVMFunctionType(LLVMVoidTypeInContext(ctx), params.as_mut_ptr(), 1, 0);
-        if f.is_null() {
-            f = LLVMAddFunction(module, name.as_ptr(), fty);
-        }
-        b.call(fty, f, &[cond], "");
     }
 }
