@@ -28,8 +28,7 @@ SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for"})
 
 #: Clauses the grammar accepts on a supported construct but the pipeline does not lower
 #: yet: rejected with an error naming them, never ignored.
-UNSUPPORTED_CLAUSES = frozenset({"collapse", "ordered", "linear", "copyin", "allocate",
-                                 "order"})
+UNSUPPORTED_CLAUSES = frozenset({"ordered", "linear", "copyin", "allocate", "order"})
 
 #: How a combined `parallel for` splits its clauses between its two constructs.
 _PARALLEL_PART = frozenset({"if", "num_threads", "default", "shared", "copyin", "proc_bind",
@@ -229,11 +228,14 @@ def mark_regions(func_ir):
     for region in all_regions:
         located = _locator(region.loc)
         if region.directive.construct == "for":
-            loop_of[id(region)] = loops.find_loop(func_ir, region, located)
+            collapse = region.directive.clause("collapse")
+            depth = collapse.expr.int_value() if collapse is not None else 1
+            loop_of[id(region)] = loops.find_nest(func_ir, region, depth, located)
     for region in all_regions:
         located = _locator(region.loc)
         if region.directive.construct == "for":
-            region.sharing = sharing.decide_worksharing(region, loop_of[id(region)][-1])
+            region.sharing = sharing.decide_worksharing(
+                region, [level.var for level in loop_of[id(region)]])
         else:
             forced = _forced_by_inner_loops(region, all_regions, loop_of)
             region.sharing = sharing.decide(func_ir, region, live_map,
@@ -264,7 +266,8 @@ def _forced_by_inner_loops(region, all_regions, loop_of):
     for inner in all_regions:
         if inner.directive.construct != "for" or _enclosing_parallel(inner) is not region:
             continue
-        forced[loop_of[id(inner)][-1]] = ("private", "the loop variable of a worksharing loop")
+        for level in loop_of[id(inner)]:
+            forced[level.var] = ("private", "the loop variable of a worksharing loop")
         for clause in inner.directive.clauses:
             if clause.name in ("reduction", "lastprivate"):
                 for var in clause.vars:

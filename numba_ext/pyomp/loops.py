@@ -173,6 +173,64 @@ def find_loop(func_ir, region, located):
     return setup, index, call.args, header, body, exit_label, loop_var
 
 
+class Level:
+    """One loop of a (collapsed) nest: where its range is made and its blocks."""
+
+    def __init__(self, setup, index, args, header, body, exit_label, var):
+        self.setup, self.index, self.args = setup, index, args
+        self.header, self.body, self.exit, self.var = header, body, exit_label, var
+
+
+def find_nest(func_ir, region, depth, located):
+    """The `depth` perfectly nested range loops of a `collapse(depth)` construct."""
+    from .errors import ParallelForInvalidCollapseCount
+    outer = Level(*find_loop(func_ir, region, located))
+    levels = [outer]
+    blocks = func_ir.blocks
+    while len(levels) < depth:
+        parent = levels[-1]
+        body = blocks[parent.body]
+        getiter = next((i for i, s in enumerate(body.body)
+                        if isinstance(s, ir.Assign) and isinstance(s.value, ir.Expr)
+                        and s.value.op == "getiter"), None)
+        found = len(levels)
+        if getiter is None:
+            raise located(ParallelForInvalidCollapseCount(
+                f"collapse({depth}) needs {depth} perfectly nested loops; found {found}"))
+        stmts = body.body[1:getiter]
+        if any(isinstance(s, ir.Assign) and is_user_var(s.target.name) for s in stmts) \
+                or any(not isinstance(s, ir.Assign) for s in stmts):
+            raise located(ParallelForExtraCode(
+                f"collapse({depth}): statements between the loops (line "
+                f"{stmts[0].loc.line}); collapsed loops must be perfectly nested"))
+        outer_vars = {lv.var for lv in levels}
+        if any(v.name in outer_vars for s in stmts for v in s.list_vars()):
+            raise located(ParallelForWrongLoopCount(
+                f"collapse({depth}): the bounds of an inner loop depend on an outer loop "
+                "variable (a non-rectangular nest), which this version does not collapse"))
+        call = _definition(func_ir, body.body[getiter].value.value)
+        fn = _definition(func_ir, call.func) if isinstance(call, ir.Expr) else None
+        if not (isinstance(fn, (ir.Global, ir.FreeVar)) and fn.value is range):
+            raise located(ParallelForWrongLoopCount(
+                "collapsed loops must iterate over range(...)"))
+        (header,) = body.terminator.get_targets()
+        branch = blocks[header].terminator
+        first = blocks[branch.truebr].body[0]
+        level = Level(parent.body, getiter, call.args, header, branch.truebr, branch.falsebr,
+                      first.target.name)
+        # after the inner loop, straight back to the outer loop's header
+        label = level.exit
+        while label != parent.header:
+            block = blocks[label]
+            if len(block.body) != 1 or not isinstance(block.terminator, ir.Jump):
+                raise located(ParallelForExtraCode(
+                    f"collapse({depth}): statements after an inner loop (line "
+                    f"{block.loc.line}); collapsed loops must be perfectly nested"))
+            label = block.terminator.target
+        levels.append(level)
+    return levels
+
+
 def _loop_blocks(blocks, header, body):
     """The loop's body blocks: reachable from `body` without passing the header."""
     seen, stack = set(), [body]
@@ -199,15 +257,21 @@ def _user_statements(blocks, labels):
     return sorted(found, key=lambda s: s.loc.line)
 
 
-def rewrite(func_ir, region, region_id, loop):
-    """Turns the loop into the chunk loop of the module docstring."""
-    setup, index, args, header, body, exit_label, loop_var = loop
+def _bounds(args):
+    """(start, stop, step) of range(*args); None for an omitted start or step."""
+    if len(args) == 1:
+        return None, args[0], None
+    return args[0], args[1], (args[2] if len(args) == 3 else None)
+
+
+def rewrite(func_ir, region, region_id, levels):
+    """Turns the loop (or the collapsed nest `levels`) into the chunk loop of the module
+    docstring; a collapsed nest runs as one loop over the product of the trip counts."""
+    outer = levels[0]
+    setup, index, header, body, exit_label = (outer.setup, outer.index, outer.header,
+                                              outer.body, outer.exit)
     blocks = func_ir.blocks
     loc = blocks[setup].body[index].loc
-    if len(args) == 1:
-        start, stop, step = None, args[0], None
-    else:
-        start, stop, step = args[0], args[1], (args[2] if len(args) == 3 else None)
     top = max(blocks) + 1
     dispatch, inner, done = top, top + 1, top + 2
 
@@ -220,9 +284,21 @@ def rewrite(func_ir, region, region_id, loop):
               and s.value.name == iter_var.name]
     header_iter = copies[0] if copies else iter_var
     old_setup.body = old_setup.body[:index]
+    # Inner loops' bounds do not depend on outer loop variables (checked): compute them here.
+    for level in levels[1:]:
+        block = blocks[level.setup]
+        old_setup.body.extend(block.body[1:level.index])
+        del block.body[1:level.index]
+        level.index = 1
     emit = _Emit(old_setup, loc)
     zero, one = emit.const(0), emit.const(1)
-    n = emit.call("trip_count", trip_count, [start or zero, stop, step or one])
+    counts = []
+    for level in levels:
+        start, stop, step = _bounds(level.args)
+        counts.append(emit.call("trip_count", trip_count, [start or zero, stop, step or one]))
+    n = counts[0]
+    for count in counts[1:]:
+        n = emit.assign(ir.Expr.binop(operator.mul, n, count, loc))
     emit.call("loop_init", loop_init, [emit.const(region_id), n])
     old_setup.body.append(ir.Jump(dispatch, loc))
 
@@ -256,18 +332,63 @@ def rewrite(func_ir, region, region_id, loop):
     emit.call("loop_fini", loop_fini, [emit.const(region_id)])
     blocks[done].body.append(ir.Jump(exit_label, loc))
 
-    # body: i = start + (lo + k) * step (lo + k the iteration number)
+    # body: the iteration number lo + k gives each loop variable (innermost fastest):
+    # i = start + number * step for one loop.
     first = blocks[body].body[0]
     body_block = blocks[body]
     emit = _Emit(ir.Block(body_block.scope, loc), loc)
     k = emit.assign(first.value)
-    value = emit.assign(ir.Expr.binop(operator.add, lo, k, loc))
-    if step is not None:
-        value = emit.assign(ir.Expr.binop(operator.mul, value, step, loc))
-    if start is not None:
-        value = emit.assign(ir.Expr.binop(operator.add, start, value, loc))
-    emit.block.body.append(ir.Assign(value=value, target=first.target, loc=first.loc))
-    body_block.body[0:1] = emit.block.body
+    number = emit.assign(ir.Expr.binop(operator.add, lo, k, loc))
+    for depth in range(len(levels) - 1, -1, -1):
+        level = levels[depth]
+        if depth:
+            index = emit.assign(ir.Expr.binop(operator.mod, number, counts[depth], loc))
+            number = emit.assign(ir.Expr.binop(operator.floordiv, number, counts[depth], loc))
+        else:
+            index = number
+        start, _, step = _bounds(level.args)
+        value = index
+        if step is not None:
+            value = emit.assign(ir.Expr.binop(operator.mul, value, step, loc))
+        if start is not None:
+            value = emit.assign(ir.Expr.binop(operator.add, start, value, loc))
+        var = ir.Var(body_block.scope, level.var, loc)
+        emit.block.body.append(ir.Assign(value=value, target=var, loc=first.loc))
+    if len(levels) == 1:
+        body_block.body[0:1] = emit.block.body
+    else:
+        _skip_inner_headers(func_ir, region, levels, emit.block.body, loc)
     region.blocks |= {dispatch, inner, done}
-    return loop_var
+
+
+def _skip_inner_headers(func_ir, region, levels, index_stmts, loc):
+    """Collapsed: the outer body computes every loop variable and enters the innermost
+    body; the innermost body's back edges go to the outer header (the next iteration
+    number); the inner loops' own headers, exits and setups disappear."""
+    blocks = func_ir.blocks
+    outer, innermost = levels[0], levels[-1]
+    blocks[outer.body].body = index_stmts + [ir.Jump(innermost.body, loc)]
+    del blocks[innermost.body].body[0]  # its loop variable is computed above
+    dead = set()
+    for depth in range(1, len(levels)):
+        level = levels[depth]
+        dead.add(level.header)
+        label = level.exit
+        while label != levels[depth - 1].header:
+            dead.add(label)
+            label = blocks[label].terminator.target
+        if depth < len(levels) - 1:
+            dead.add(level.body)
+    for label in region.blocks - dead:
+        term = blocks[label].terminator
+        if isinstance(term, ir.Jump) and term.target == innermost.header:
+            term.target = outer.header
+        elif isinstance(term, ir.Branch):
+            if term.truebr == innermost.header:
+                term.truebr = outer.header
+            if term.falsebr == innermost.header:
+                term.falsebr = outer.header
+    for label in dead:
+        del blocks[label]
+    region.blocks -= dead
 

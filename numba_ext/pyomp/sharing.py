@@ -85,10 +85,10 @@ def reads_before_write(func_ir, region, name):
     return False
 
 
-def decide_worksharing(region, loop_var):
-    """A worksharing loop's own attributes: its clauses and the private loop variable; every
-    other variable keeps the attribute of the enclosing parallel region."""
-    decisions = {loop_var: VarSharing(loop_var, "private", "the loop variable (rule 4)")}
+def decide_worksharing(region, loop_vars):
+    """A worksharing loop's own attributes: its clauses and the private loop variables;
+    every other variable keeps the attribute of the enclosing parallel region."""
+    decisions = {v: VarSharing(v, "private", "a loop variable (rule 4)") for v in loop_vars}
     for clause in region.directive.clauses:
         sharing = CLAUSE_SHARING.get(clause.name)
         if sharing is not None and sharing != "shared":
