@@ -2,7 +2,13 @@
 
 import numba
 import numpy as np
-from pyomp import njit, omp_get_num_threads, omp_get_thread_num, omp_get_wtime, openmp
+from pyomp import (
+    njit,
+    omp_get_num_threads,
+    omp_get_thread_num,
+    omp_get_wtime,
+    openmp,
+)
 
 
 @njit
@@ -135,3 +141,32 @@ def mandelbrot_prange(n, maxit):
             if it == maxit:
                 inside += 1
     return inside
+
+
+def _schedbench(schedule):
+    """An EPCC schedbench kernel for one schedule (directives are compile-time strings)."""
+    src = f"""
+def schedbench(reps, iters, out):
+    nt = omp_get_max_threads()
+    n = iters * nt
+    t0 = omp_get_wtime()
+    with openmp("parallel"):
+        for r in range(reps):
+            with openmp("for schedule({schedule})"):
+                for i in range(n):
+                    out[omp_get_thread_num() * 16] += i
+    t1 = omp_get_wtime()
+    for r in range(reps):
+        for i in range(iters):
+            out[omp_get_thread_num() * 16] += i
+    t2 = omp_get_wtime()
+    return ((t1 - t0) - (t2 - t1)) / reps * 1e6
+"""
+    namespace = dict(globals())
+    exec(compile(src, __file__, "exec"), namespace)
+    return njit(namespace["schedbench"])
+
+
+SCHEDULES = {"static": "static", "static1": "static, 1", "dynamic1": "dynamic, 1",
+             "dynamic64": "dynamic, 64", "guided1": "guided, 1"}
+schedbench = {name: _schedbench(s) for name, s in SCHEDULES.items()}

@@ -105,6 +105,16 @@ def kernels(quick, only):
             **{label: (lambda k, e=exe: run_c(e, k, size)) for label, exe in c_exe.items()},
             "numba prange": lambda k: timed(mandelbrot_prange, size, 1000),
         })
+    if "schedbench" in only:
+        from kernels import schedbench
+        sb_c = build("schedbench")
+        sb_reps = 2_000 if quick else 20_000
+        for kind, kernel in schedbench.items():
+            yield (f"for {kind} (EPCC)", f"reps={sb_reps:,}", "us", {
+                "pyomp": lambda k, f=kernel: f(sb_reps, 128, out),
+                **{label: (lambda k, e=exe, kind=kind: run_c(e, k, kind, sb_reps, 128))
+                   for label, exe in sb_c.items()},
+            })
     if "forkjoin" in only:
         fj_c = build("forkjoin")
         yield ("fork/join (EPCC)", f"reps={reps:,}", "us", {
@@ -117,7 +127,7 @@ def kernels(quick, only):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--kernels", default="pi,piloop,matmul,mandelbrot,forkjoin",
+    parser.add_argument("--kernels", default="pi,piloop,matmul,mandelbrot,forkjoin,schedbench",
                         help="comma-separated subset")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")

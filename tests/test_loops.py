@@ -335,3 +335,47 @@ def test_collapse_shape_errors(inner, error):
     """).replace("{inner}", inner))
     with pytest.raises(error):
         f(4, np.zeros(4))
+
+
+def test_clause_naming_an_unknown_variable_is_an_error():
+    f = _compile(textwrap.dedent("""
+        def f(n, a):
+            with openmp("parallel for reduction(+:total)"):
+                for i in range(n):
+                    a[i] = i
+            return a
+    """))
+    with pytest.raises(pyomp.PyompError, match="'total' in reduction") as err:
+        f(4, np.zeros(4))
+    src, caret = str(err.value).splitlines()[1:3]
+    assert src[caret.index("^"):].startswith("total")
+
+
+@njit
+def simd_forms(a, b):
+    s = 0.0
+    with openmp("parallel for simd reduction(+:s) simdlen(8)"):
+        for i in range(a.size):
+            a[i] = 2.0 * b[i]
+            s += b[i]
+    t = 0.0
+    with openmp("parallel"):
+        with openmp("for simd safelen(4)"):
+            for i in range(a.size):
+                a[i] += 1.0
+        with openmp("simd reduction(+:t)"):
+            for i in range(b.size):
+                t += b[i]   # every thread runs the whole simd loop on its own t
+    u = 0.0
+    with openmp("simd"):
+        for i in range(b.size):
+            u += b[i]
+    return s, u
+
+
+def test_simd_forms_compute_the_serial_result(threads):
+    b = np.arange(50.0)
+    a = np.zeros(50)
+    s, u = simd_forms(a, b)
+    assert s == pytest.approx(b.sum()) and u == b.sum()
+    assert (a == 2.0 * b + 1.0).all()

@@ -24,7 +24,13 @@ from .errors import (
 
 #: Constructs the pipeline lowers.  The grammar knows the whole directive language; a
 #: construct outside this set is rejected with an error naming it, never ignored.
-SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for"})
+SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for", "simd", "for simd",
+                                  "parallel for simd"})
+
+#: `simd` promises the loop can run in SIMD lanes.  pyomp runs it as the counted loop it is,
+#: which LLVM vectorises where it can; its data-sharing clauses hold trivially for a loop run
+#: in order, and these hints have nothing to act on.
+_SIMD_HINTS = frozenset({"safelen", "simdlen", "aligned", "nontemporal"})
 
 #: Clauses the grammar accepts on a supported construct but the pipeline does not lower
 #: yet: rejected with an error naming them, never ignored.
@@ -163,8 +169,17 @@ def merge_versions(func_ir):
 
 def _split(region):
     """A combined `parallel for` becomes a parallel region holding a `for` region over the
-    same blocks; each gets the clauses that belong to it."""
+    same blocks; each gets the clauses that belong to it. `simd` parts run as the plain
+    loop: `for simd` is a `for`, and `simd` alone needs no region at all."""
     d = region.directive
+    if d.construct.endswith("simd"):
+        construct = d.construct.removesuffix("simd").strip()
+        d = dataclasses.replace(d, construct=construct, clauses=tuple(
+            c for c in d.clauses if c.name not in _SIMD_HINTS
+            and not (construct == "" and c.name in sharing.CLAUSE_SHARING)))
+        region.directive = d
+        if not construct:
+            return []
     if d.construct != "parallel for":
         return [region]
     outer = dataclasses.replace(region, directive=dataclasses.replace(
@@ -213,6 +228,9 @@ def mark_regions(func_ir):
 
     withs = [region_at(label) for label, _, _ in found]
     regions.nest(withs)
+    for region in withs:
+        if region.directive.construct == "simd":
+            loops.find_nest(func_ir, region, 1, _locator(region.loc))  # checks the loop
     all_regions = [part for region in withs for part in _split(region)]
     for region in all_regions:  # re-link parents across split combined constructs
         if region.parent is not None and region.parent.directive.construct == "parallel for":
@@ -224,6 +242,8 @@ def mark_regions(func_ir):
     defined = regions.definitely_defined(func_ir, cfg)
     local_names = {v.name for b in func_ir.blocks.values() for s in b.body
                    for v in s.list_vars() if sharing.is_user_var(v.name)}
+    for region in all_regions:
+        _check_clause_variables(region, local_names)
     loop_of = {}
     for region in all_regions:
         located = _locator(region.loc)
@@ -256,6 +276,19 @@ def mark_regions(func_ir):
         pop.body = [s for s in pop.body if not isinstance(s, ir.PopBlock)]
     func_ir._definitions = ir_utils.build_definitions(func_ir.blocks)
     return all_regions
+
+
+def _check_clause_variables(region, local_names):
+    """A variable named in a data-sharing clause must be a variable of the function."""
+    d = region.directive
+    for clause in d.clauses:
+        if clause.name not in sharing.CLAUSE_SHARING:
+            continue
+        for var in clause.vars:
+            if var.name not in local_names:
+                raise _locate(PyompError(
+                    f"'{var.name}' in {clause.name}(...) is not a variable of this function",
+                    directive=d.text, span=var.span), region.loc)
 
 
 def _forced_by_inner_loops(region, all_regions, loop_of):

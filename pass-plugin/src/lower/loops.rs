@@ -199,8 +199,8 @@ pub fn lower_for(
     if !r.payload.clauses.nowait {
         // A cancellation barrier: a team mate that raised outside this loop cancels the
         // region instead of arriving here, and the barrier lets the others go.
+        // `gtid` (computed at the construct's start) dominates the whole construct.
         b.before(ir::terminator(last_tail).expect("tail ends in a branch"));
-        let gtid = thread_id(&b, module, ident);
         let (f, fty) = abi::runtime_fn(module, "__kmpc_cancel_barrier");
         cancelled = Some(b.call(fty, f, &[ident, gtid], "omp.barrier"));
     }
