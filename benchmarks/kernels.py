@@ -4,6 +4,7 @@ import numba
 import numpy as np
 from pyomp import (
     njit,
+    omp_get_max_threads,
     omp_get_num_threads,
     omp_get_thread_num,
     omp_get_wtime,
@@ -162,7 +163,7 @@ def schedbench(reps, iters, out):
     t2 = omp_get_wtime()
     return ((t1 - t0) - (t2 - t1)) / reps * 1e6
 """
-    namespace = dict(globals())
+    namespace = dict(globals(), omp_get_max_threads=omp_get_max_threads)
     exec(compile(src, __file__, "exec"), namespace)
     return njit(namespace["schedbench"])
 

@@ -29,7 +29,7 @@ def info_lines():
         f"max threads: {rt['omp_get_max_threads']}",
         f"processors: {rt['omp_get_num_procs']}",
     ]
-    env = rt.get("environment") or {}
+    env = {k: v for k, v in rt.items() if k.startswith(("OMP_", "KMP_", "PYOMP_"))}
     lines += [f"{k}={v}" for k, v in sorted(env.items())] or ["OMP_* settings: none set"]
     return lines
 
