@@ -4,9 +4,8 @@ import subprocess
 import sys
 
 import llvmlite.binding as ll
-import pytest
-
 import pyomp
+import pytest
 from pyomp import roundtrip
 from pyomp.errors import PassError
 
