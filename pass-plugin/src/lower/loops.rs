@@ -55,11 +55,14 @@ fn sched_type(schedule: Option<&Schedule>) -> Result<(u64, bool), String> {
         "nonmonotonic" => m | NONMONOTONIC,
         _ => m,
     });
+    // OpenMP 5: without a modifier, dynamic and guided are nonmonotonic (as Clang emits
+    // them), which lets libomp hand out chunks by work stealing from per-thread ranges.
+    let default_nonmonotonic = if modifiers == 0 { NONMONOTONIC } else { modifiers };
     Ok(match (s.kind.as_str(), s.chunk.is_some()) {
         ("static", false) => (STATIC, true),
         ("static", true) => (STATIC_CHUNKED, true),
-        ("dynamic", _) => (DYNAMIC_CHUNKED | modifiers, false),
-        ("guided", _) => (GUIDED_CHUNKED | modifiers, false),
+        ("dynamic", _) => (DYNAMIC_CHUNKED | default_nonmonotonic, false),
+        ("guided", _) => (GUIDED_CHUNKED | default_nonmonotonic, false),
         ("runtime", _) => (RUNTIME | modifiers, false),
         ("auto", _) => (AUTO | modifiers, false),
         (other, _) => return Err(format!("unknown schedule kind '{other}'")),
