@@ -379,3 +379,17 @@ def test_simd_forms_compute_the_serial_result(threads):
     s, u = simd_forms(a, b)
     assert s == pytest.approx(b.sum()) and u == b.sum()
     assert (a == 2.0 * b + 1.0).all()
+
+
+@njit
+def lastprivate_nonmonotonic(n):
+    x = -1
+    with openmp("parallel for lastprivate(x) schedule(nonmonotonic: dynamic, 3)"):
+        for i in range(n):
+            x = i * 10
+    return x
+
+
+def test_lastprivate_with_a_nonmonotonic_schedule(threads):
+    # repeated: a wrong "last" thread shows up only sometimes
+    assert all(lastprivate_nonmonotonic(17) == 160 for _ in range(50))

@@ -55,14 +55,14 @@ fn sched_type(schedule: Option<&Schedule>) -> Result<(u64, bool), String> {
         "nonmonotonic" => m | NONMONOTONIC,
         _ => m,
     });
-    // OpenMP 5: without a modifier, dynamic and guided are nonmonotonic (as Clang emits
-    // them), which lets libomp hand out chunks by work stealing from per-thread ranges.
-    let default_nonmonotonic = if modifiers == 0 { NONMONOTONIC } else { modifiers };
+    // Without a modifier the runtime's default (monotonic) applies. (With libomp's
+    // nonmonotonic work stealing, lastprivate tests saw the wrong thread flagged as running
+    // the last chunk; see lower_for.)
     Ok(match (s.kind.as_str(), s.chunk.is_some()) {
         ("static", false) => (STATIC, true),
         ("static", true) => (STATIC_CHUNKED, true),
-        ("dynamic", _) => (DYNAMIC_CHUNKED | default_nonmonotonic, false),
-        ("guided", _) => (GUIDED_CHUNKED | default_nonmonotonic, false),
+        ("dynamic", _) => (DYNAMIC_CHUNKED | modifiers, false),
+        ("guided", _) => (GUIDED_CHUNKED | modifiers, false),
         ("runtime", _) => (RUNTIME | modifiers, false),
         ("auto", _) => (AUTO | modifiers, false),
         (other, _) => return Err(format!("unknown schedule kind '{other}'")),
@@ -75,6 +75,9 @@ struct State {
     ub: Value,
     stride: Value,
     last: Value,
+    /// The flag the runtime writes on each dispatch_next; `last` keeps it once set (a later
+    /// call that finds no more work may write 0 again).
+    last_chunk: Value,
     started: Value,
 }
 
@@ -107,6 +110,18 @@ pub fn lower_for(
     let ident = abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
     let (sched, is_static) =
         sched_type(r.payload.clauses.schedule.as_ref()).map_err(|m| r.error(m))?;
+    // Monotonic is a valid way to run a nonmonotonic schedule; lastprivate needs it (see
+    // sched_type).
+    let has_lastprivate = r
+        .payload
+        .vars
+        .iter()
+        .any(|v| v.sharing == crate::markers::Sharing::Lastprivate);
+    let sched = if has_lastprivate {
+        sched & !NONMONOTONIC
+    } else {
+        sched
+    };
     let blocks = region::blocks(r, shape)?;
     let b = Builder::new(ctx);
     let (i32t, i64t) = unsafe { (LLVMInt32TypeInContext(ctx), LLVMInt64TypeInContext(ctx)) };
@@ -116,6 +131,7 @@ pub fn lower_for(
         ub: b.alloca(i64t, "omp.ub"),
         stride: b.alloca(i64t, "omp.stride"),
         last: b.alloca(i32t, "omp.last.flag"),
+        last_chunk: b.alloca(i32t, "omp.last.chunk"),
         started: b.alloca(i32t, "omp.started"),
     };
     // At the construct's start, which dominates every use (including exception paths
@@ -265,6 +281,7 @@ fn emit_init(
         b.store(c(0), s.lb);
         b.store(ub, s.ub);
         b.store(c(1), s.stride);
+        b.store(LLVMConstInt(i32t, 0, 0), s.last_chunk);
         b.store(LLVMConstInt(i32t, 0, 0), s.last);
         b.store(LLVMConstInt(i32t, 0, 0), s.started);
         // A chunk below 1 means the default (1); OpenMP requires a positive chunk.
@@ -382,9 +399,13 @@ fn emit_next(
             let got = b.call(
                 fty,
                 f,
-                &[ident, gtid, s.last, s.lb, s.ub, s.stride],
+                &[ident, gtid, s.last_chunk, s.lb, s.ub, s.stride],
                 "omp.dispatch",
             );
+            let this_chunk = b.load(i32t, s.last_chunk, "omp.last.chunk.v");
+            let so_far = b.load(i32t, s.last, "omp.last.v");
+            let sticky = LLVMBuildOr(b.raw, so_far, this_chunk, name("omp.last.sticky").as_ptr());
+            b.store(sticky, s.last);
             let more = LLVMBuildICmp(
                 b.raw,
                 LLVMIntPredicate::LLVMIntNE,
