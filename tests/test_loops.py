@@ -230,7 +230,7 @@ def test_exception_before_a_worksharing_loop_releases_the_team(threads):
         raise_before_a_loop(40, threads - 1, np.zeros(40))
 
 
-@pytest.mark.parametrize("clause", ["ordered", "linear(i)"])
+@pytest.mark.parametrize("clause", ["ordered", "copyin(a)"])
 def test_clauses_not_lowered_yet_are_rejected_not_ignored(clause):
     f = _compile(textwrap.dedent(f"""
         def f(n, a):
@@ -393,3 +393,46 @@ def lastprivate_nonmonotonic(n):
 def test_lastprivate_with_a_nonmonotonic_schedule(threads):
     # repeated: a wrong "last" thread shows up only sometimes
     assert all(lastprivate_nonmonotonic(17) == 160 for _ in range(50))
+
+
+@njit
+def linear_clause(n, a):
+    x = 5
+    y = 0
+    with openmp("parallel for linear(x: 3) linear(y) schedule(dynamic, 2)"):
+        for i in range(n):
+            a[i] = x * 100 + y
+            x += 1000          # changes in one iteration do not leak into the next
+    return x, y
+
+
+def test_linear_sets_each_iteration_and_keeps_the_last(threads):
+    a = np.zeros(11, dtype=np.int64)
+    x, y = linear_clause(11, a)
+    assert a.tolist() == [(5 + 3 * i) * 100 + i for i in range(11)]
+    assert (x, y) == (5 + 3 * 10 + 1000, 10)
+
+
+@njit
+def orphaned_worker(a, owner):
+    with openmp("for schedule(static)"):
+        for i in range(a.size):
+            a[i] += i
+            owner[i] = omp_get_thread_num()
+
+
+@njit
+def calls_an_orphaned_loop(a, owner):
+    with openmp("parallel"):
+        orphaned_worker(a, owner)
+    return a
+
+
+def test_orphaned_for_in_a_called_function(threads):
+    a, owner = np.zeros(30), np.zeros(30, dtype=np.int64)
+    assert (calls_an_orphaned_loop(a, owner) == np.arange(30)).all()
+    assert sorted(set(owner.tolist())) == list(range(threads))
+    # called outside any region, the loop runs on the calling thread alone
+    a2, owner2 = np.zeros(5), np.full(5, -1, dtype=np.int64)
+    orphaned_worker(a2, owner2)
+    assert (a2 == np.arange(5)).all() and (owner2 == 0).all()

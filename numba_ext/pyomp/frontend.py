@@ -34,7 +34,7 @@ _SIMD_HINTS = frozenset({"safelen", "simdlen", "aligned", "nontemporal"})
 
 #: Clauses the grammar accepts on a supported construct but the pipeline does not lower
 #: yet: rejected with an error naming them, never ignored.
-UNSUPPORTED_CLAUSES = frozenset({"ordered", "linear", "copyin", "allocate", "order"})
+UNSUPPORTED_CLAUSES = frozenset({"ordered", "copyin", "allocate", "order"})
 
 #: How a combined `parallel for` splits its clauses between its two constructs.
 _PARALLEL_PART = frozenset({"if", "num_threads", "default", "shared", "copyin", "proc_bind",
@@ -263,7 +263,9 @@ def mark_regions(func_ir):
     for region in all_regions:
         region.region_id = next(_region_ids)
         if region.directive.construct == "for":
-            loops.rewrite(func_ir, region, region.region_id, loop_of[id(region)])
+            linear = _linear_starts(func_ir, region, loop_of[id(region)], defined,
+                                    local_names)
+            loops.rewrite(func_ir, region, region.region_id, loop_of[id(region)], linear)
     for region in all_regions:  # outer first: enter markers nest in order
         located = _locator(region.loc)
         region.payload = markers.insert(func_ir, region, region.region_id, region.sharing,
@@ -276,6 +278,38 @@ def mark_regions(func_ir):
         pop.body = [s for s in pop.body if not isinstance(s, ir.PopBlock)]
     func_ir._definitions = ir_utils.build_definitions(func_ir.blocks)
     return all_regions
+
+
+def _linear_starts(func_ir, region, levels, defined, local_names):
+    """For `linear(x: step)`: read x and evaluate the step before the construct (into
+    temporaries); returns [(x, start, step)] for the loop body to set x = start + k * step
+    at iteration k."""
+    d = region.directive
+    loop_vars = {level.var for level in levels}
+    head = func_ir.blocks[region.head]
+    found = []
+    for clause in d.clauses_named("linear"):
+        located = _locator(region.loc)
+        if clause.modifiers:
+            raise located(UnsupportedConstructError(
+                f"linear modifier '{clause.modifiers[0]}' is not implemented by this version "
+                "of pyomp", directive=d.text, span=clause.span))
+        for var in clause.vars:
+            if var.name in loop_vars:
+                continue  # the loop variable is linear already
+            if var.name not in defined[region.head]:
+                raise located(PyompError(
+                    f"linear variable '{var.name}' has no value before the loop",
+                    directive=d.text, span=var.span))
+            builder = markers._StatementBuilder(func_ir, head, region.loc)
+            start = builder.assign(ir.Var(head.scope, var.name, region.loc), "$pyomp_linear")
+            step = (markers.clause_operand(builder, func_ir, clause.expr, local_names, located)
+                    if clause.expr is not None
+                    else builder.assign(ir.Const(1, region.loc), "$pyomp_linear"))
+            index = next(i for i, s in enumerate(head.body) if s is region.stmt)
+            head.body[index:index] = builder.stmts
+            found.append((var.name, start, step))
+    return found
 
 
 def _check_clause_variables(region, local_names):
@@ -302,7 +336,7 @@ def _forced_by_inner_loops(region, all_regions, loop_of):
         for level in loop_of[id(inner)]:
             forced[level.var] = ("private", "the loop variable of a worksharing loop")
         for clause in inner.directive.clauses:
-            if clause.name in ("reduction", "lastprivate"):
+            if clause.name in ("reduction", "lastprivate", "linear"):
                 for var in clause.vars:
                     forced[var.name] = ("shared", f"{clause.name} of the worksharing loop")
     return forced

@@ -264,7 +264,7 @@ def _bounds(args):
     return args[0], args[1], (args[2] if len(args) == 3 else None)
 
 
-def rewrite(func_ir, region, region_id, levels):
+def rewrite(func_ir, region, region_id, levels, linear=()):
     """Turns the loop (or the collapsed nest `levels`) into the chunk loop of the module
     docstring; a collapsed nest runs as one loop over the product of the trip counts."""
     outer = levels[0]
@@ -354,6 +354,12 @@ def rewrite(func_ir, region, region_id, levels):
             value = emit.assign(ir.Expr.binop(operator.add, start, value, loc))
         var = ir.Var(body_block.scope, level.var, loc)
         emit.block.body.append(ir.Assign(value=value, target=var, loc=first.loc))
+    for name, start, step in linear:  # x = start + iteration number * step
+        number_now = emit.assign(ir.Expr.binop(operator.add, lo, k, loc))
+        offset = emit.assign(ir.Expr.binop(operator.mul, number_now, step, loc))
+        value = emit.assign(ir.Expr.binop(operator.add, start, offset, loc))
+        emit.block.body.append(ir.Assign(value=value, target=ir.Var(body_block.scope, name, loc),
+                                         loc=first.loc))
     if len(levels) == 1:
         body_block.body[0:1] = emit.block.body
     else:

@@ -28,6 +28,9 @@ CLAUSE_SHARING = {
     "shared": "shared",
     "reduction": "reduction",
     "lastprivate": "lastprivate",
+    # linear(x): private, set from the iteration number each iteration, and its value from
+    # the sequentially last iteration is kept (pyomp.loops sets it; this copies it out).
+    "linear": "lastprivate",
 }
 
 
