@@ -436,3 +436,54 @@ def test_orphaned_for_in_a_called_function(threads):
     a2, owner2 = np.zeros(5), np.full(5, -1, dtype=np.int64)
     orphaned_worker(a2, owner2)
     assert (a2 == np.arange(5)).all() and (owner2 == 0).all()
+
+
+@njit
+def histogram(values, nbins):
+    hist = np.zeros(nbins, dtype=np.int64)
+    with openmp("parallel for reduction(+:hist)"):
+        for i in range(values.size):
+            hist[values[i] % nbins] += 1
+    return hist
+
+
+@njit
+def array_reductions(a):
+    hi = np.full((2, 3), -1.0)
+    prod = np.ones(3)
+    with openmp("parallel reduction(max:hi) reduction(*:prod)"):
+        t = omp_get_thread_num()
+        for r in range(2):
+            for c in range(3):
+                hi[r, c] = max(hi[r, c], a[t, r, c])
+        prod[t % 3] *= 2.0
+    return hi, prod
+
+
+def test_array_reduction_histogram(threads):
+    values = np.arange(10_000) * 7
+    expected = np.bincount(values % 13, minlength=13)
+    assert (histogram(values, 13) == expected).all()
+
+
+def test_array_reductions_max_and_product_on_parallel(threads):
+    rng = np.random.default_rng(3)
+    a = rng.random((threads, 2, 3))
+    hi, prod = array_reductions(a)
+    assert (hi == a.max(axis=0)).all()
+    expected = np.ones(3)
+    for t in range(threads):
+        expected[t % 3] *= 2.0
+    assert (prod == expected).all()
+
+
+def test_array_reduction_leaks_nothing(threads):
+    from numba.core.runtime import _nrt_python, rtsys
+    _nrt_python.memsys_enable_stats()
+    values = np.arange(1000)
+    histogram(values, 7)
+    before = rtsys.get_allocation_stats()
+    for _ in range(10):
+        histogram(values, 7)
+    after = rtsys.get_allocation_stats()
+    assert after.alloc - before.alloc == after.free - before.free

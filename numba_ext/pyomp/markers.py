@@ -18,6 +18,7 @@ from llvmlite import ir as llir
 from numba.core import cgutils, errors, ir, types
 from numba.core.extending import intrinsic
 
+from . import array_reduction
 from .errors import PyompError
 
 ENTER = "pyomp.region.enter"
@@ -83,9 +84,12 @@ def region_enter(typingctx, payload, *operands):
             ty = operands[var["operand"]]
             var["type"] = _type_info(context, ty)
             var["numba_type"] = str(ty)
-            helpers = _refcount_helpers(context, builder, ty, f"{info['id']}.{var['operand']}")
+            tag = f"{info['id']}.{var['operand']}"
+            helpers = _refcount_helpers(context, builder, ty, tag)
             if helpers:
                 var.update(helpers)
+            if var["sharing"] == "reduction" and array_reduction.supports(ty, var["op"]):
+                var.update(array_reduction.emit(context, builder, ty, var["op"], tag))
         _emit_marker(ENTER, builder, info, values)
         return context.get_dummy_value()
 

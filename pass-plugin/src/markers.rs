@@ -47,6 +47,10 @@ pub struct VarSpec {
     /// `void(ptr)` helpers Numba emitted for reference-counted types.
     pub incref: Option<String>,
     pub decref: Option<String>,
+    /// Array reductions: `i32(ptr original, ptr private)` helpers Numba emitted that fill a
+    /// new private array with the identity, and combine it into the original.
+    pub red_init: Option<String>,
+    pub red_combine: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -204,3 +204,26 @@ pub fn combine_at_end(
     b.call(leave_ty, leave, &[ident, gtid, lock], "");
     Some(())
 }
+
+/// At the region's tail: lock; Numba's helper combines the private array into the original
+/// element by element; unlock.
+pub fn combine_arrays_at_end(
+    b: &Builder,
+    module: LLVMModuleRef,
+    r: &MarkedRegion,
+    shape: &Shape,
+    combine: &str,
+    original: Value,
+    private: Value,
+) {
+    let loc = &r.payload.loc;
+    let ident = abi::ident(module, &loc.file, "reduction", loc.line, loc.column);
+    let lock = reduction_lock(module);
+    b.before(ir::terminator(shape.tail()).expect("tail ends in a branch"));
+    let gtid = thread_id(b, module, ident);
+    let (enter, enter_ty) = abi::runtime_fn(module, "__kmpc_critical");
+    let (leave, leave_ty) = abi::runtime_fn(module, "__kmpc_end_critical");
+    b.call(enter_ty, enter, &[ident, gtid, lock], "");
+    crate::sharing::call_helper2(b, module, combine, original, private);
+    b.call(leave_ty, leave, &[ident, gtid, lock], "");
+}

@@ -193,6 +193,15 @@ pub fn apply(
             }
             Sharing::Reduction => {
                 let op = spec.op.as_deref().unwrap_or("+");
+                if let (Some(init), Some(combine)) = (&spec.red_init, &spec.red_combine) {
+                    // An array: a private array from Numba's helper, combined element-wise.
+                    let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);
+                    b.store(unsafe { LLVMConstNull(ty) }, copy);
+                    call_helper2(&b, module, init, alloca, copy);
+                    reduction::combine_arrays_at_end(&b, module, r, shape, combine, alloca, copy);
+                    release_at_end(&b, module, copy, spec, shape);
+                    continue;
+                }
                 let kind = spec.ty.clone().unwrap_or(crate::markers::TypeInfo::Other);
                 let identity = reduction::identity(ctx, op, &kind, ty)
                     .ok_or_else(|| r.error(reduction::unsupported(op, spec)))?;
@@ -258,6 +267,22 @@ fn call_helper(b: &Builder, module: LLVMModuleRef, name: &str, ptr: Value) {
         let f = LLVMGetNamedFunction(module, ir::cstr(name).as_ptr());
         if !f.is_null() {
             b.call(LLVMGlobalGetValueType(f), f, &[ptr], "");
+        }
+    }
+}
+
+/// Calls a Numba helper `i32(ptr original, ptr private)` at the builder's position.
+pub fn call_helper2(
+    b: &Builder,
+    module: LLVMModuleRef,
+    name: &str,
+    original: Value,
+    private: Value,
+) {
+    unsafe {
+        let f = LLVMGetNamedFunction(module, ir::cstr(name).as_ptr());
+        if !f.is_null() {
+            b.call(LLVMGlobalGetValueType(f), f, &[original, private], "");
         }
     }
 }

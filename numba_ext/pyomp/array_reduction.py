@@ -1,0 +1,87 @@
+"""Helpers for reductions over NumPy arrays, emitted by Numba for the Rust pass.
+
+A `reduction(op: a)` on an array gives each thread a private array shaped like `a` and
+filled with the operator's identity; at the end of the construct each thread combines its
+array into `a` element by element (the pass serialises the combines). Creating and
+combining arrays needs Numba's data model and NRT, so Numba compiles them here as two
+functions per variable the pass calls:
+
+    i32 @pyomp.redinit.<tag>(ptr %original, ptr %private)      ; private = full_like(a, id)
+    i32 @pyomp.redcombine.<tag>(ptr %original, ptr %private)   ; a = a op private
+"""
+
+import operator
+
+import numpy as np
+from llvmlite import ir as llir
+from numba.core import types
+
+_COMBINE = {
+    "+": operator.add, "-": operator.add, "*": operator.mul,
+    "&": operator.and_, "|": operator.or_, "^": operator.xor,
+    "max": max, "min": min,
+}
+
+
+def _identity(op, dtype):
+    """The identity of `op` for elements of `dtype` (a NumPy dtype), or None."""
+    if op in ("+", "-", "|", "^"):
+        return 0
+    if op == "*":
+        return 1
+    if op == "&":
+        return -1 if np.issubdtype(dtype, np.integer) else None
+    if op in ("max", "min"):
+        if np.issubdtype(dtype, np.floating):
+            return -np.inf if op == "max" else np.inf
+        if np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            return int(info.min if op == "max" else info.max)
+    return None
+
+
+def supports(ty, op):
+    return (isinstance(ty, types.Array) and op in _COMBINE
+            and _identity(op, np.dtype(str(ty.dtype))) is not None)
+
+
+def _make_init(identity):
+    def init(a):
+        return np.full_like(a, identity)
+    return init
+
+
+def _make_combine(fn):
+    def combine(dst, src):
+        for idx in np.ndindex(dst.shape):
+            dst[idx] = fn(dst[idx], src[idx])
+        return 0
+    return combine
+
+
+def _helper(context, builder, ty, name, impl, sig, stores_result):
+    """An internal `i32(ptr original, ptr private)` function calling Numba-compiled impl."""
+    module = builder.module
+    ptr = context.get_value_type(ty).as_pointer()
+    fn = llir.Function(module, llir.FunctionType(llir.IntType(32), [ptr, ptr]), name=name)
+    fn.linkage = "internal"
+    b = llir.IRBuilder(fn.append_basic_block("entry"))
+    cres = context.compile_subroutine(b, impl, sig)
+    original = b.load(fn.args[0])
+    args = [original] if stores_result else [original, b.load(fn.args[1])]
+    status, result = context.call_internal_no_propagate(b, cres.fndesc, sig, args)
+    if stores_result:
+        b.store(result, fn.args[1])
+    b.ret(status.code)
+    return fn.name
+
+
+def emit(context, builder, ty, op, tag):
+    """Emit the init and combine helpers for `reduction(op: a)` with `a` of type `ty`;
+    returns their names for the payload."""
+    identity = _identity(op, np.dtype(str(ty.dtype)))
+    init = _helper(context, builder, ty, f"pyomp.redinit.{tag}", _make_init(identity),
+                   ty(ty), stores_result=True)
+    combine = _helper(context, builder, ty, f"pyomp.redcombine.{tag}",
+                      _make_combine(_COMBINE[op]), types.intp(ty, ty), stores_result=False)
+    return {"red_init": init, "red_combine": combine}
