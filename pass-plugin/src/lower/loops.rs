@@ -104,6 +104,7 @@ pub fn lower_for(
     r: &MarkedRegion,
     shape: &Shape,
     team: Option<TeamErrors>,
+    may_cancel: bool,
 ) -> PassResult<RegionReport> {
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let loc = &r.payload.loc;
@@ -216,12 +217,17 @@ pub fn lower_for(
     let last_tail = shape.tail();
     let mut cancelled = None;
     if !r.payload.clauses.nowait {
-        // A cancellation barrier: a team mate that raised outside this loop cancels the
-        // region instead of arriving here, and the barrier lets the others go.
-        // `gtid` (computed at the construct's start) dominates the whole construct.
+        // `gtid` (computed at the construct's start) dominates the whole construct. When a
+        // team mate may cancel the region (raise outside any loop) instead of arriving
+        // here, a cancellation barrier lets the others go; otherwise a plain one does.
         b.before(ir::terminator(last_tail).expect("tail ends in a branch"));
-        let (f, fty) = abi::runtime_fn(module, "__kmpc_cancel_barrier");
-        cancelled = Some(b.call(fty, f, &[ident, gtid], "omp.barrier"));
+        if may_cancel {
+            let (f, fty) = abi::runtime_fn(module, "__kmpc_cancel_barrier");
+            cancelled = Some(b.call(fty, f, &[ident, gtid], "omp.barrier"));
+        } else {
+            let (f, fty) = abi::runtime_fn(module, "__kmpc_barrier");
+            b.call(fty, f, &[ident, gtid], "");
+        }
     }
     let can_raise = !rets.is_empty();
     match &team {

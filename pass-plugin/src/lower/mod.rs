@@ -52,6 +52,9 @@ struct Node {
     errors: Option<TeamErrors>,
     /// Whether constructs inside (lowered before) wait at barriers.
     has_barriers: bool,
+    /// Whether a thread may raise outside the worksharing constructs inside (so it cancels
+    /// the region, and those constructs need cancellation barriers).
+    may_cancel: bool,
 }
 
 /// Lowers every region of every function of the module.
@@ -110,6 +113,7 @@ fn lower_function(
             alloc_block: entry,
             errors: None,
             has_barriers: false,
+            may_cancel: false,
         });
     }
     for i in 0..nodes.len() {
@@ -119,6 +123,20 @@ fn lower_function(
             .min_by_key(|&j| sets[j].len());
         nodes[i].team = team;
         nodes[i].alloc_block = team.map_or(entry, |j| shapes[j].entry);
+    }
+    // A parallel region may cancel when it has a `ret` that lies in none of its
+    // worksharing constructs (those lead their rets to their own barrier).
+    for i in 0..nodes.len() {
+        if nodes[i].kind != Kind::Parallel {
+            continue;
+        }
+        let inner: Vec<usize> = (0..nodes.len())
+            .filter(|&j| nodes[j].team == Some(i) && nodes[j].kind == Kind::For)
+            .collect();
+        nodes[i].may_cancel = region::returns(&sets[i]).into_iter().any(|ret| {
+            let block = ir::parent_block(ret);
+            !inner.iter().any(|&j| sets[j].contains(&block))
+        });
     }
     let depth = |i: usize| enclosing(i).len();
     let mut order: Vec<usize> = (0..nodes.len()).collect();
@@ -154,7 +172,8 @@ fn lower_function(
                 if let (Some(j), false) = (nodes[i].team, nodes[i].r.payload.clauses.nowait) {
                     nodes[j].has_barriers = true;
                 }
-                loops::lower_for(module, func, &nodes[i].r, &nodes[i].shape, team)?
+                let may_cancel = nodes[i].team.is_some_and(|j| nodes[j].may_cancel);
+                loops::lower_for(module, func, &nodes[i].r, &nodes[i].shape, team, may_cancel)?
             }
             Kind::Parallel => {
                 let outer = nodes[i]
