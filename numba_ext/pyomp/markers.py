@@ -68,48 +68,51 @@ def _emit_marker(name, builder, payload, args):
     builder.call(fn, [builder.bitcast(gv, cgutils.voidptr_t), *args])
 
 
-@intrinsic(prefer_literal=True)
-def region_enter(typingctx, payload, *operands):
-    """Marks the start of a region; `payload` is the frontend's JSON (a string literal)."""
-    if not isinstance(payload, types.StringLiteral):
-        raise errors.TypingError("pyomp region marker needs a literal payload")
-    sig = types.none(payload, types.StarArgTuple.from_types(operands))
+def _marker_intrinsic(name, annotate):
+    """A marker intrinsic `f(payload_literal, *operands)` emitting a call to `name`;
+    `annotate(context, builder, info, operands)` adds what codegen knows to the payload."""
 
-    def codegen(context, builder, signature, args):
-        info = json.loads(payload.literal_value)
-        values = cgutils.unpack_tuple(builder, args[1], len(operands))
-        for var in info["vars"]:
-            if var.get("operand") is None:
-                continue
-            ty = operands[var["operand"]]
-            var["type"] = _type_info(context, ty)
-            var["numba_type"] = str(ty)
-            tag = f"{info['id']}.{var['operand']}"
-            helpers = _refcount_helpers(context, builder, ty, tag)
-            if helpers:
-                var.update(helpers)
-            if var["sharing"] == "reduction" and array_reduction.supports(ty, var["op"]):
-                var.update(array_reduction.emit(context, builder, ty, var["op"], tag))
-        _emit_marker(ENTER, builder, info, values)
-        return context.get_dummy_value()
+    def typer(typingctx, payload, *operands):
+        if not isinstance(payload, types.StringLiteral):
+            raise errors.TypingError("pyomp region marker needs a literal payload")
+        sig = types.none(payload, types.StarArgTuple.from_types(operands))
 
-    return sig, codegen
+        def codegen(context, builder, signature, args):
+            info = json.loads(payload.literal_value)
+            values = cgutils.unpack_tuple(builder, args[1], len(operands))
+            annotate(context, builder, info, operands)
+            _emit_marker(name, builder, info, values)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    # Numba names the intrinsic (and its cache entries) after the function.
+    typer.__name__ = typer.__qualname__ = name.replace(".", "_")
+    return typer
 
 
-@intrinsic(prefer_literal=True)
-def region_exit(typingctx, payload, *operands):
-    """Marks the end of a region (its first instruction after the region)."""
-    if not isinstance(payload, types.StringLiteral):
-        raise errors.TypingError("pyomp region marker needs a literal payload")
-    sig = types.none(payload, types.StarArgTuple.from_types(operands))
+def _annotate_variables(context, builder, info, operands):
+    """Per variable with an operand: its type for the pass, and the Numba-compiled helpers
+    the pass calls for reference counts and array reductions."""
+    for var in info["vars"]:
+        if var.get("operand") is None:
+            continue
+        ty = operands[var["operand"]]
+        var["type"] = _type_info(context, ty)
+        var["numba_type"] = str(ty)
+        tag = f"{info['id']}.{var['operand']}"
+        helpers = _refcount_helpers(context, builder, ty, tag)
+        if helpers:
+            var.update(helpers)
+        if var["sharing"] == "reduction" and array_reduction.supports(ty, var["op"]):
+            var.update(array_reduction.emit(context, builder, ty, var["op"], tag))
 
-    def codegen(context, builder, signature, args):
-        info = json.loads(payload.literal_value)
-        values = cgutils.unpack_tuple(builder, args[1], len(operands))
-        _emit_marker(EXIT, builder, info, values)
-        return context.get_dummy_value()
 
-    return sig, codegen
+#: Marks the start of a region; the payload is the front end's JSON (a string literal).
+region_enter = intrinsic(prefer_literal=True)(_marker_intrinsic(ENTER, _annotate_variables))
+#: Marks the end of a region (the first statement after it).
+region_exit = intrinsic(prefer_literal=True)(
+    _marker_intrinsic(EXIT, lambda context, builder, info, operands: None))
 
 
 class _StatementBuilder:

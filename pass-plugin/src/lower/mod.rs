@@ -267,14 +267,17 @@ fn records_used(errors: &TeamErrors) -> bool {
         .any(|u| ir::opcode(u) == llvm_sys::LLVMOpcode::LLVMAtomicCmpXchg)
 }
 
+/// Every function the front end calls to mark something for the pass.
+const MARKERS: [&str; 5] = [
+    markers::ENTER,
+    markers::EXIT,
+    loops::INIT,
+    loops::NEXT,
+    loops::FINI,
+];
+
 fn drop_marker_declarations(module: LLVMModuleRef) {
-    for name in [
-        markers::ENTER,
-        markers::EXIT,
-        loops::INIT,
-        loops::NEXT,
-        loops::FINI,
-    ] {
+    for name in MARKERS {
         unsafe {
             let f = LLVMGetNamedFunction(module, ir::cstr(name).as_ptr());
             if !f.is_null() && LLVMGetFirstUse(f).is_null() {
@@ -286,13 +289,7 @@ fn drop_marker_declarations(module: LLVMModuleRef) {
 
 /// Fails if any marker survived lowering (checked for every module the pass returns).
 pub fn check_no_markers(module: LLVMModuleRef) -> PassResult<()> {
-    for name in [
-        markers::ENTER,
-        markers::EXIT,
-        loops::INIT,
-        loops::NEXT,
-        loops::FINI,
-    ] {
+    for name in MARKERS {
         let f = unsafe { LLVMGetNamedFunction(module, ir::cstr(name).as_ptr()) };
         if !f.is_null() {
             return Err(PassError::Internal {
