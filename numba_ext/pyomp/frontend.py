@@ -25,7 +25,11 @@ from .errors import (
 #: Constructs the pipeline lowers.  The grammar knows the whole directive language; a
 #: construct outside this set is rejected with an error naming it, never ignored.
 SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for", "simd", "for simd",
-                                  "parallel for simd"})
+                                  "parallel for simd", "barrier", "master", "masked",
+                                  "single"})
+
+#: Constructs lowered in place inside a team's region (no outlining, no loop).
+IN_PLACE = frozenset({"barrier", "master", "masked", "single"})
 
 #: `simd` promises the loop can run in SIMD lanes.  pyomp runs it as the counted loop it is,
 #: which LLVM vectorises where it can; its data-sharing clauses hold trivially for a loop run
@@ -34,7 +38,7 @@ _SIMD_HINTS = frozenset({"safelen", "simdlen", "aligned", "nontemporal"})
 
 #: Clauses the grammar accepts on a supported construct but the pipeline does not lower
 #: yet: rejected with an error naming them, never ignored.
-UNSUPPORTED_CLAUSES = frozenset({"ordered", "copyin", "allocate", "order"})
+UNSUPPORTED_CLAUSES = frozenset({"ordered", "copyin", "copyprivate", "allocate", "order"})
 
 #: How a combined `parallel for` splits its clauses between its two constructs.
 _PARALLEL_PART = frozenset({"if", "num_threads", "default", "shared", "copyin", "proc_bind",
@@ -256,6 +260,8 @@ def mark_regions(func_ir):
         if region.directive.construct == "for":
             region.sharing = sharing.decide_worksharing(
                 region, [level.var for level in loop_of[id(region)]])
+        elif region.directive.construct in IN_PLACE:
+            region.sharing = sharing.decide_worksharing(region, [])
         else:
             forced = _forced_by_inner_loops(region, all_regions, loop_of)
             region.sharing = sharing.decide(func_ir, region, live_map,

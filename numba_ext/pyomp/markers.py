@@ -163,7 +163,7 @@ def clause_operand(builder, func_ir, expr, local_names, located):
 def _clause_payload(enter, func_ir, directive, operands, local_names, located):
     """The clause part of the payload; clause expressions become marker operands."""
     clauses = {}
-    for name in ("num_threads", "if"):
+    for name in ("num_threads", "if", "filter"):
         clause = directive.clause(name)
         if clause is not None:
             clauses[name] = len(operands)

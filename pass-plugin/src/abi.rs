@@ -55,6 +55,13 @@ pub const RUNTIME: &[(&str, T, &[T], bool)] = &[
         false,
     ),
     ("__kmpc_barrier", T::Void, &[T::Ptr, T::I32], false),
+    // ident_t*, gtid -> 1 for the thread that runs the block
+    ("__kmpc_master", T::I32, &[T::Ptr, T::I32], false),
+    ("__kmpc_end_master", T::Void, &[T::Ptr, T::I32], false),
+    ("__kmpc_masked", T::I32, &[T::Ptr, T::I32, T::I32], false),
+    ("__kmpc_end_masked", T::Void, &[T::Ptr, T::I32], false),
+    ("__kmpc_single", T::I32, &[T::Ptr, T::I32], false),
+    ("__kmpc_end_single", T::Void, &[T::Ptr, T::I32], false),
     // ident_t*, gtid, kind (1 parallel, 2 loop, 3 sections, 4 taskgroup) -> cancelled?
     ("__kmpc_cancel", T::I32, &[T::Ptr, T::I32, T::I32], false),
     // a barrier that returns nonzero (releasing its waiters) when the region was cancelled

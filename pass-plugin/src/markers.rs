@@ -62,6 +62,8 @@ pub struct Clauses {
     pub schedule: Option<Schedule>,
     #[serde(default)]
     pub nowait: bool,
+    /// masked(filter): the filter's operand index.
+    pub filter: Option<usize>,
 }
 
 /// `schedule([modifiers:] kind[, chunk])`; `chunk` indexes the enter marker's operands.

@@ -134,10 +134,10 @@ pub struct Applied {
 pub enum Mode {
     /// A region that will be outlined and run by a team.
     Parallel,
-    /// A worksharing construct inside a team's region (not outlined): only its clauses
-    /// apply; `last` is the i32 flag the runtime sets on the thread that runs the
-    /// sequentially last iteration (for lastprivate).
-    Worksharing { last: Value },
+    /// A construct inside a team's region (not outlined): only its clauses apply; `last`
+    /// is the i32 flag the runtime sets on the thread that runs the sequentially last
+    /// iteration of a loop (for lastprivate).
+    Worksharing { last: Option<Value> },
 }
 
 /// Applies the data-sharing attributes of region `r` (see the module doc).
@@ -176,7 +176,9 @@ pub fn apply(
             Sharing::Private | Sharing::Lastprivate => {
                 let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);
                 b.store(unsafe { LLVMConstNull(ty) }, copy);
-                if let (Sharing::Lastprivate, Mode::Worksharing { last }) = (spec.sharing, mode) {
+                if let (Sharing::Lastprivate, Mode::Worksharing { last: Some(last) }) =
+                    (spec.sharing, mode)
+                {
                     copy_out_if_last(ctx, module, alloca, copy, ty, last, spec, shape);
                 } else {
                     release_at_end(&b, module, copy, spec, shape);

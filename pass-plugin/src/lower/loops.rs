@@ -192,7 +192,9 @@ pub fn lower_for(
         shape,
         &blocks,
         &[],
-        sharing::Mode::Worksharing { last: state.last },
+        sharing::Mode::Worksharing {
+            last: Some(state.last),
+        },
     )?;
     let rets = region::returns(&blocks);
     let own_errors;

@@ -7,6 +7,7 @@
 
 pub mod loops;
 pub mod parallel;
+pub mod sync;
 
 use crate::error::{PassError, PassResult};
 use crate::ir::{self, Block, Value};
@@ -37,6 +38,8 @@ pub struct RegionReport {
 enum Kind {
     Parallel,
     For,
+    /// barrier, master, masked, single
+    InPlace,
 }
 
 /// A region of the function being lowered.
@@ -82,6 +85,7 @@ fn lower_function(
         kinds.push(match r.payload.construct.as_str() {
             "parallel" => Kind::Parallel,
             "for" => Kind::For,
+            "barrier" | "master" | "masked" | "single" => Kind::InPlace,
             other => return Err(r.error(format!("the pass cannot lower '{other}' yet"))),
         });
     }
@@ -174,6 +178,18 @@ fn lower_function(
                 }
                 let may_cancel = nodes[i].team.is_some_and(|j| nodes[j].may_cancel);
                 loops::lower_for(module, func, &nodes[i].r, &nodes[i].shape, team, may_cancel)?
+            }
+            Kind::InPlace => {
+                let team = nodes[i]
+                    .team
+                    .map(|j| nodes[j].errors.expect("parallel has a record"));
+                let c = nodes[i].r.payload.construct.as_str();
+                let waits = c == "barrier" || (c == "single" && !nodes[i].r.payload.clauses.nowait);
+                if let (Some(j), true) = (nodes[i].team, waits) {
+                    nodes[j].has_barriers = true;
+                }
+                let may_cancel = nodes[i].team.is_some_and(|j| nodes[j].may_cancel);
+                sync::lower_in_place(module, func, &nodes[i].r, &nodes[i].shape, team, may_cancel)?
             }
             Kind::Parallel => {
                 let outer = nodes[i]

@@ -1,0 +1,191 @@
+//! Constructs lowered in place inside a team's region: `barrier`, `master`, `masked`,
+//! `single`.
+//!
+//! ```text
+//! barrier:          [cancel_]barrier; leave the region if the team failed
+//! master / masked:  if (__kmpc_master(..) / __kmpc_masked(.., filter)) { body; __kmpc_end_* }
+//! single:           if (__kmpc_single(..)) { body; __kmpc_end_single }  then a barrier
+//!                   (unless nowait) that every thread reaches
+//! ```
+//! An exception in the body is held in a private status while the construct is finished
+//! (the runtime must see `__kmpc_end_*`), then re-raised after it with a `ret`, which the
+//! enclosing parallel region handles like any other.
+
+use crate::abi;
+use crate::error::{PassError, PassResult};
+use crate::ir::{self, Builder, Value};
+use crate::markers::MarkedRegion;
+use crate::raise::{self, TeamErrors};
+use crate::region::{self, Shape};
+use crate::sharing::{self, thread_id};
+use llvm_sys::core::*;
+use llvm_sys::prelude::*;
+use llvm_sys::LLVMIntPredicate;
+
+use super::RegionReport;
+
+pub fn lower_in_place(
+    module: LLVMModuleRef,
+    func: Value,
+    r: &MarkedRegion,
+    shape: &Shape,
+    team: Option<TeamErrors>,
+    may_cancel: bool,
+) -> PassResult<RegionReport> {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let construct = r.payload.construct.as_str();
+    let loc = &r.payload.loc;
+    let ident = abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
+    let blocks = region::blocks(r, shape)?;
+    let b = Builder::new(ctx);
+    let i32t = unsafe { LLVMInt32TypeInContext(ctx) };
+    b.at_start(shape.entry);
+    let gtid = thread_id(&b, module, ident);
+    let applied = sharing::apply(
+        module,
+        func,
+        r,
+        shape,
+        &blocks,
+        &[],
+        sharing::Mode::Worksharing { last: None },
+    )?;
+
+    // Exceptions in the body: hold the status, finish the construct, raise after it.
+    let rets = region::returns(&blocks);
+    let held = if rets.is_empty() {
+        None
+    } else {
+        b.at_start(shape.entry);
+        let slot = b.alloca(i32t, "omp.held.status");
+        b.store(unsafe { LLVMConstInt(i32t, 0, 0) }, slot);
+        let tail = shape.tail();
+        for &ret in &rets {
+            let code = ir::operands(ret)[0];
+            b.before(ret);
+            b.store(code, slot);
+            b.br(tail);
+            ir::erase(ret);
+        }
+        Some(slot)
+    };
+
+    // Who runs the body.
+    let guard = match construct {
+        "master" => Some(("__kmpc_master", "__kmpc_end_master", None)),
+        "masked" => {
+            let filter = r
+                .payload
+                .clauses
+                .filter
+                .and_then(|i| r.enter_operands.get(i))
+                .copied();
+            Some(("__kmpc_masked", "__kmpc_end_masked", Some(filter)))
+        }
+        "single" => Some(("__kmpc_single", "__kmpc_end_single", None)),
+        "barrier" => None,
+        other => return Err(r.error(format!("the pass cannot lower '{other}' yet"))),
+    };
+    if let Some((enter, leave, filter)) = guard {
+        let entry_branch = ir::terminator(shape.entry).expect("entry ends in a branch");
+        let body = ir::successors(shape.entry)[0];
+        b.before(entry_branch);
+        let (f, fty) = abi::runtime_fn(module, enter);
+        let mut args = vec![ident, gtid];
+        if let Some(filter) = filter {
+            let v = match filter {
+                Some(v) => unsafe {
+                    LLVMBuildIntCast2(b.raw, v, i32t, 1, ir::cstr("omp.filter").as_ptr())
+                },
+                None => unsafe { LLVMConstInt(i32t, 0, 0) },
+            };
+            args.push(v);
+        }
+        let chosen = b.call(fty, f, &args, "omp.chosen");
+        let yes = unsafe {
+            LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntNE,
+                chosen,
+                LLVMConstInt(i32t, 0, 0),
+                ir::cstr("omp.mine").as_ptr(),
+            )
+        };
+        b.cond_br(yes, body, shape.end);
+        ir::erase(entry_branch);
+        b.before(ir::terminator(shape.tail()).expect("tail ends in a branch"));
+        let (f, fty) = abi::runtime_fn(module, leave);
+        b.call(fty, f, &[ident, gtid], "");
+    }
+    if let Some(slot) = held {
+        reraise_held(ctx, &b, func, shape, slot)?;
+    }
+    // The barrier every thread reaches: at the start of the block after the construct.
+    let needs_barrier =
+        construct == "barrier" || (construct == "single" && !r.payload.clauses.nowait);
+    if needs_barrier {
+        let first = ir::instructions(shape.end)
+            .into_iter()
+            .next()
+            .ok_or_else(|| PassError::Internal {
+                message: "empty block after a construct".into(),
+            })?;
+        b.before(first);
+        let cancelled = if may_cancel {
+            let (f, fty) = abi::runtime_fn(module, "__kmpc_cancel_barrier");
+            Some(b.call(fty, f, &[ident, gtid], "omp.barrier"))
+        } else {
+            let (f, fty) = abi::runtime_fn(module, "__kmpc_barrier");
+            b.call(fty, f, &[ident, gtid], "");
+            None
+        };
+        if let Some(errors) = &team {
+            // split after the barrier so the check can branch away
+            ir::split_before(first, "omp.after.barrier");
+            raise::branch_if_failed(ctx, shape.end, errors, errors.leave, cancelled);
+        }
+    }
+    ir::erase_with_dead_operands(r.enter);
+    ir::erase_with_dead_operands(r.exit);
+    Ok(RegionReport {
+        id: r.payload.id,
+        construct: construct.to_string(),
+        directive: r.payload.directive.clone(),
+        line: loc.line,
+        function: ir::name_of(func),
+        outlined: String::new(),
+        sharing: applied.decisions,
+        can_raise: !rets.is_empty(),
+    })
+}
+
+/// After the construct's tail: if the body failed, `ret` its status (Numba stored the
+/// exception info already); the enclosing region turns that `ret` into its own handling.
+fn reraise_held(
+    ctx: LLVMContextRef,
+    b: &Builder,
+    func: Value,
+    shape: &Shape,
+    slot: Value,
+) -> PassResult<()> {
+    unsafe {
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let tail = shape.tail();
+        let term = ir::terminator(tail).expect("tail ends in a branch");
+        b.before(term);
+        let status = b.load(i32t, slot, "omp.held.status.v");
+        let failed = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntNE,
+            status,
+            LLVMConstInt(i32t, 0, 0),
+            ir::cstr("omp.held.failed").as_ptr(),
+        );
+        let raise = LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.held.raise").as_ptr());
+        b.cond_br(failed, raise, shape.end);
+        ir::erase(term);
+        b.at_end(raise);
+        b.ret(status);
+    }
+    Ok(())
+}
