@@ -171,3 +171,25 @@ def schedbench(reps, iters, out):
 SCHEDULES = {"static": "static", "static1": "static, 1", "dynamic1": "dynamic, 1",
              "dynamic64": "dynamic, 64", "guided1": "guided, 1"}
 schedbench = {name: _schedbench(s) for name, s in SCHEDULES.items()}
+
+
+@njit
+def jacobi(u, v, sweeps):
+    """The same sweeps as c/jacobi.c: for, single, for with a residual reduction."""
+    n = u.shape[0]
+    res = 0.0
+    with openmp("parallel"):
+        for _sweep in range(sweeps):
+            with openmp("for"):
+                for i in range(1, n - 1):
+                    for j in range(1, n - 1):
+                        v[i, j] = 0.25 * (u[i - 1, j] + u[i + 1, j] + u[i, j - 1] + u[i, j + 1])
+            with openmp("single"):
+                res = 0.0
+            with openmp("for reduction(+:res)"):
+                for i in range(1, n - 1):
+                    for j in range(1, n - 1):
+                        d = v[i, j] - u[i, j]
+                        res += d * d
+                        u[i, j] = v[i, j]
+    return res

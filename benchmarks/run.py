@@ -105,6 +105,20 @@ def kernels(quick, only):
             **{label: (lambda k, e=exe: run_c(e, k, size)) for label, exe in c_exe.items()},
             "numba prange": lambda k: timed(mandelbrot_prange, size, 1000),
         })
+    if "jacobi" in only:
+        from kernels import jacobi
+        size, sweeps = (512, 20) if quick else (2048, 100)
+        c_exe = build("jacobi")
+
+        def grids():
+            u = np.zeros((size, size))
+            u[0, :] = 1.0
+            return u, u.copy()
+
+        yield ("jacobi 2D", f"n={size},{sweeps}", "s", {
+            "pyomp": lambda k: timed(jacobi, *grids(), sweeps),
+            **{label: (lambda k, e=exe: run_c(e, k, size, sweeps)) for label, exe in c_exe.items()},
+        })
     if "schedbench" in only:
         from kernels import schedbench
         sb_c = build("schedbench")
@@ -127,7 +141,8 @@ def kernels(quick, only):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--kernels", default="pi,piloop,matmul,mandelbrot,forkjoin,schedbench",
+    parser.add_argument("--kernels",
+                        default="pi,piloop,matmul,mandelbrot,jacobi,forkjoin,schedbench",
                         help="comma-separated subset")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")

@@ -104,3 +104,19 @@ def raise_in_master_before_barrier(out):
 def test_exception_in_master_before_a_barrier(threads):
     with pytest.raises(KeyError):
         raise_in_master_before_barrier(np.zeros(16))
+
+
+def test_benchmark_jacobi_matches_numpy(threads):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    from kernels import jacobi
+    u = np.zeros((40, 40))
+    u[0, :] = 1.0
+    ref = u.copy()
+    res = jacobi(u, u.copy(), 7)
+    for _ in range(7):
+        new = 0.25 * (ref[:-2, 1:-1] + ref[2:, 1:-1] + ref[1:-1, :-2] + ref[1:-1, 2:])
+        expected = ((new - ref[1:-1, 1:-1]) ** 2).sum()
+        ref[1:-1, 1:-1] = new
+    assert res == pytest.approx(expected) and np.allclose(u, ref)
