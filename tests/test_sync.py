@@ -120,3 +120,49 @@ def test_benchmark_jacobi_matches_numpy(threads):
         expected = ((new - ref[1:-1, 1:-1]) ** 2).sum()
         ref[1:-1, 1:-1] = new
     assert res == pytest.approx(expected) and np.allclose(u, ref)
+
+
+@njit
+def count_with_critical(n, counter):
+    with openmp("parallel for"):
+        for i in range(n):
+            with openmp("critical"):
+                counter[0] += 1           # a read-modify-write that loses updates unguarded
+    return counter
+
+
+@njit
+def named_a(n, counter):
+    with openmp("parallel for"):
+        for i in range(n):
+            with openmp("critical(tally)"):
+                counter[0] += 1
+    return counter
+
+
+@njit
+def named_b(n, counter):
+    with openmp("parallel for"):
+        for i in range(n):
+            with openmp("critical(tally)"):
+                counter[0] += 2
+    return counter
+
+
+def test_critical_excludes_within_a_function(threads):
+    assert count_with_critical(20_000, np.zeros(1, dtype=np.int64))[0] == 20_000
+
+
+def test_same_name_excludes_across_functions():
+    import threading
+    counter = np.zeros(1, dtype=np.int64)
+    named_a(10, counter), named_b(10, counter)
+    counter[0] = 0
+    # two Python threads run the two functions at once: both update under critical(tally)
+    runs = [threading.Thread(target=named_a, args=(20_000, counter)),
+            threading.Thread(target=named_b, args=(20_000, counter))]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join()
+    assert counter[0] == 20_000 * 3

@@ -26,10 +26,10 @@ from .errors import (
 #: construct outside this set is rejected with an error naming it, never ignored.
 SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for", "simd", "for simd",
                                   "parallel for simd", "barrier", "master", "masked",
-                                  "single"})
+                                  "single", "critical"})
 
 #: Constructs lowered in place inside a team's region (no outlining, no loop).
-IN_PLACE = frozenset({"barrier", "master", "masked", "single"})
+IN_PLACE = frozenset({"barrier", "master", "masked", "single", "critical"})
 
 #: `simd` promises the loop can run in SIMD lanes.  pyomp runs it as the counted loop it is,
 #: which LLVM vectorises where it can; its data-sharing clauses hold trivially for a loop run

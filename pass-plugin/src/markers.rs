@@ -64,6 +64,8 @@ pub struct Clauses {
     pub nowait: bool,
     /// masked(filter): the filter's operand index.
     pub filter: Option<usize>,
+    /// critical(name): the name ("" for the unnamed critical section).
+    pub name: Option<String>,
 }
 
 /// `schedule([modifiers:] kind[, chunk])`; `chunk` indexes the enter marker's operands.

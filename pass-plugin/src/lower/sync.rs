@@ -36,6 +36,10 @@ pub fn lower_in_place(
     let construct = r.payload.construct.as_str();
     let loc = &r.payload.loc;
     let ident = abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
+    // The construct's own code goes in an entry block of its own: Numba may have put the
+    // start of the body in the block the region begins with.
+    let first = ir::instructions(shape.entry)[0];
+    ir::split_before(first, "omp.body");
     let blocks = region::blocks(r, shape)?;
     let b = Builder::new(ctx);
     let i32t = unsafe { LLVMInt32TypeInContext(ctx) };
@@ -83,6 +87,7 @@ pub fn lower_in_place(
             Some(("__kmpc_masked", "__kmpc_end_masked", Some(filter)))
         }
         "single" => Some(("__kmpc_single", "__kmpc_end_single", None)),
+        "critical" => Some(("__kmpc_critical", "__kmpc_end_critical", None)),
         "barrier" => None,
         other => return Err(r.error(format!("the pass cannot lower '{other}' yet"))),
     };
@@ -91,7 +96,10 @@ pub fn lower_in_place(
         let body = ir::successors(shape.entry)[0];
         b.before(entry_branch);
         let (f, fty) = abi::runtime_fn(module, enter);
+        let lock = (construct == "critical")
+            .then(|| critical_lock(module, r.payload.clauses.name.as_deref().unwrap_or("")));
         let mut args = vec![ident, gtid];
+        args.extend(lock);
         if let Some(filter) = filter {
             let v = match filter {
                 Some(v) => unsafe {
@@ -101,21 +109,34 @@ pub fn lower_in_place(
             };
             args.push(v);
         }
-        let chosen = b.call(fty, f, &args, "omp.chosen");
+        let chosen = b.call(
+            fty,
+            f,
+            &args,
+            if lock.is_some() { "" } else { "omp.chosen" },
+        );
+        // critical: every thread runs the block, one at a time
         let yes = unsafe {
-            LLVMBuildICmp(
-                b.raw,
-                LLVMIntPredicate::LLVMIntNE,
-                chosen,
-                LLVMConstInt(i32t, 0, 0),
-                ir::cstr("omp.mine").as_ptr(),
-            )
+            if lock.is_some() {
+                LLVMConstInt(LLVMInt1TypeInContext(ctx), 1, 0)
+            } else {
+                let zero = LLVMConstInt(i32t, 0, 0);
+                LLVMBuildICmp(
+                    b.raw,
+                    LLVMIntPredicate::LLVMIntNE,
+                    chosen,
+                    zero,
+                    ir::cstr("omp.mine").as_ptr(),
+                )
+            }
         };
         b.cond_br(yes, body, shape.end);
         ir::erase(entry_branch);
         b.before(ir::terminator(shape.tail()).expect("tail ends in a branch"));
         let (f, fty) = abi::runtime_fn(module, leave);
-        b.call(fty, f, &[ident, gtid], "");
+        let mut args = vec![ident, gtid];
+        args.extend(lock);
+        b.call(fty, f, &args, "");
     }
     if let Some(slot) = held {
         reraise_held(ctx, &b, func, shape, slot)?;
@@ -188,4 +209,28 @@ fn reraise_held(
         b.ret(status);
     }
     Ok(())
+}
+
+/// The lock of `critical(name)`: a zeroed `kmp_critical_name` (int[8]) the runtime fills
+/// in on first use. It is a weak global with a name derived from the critical section's
+/// name, so every module that uses the same name links to one lock in the process.
+fn critical_lock(module: LLVMModuleRef, name: &str) -> Value {
+    let symbol = format!(
+        "__pyomp_critical_{}",
+        if name.is_empty() { ".unnamed" } else { name }
+    );
+    unsafe {
+        let cname = ir::cstr(&symbol);
+        let g = LLVMGetNamedGlobal(module, cname.as_ptr());
+        if !g.is_null() {
+            return g;
+        }
+        let ctx = LLVMGetModuleContext(module);
+        let ty = LLVMArrayType2(LLVMInt32TypeInContext(ctx), 8);
+        let g = LLVMAddGlobal(module, ty, cname.as_ptr());
+        LLVMSetInitializer(g, LLVMConstNull(ty));
+        LLVMSetLinkage(g, llvm_sys::LLVMLinkage::LLVMWeakAnyLinkage);
+        LLVMSetAlignment(g, 64);
+        g
+    }
 }
