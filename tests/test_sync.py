@@ -125,7 +125,7 @@ def test_benchmark_jacobi_matches_numpy(threads):
 @njit
 def count_with_critical(n, counter):
     with openmp("parallel for"):
-        for i in range(n):
+        for _i in range(n):
             with openmp("critical"):
                 counter[0] += 1           # a read-modify-write that loses updates unguarded
     return counter
@@ -134,7 +134,7 @@ def count_with_critical(n, counter):
 @njit
 def named_a(n, counter):
     with openmp("parallel for"):
-        for i in range(n):
+        for _i in range(n):
             with openmp("critical(tally)"):
                 counter[0] += 1
     return counter
@@ -143,7 +143,7 @@ def named_a(n, counter):
 @njit
 def named_b(n, counter):
     with openmp("parallel for"):
-        for i in range(n):
+        for _i in range(n):
             with openmp("critical(tally)"):
                 counter[0] += 2
     return counter
