@@ -159,21 +159,9 @@ fn combine(
     }
 }
 
-/// The module's lock for reduction combines (a `kmp_critical_name`, int[8], zeroed).
+/// The lock reduction combines take: the critical-section lock reserved for them.
 fn reduction_lock(module: LLVMModuleRef) -> Value {
-    unsafe {
-        let name = ir::cstr(".pyomp.reduction.lock");
-        let g = LLVMGetNamedGlobal(module, name.as_ptr());
-        if !g.is_null() {
-            return g;
-        }
-        let ctx = LLVMGetModuleContext(module);
-        let ty = LLVMArrayType2(LLVMInt32TypeInContext(ctx), 8);
-        let g = LLVMAddGlobal(module, ty, name.as_ptr());
-        LLVMSetInitializer(g, LLVMConstNull(ty));
-        LLVMSetLinkage(g, llvm_sys::LLVMLinkage::LLVMInternalLinkage);
-        g
-    }
+    crate::lower::sync::critical_lock(module, ".reduction")
 }
 
 /// At the region's tail: lock; original = original op private; unlock.

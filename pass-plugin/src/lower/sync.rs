@@ -214,7 +214,7 @@ fn reraise_held(
 /// The lock of `critical(name)`: a zeroed `kmp_critical_name` (int[8]) the runtime fills
 /// in on first use. It is a weak global with a name derived from the critical section's
 /// name, so every module that uses the same name links to one lock in the process.
-fn critical_lock(module: LLVMModuleRef, name: &str) -> Value {
+pub fn critical_lock(module: LLVMModuleRef, name: &str) -> Value {
     let symbol = format!(
         "__pyomp_critical_{}",
         if name.is_empty() { ".unnamed" } else { name }
