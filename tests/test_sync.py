@@ -2,6 +2,7 @@
 firstprivate); exceptions inside them propagate without hanging the team."""
 
 import numpy as np
+import pyomp
 import pytest
 from pyomp import njit, omp_get_num_threads, omp_get_thread_num, openmp
 
@@ -166,3 +167,99 @@ def test_same_name_excludes_across_functions():
     for t in runs:
         t.join()
     assert counter[0] == 20_000 * 3
+
+
+@njit
+def sections_each_once(hits, who):
+    total = 0
+    with openmp("parallel sections reduction(+:total)"):
+        with openmp("section"):
+            hits[0] += 1
+            who[0] = omp_get_thread_num()
+            total += 1
+        with openmp("section"):
+            hits[1] += 1
+            who[1] = omp_get_thread_num()
+            total += 10
+        with openmp("section"):
+            for i in range(4):
+                hits[2] += i
+            total += 100
+        with openmp("section"):
+            hits[3] += 1
+            total += 1000
+    return total
+
+
+def test_every_section_runs_once(threads):
+    hits = np.zeros(4, dtype=np.int64)
+    who = np.full(2, -1, dtype=np.int64)
+    assert sections_each_once(hits, who) == 1111
+    assert hits.tolist() == [1, 1, 6, 1]
+    assert all(0 <= w < threads for w in who)
+
+
+@njit
+def sections_in_a_region(out):
+    x = -1
+    y = 5
+    with openmp("parallel"):
+        with openmp("sections lastprivate(x) firstprivate(y)"):
+            with openmp("section"):
+                x = 1
+                out[0] = y
+            with openmp("section"):
+                x = 2
+                out[1] = y + 1
+        out[2 + omp_get_thread_num()] = 1
+    return x
+
+
+def test_sections_inside_a_region_with_lastprivate(threads):
+    out = np.zeros(16, dtype=np.int64)
+    assert sections_in_a_region(out) == 2  # the lexically last section's value
+    assert out[:2].tolist() == [5, 6] and out[2:2 + threads].sum() == threads
+
+
+@njit
+def raising_section(flag):
+    with openmp("parallel sections"):
+        with openmp("section"):
+            if flag:
+                raise ValueError("section failed")
+        with openmp("section"):
+            pass
+    return 1
+
+
+def test_exception_in_a_section(threads):
+    assert raising_section(False) == 1
+    with pytest.raises(ValueError, match="section failed"):
+        raising_section(True)
+
+
+def test_sections_shape_errors():
+    import linecache
+    import textwrap
+    src = textwrap.dedent("""
+        def f(a):
+            with openmp("parallel sections"):
+                a[0] = 1
+                with openmp("section"):
+                    a[1] = 2
+            return a
+
+        def g(a):
+            with openmp("parallel"):
+                with openmp("section"):
+                    a[1] = 2
+            return a
+    """)
+    filename = "<sections-errors>"
+    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
+    ns = {"openmp": openmp}
+    exec(compile(src, filename, "exec"), ns)
+    with pytest.raises(pyomp.PyompError, match="outside any `section`"):
+        njit(ns["f"])(np.zeros(2))
+    with pytest.raises(pyomp.PyompError, match="directly inside a 'sections'"):
+        njit(ns["g"])(np.zeros(2))

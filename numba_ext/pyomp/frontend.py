@@ -13,7 +13,7 @@ import re
 
 from numba.core import analysis, ir, ir_utils
 
-from . import loops, markers, regions, sharing
+from . import loops, markers, regions, sections, sharing
 from .context import OpenMPContext
 from .errors import (
     NonconstantOpenmpSpecification,
@@ -26,7 +26,8 @@ from .errors import (
 #: construct outside this set is rejected with an error naming it, never ignored.
 SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for", "simd", "for simd",
                                   "parallel for simd", "barrier", "master", "masked",
-                                  "single", "critical"})
+                                  "single", "critical", "sections", "section",
+                                  "parallel sections"})
 
 #: Constructs lowered in place inside a team's region (no outlining, no loop).
 IN_PLACE = frozenset({"barrier", "master", "masked", "single", "critical"})
@@ -232,6 +233,8 @@ def mark_regions(func_ir):
 
     withs = [region_at(label) for label, _, _ in found]
     regions.nest(withs)
+    withs = _sections_as_loops(func_ir, withs)
+    cfg = analysis.compute_cfg_from_blocks(func_ir.blocks)  # sections changed the blocks
     for region in withs:
         if region.directive.construct == "simd":
             loops.find_nest(func_ir, region, 1, _locator(region.loc))  # checks the loop
@@ -284,6 +287,28 @@ def mark_regions(func_ir):
         pop.body = [s for s in pop.body if not isinstance(s, ir.PopBlock)]
     func_ir._definitions = ir_utils.build_definitions(func_ir.blocks)
     return all_regions
+
+
+def _sections_as_loops(func_ir, withs):
+    """Each `sections` becomes a worksharing loop over its `section`s (pyomp.sections);
+    the `section` blocks stop being regions of their own."""
+    for region in withs:
+        construct = region.directive.construct
+        if construct == "section" and (region.parent is None or not region.parent.directive
+                                       .construct.endswith("sections")):
+            raise _locate(PyompError(
+                "a `section` block must stand directly inside a 'sections' construct"),
+                region.loc)
+    children = [r for r in withs if r.directive.construct == "section"]
+    for region in withs:
+        if region.directive.construct.endswith("sections"):
+            mine = [c for c in children if c.parent is region]
+            region.directive = sections.rewrite(func_ir, region, mine, _locator(region.loc))
+            func_ir._definitions = ir_utils.build_definitions(func_ir.blocks)
+    kept = [r for r in withs if r.directive.construct != "section"]
+    for child in children:  # their enter_with/pop_block are gone with their blocks
+        child.parent = None
+    return kept
 
 
 def _linear_starts(func_ir, region, levels, defined, local_names):
