@@ -263,3 +263,27 @@ def test_sections_shape_errors():
         njit(ns["f"])(np.zeros(2))
     with pytest.raises(pyomp.PyompError, match="directly inside a 'sections'"):
         njit(ns["g"])(np.zeros(2))
+
+
+@njit
+def atomic_updates(n, hist, counter):
+    total = 0.0
+    with openmp("parallel for shared(total)"):
+        for i in range(n):
+            with openmp("atomic"):
+                hist[i % 7] += 1
+            with openmp("atomic update"):
+                counter[0] += 2
+            with openmp("atomic"):
+                total += 0.5
+    with openmp("flush"):
+        pass
+    return total
+
+
+def test_atomic_updates_lose_nothing(threads):
+    hist = np.zeros(7, dtype=np.int64)
+    counter = np.zeros(1, dtype=np.int64)
+    total = atomic_updates(7000, hist, counter)
+    assert hist.tolist() == [1000] * 7
+    assert counter[0] == 14000 and total == 3500.0

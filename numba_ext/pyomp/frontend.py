@@ -27,10 +27,11 @@ from .errors import (
 SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for", "simd", "for simd",
                                   "parallel for simd", "barrier", "master", "masked",
                                   "single", "critical", "sections", "section",
-                                  "parallel sections"})
+                                  "parallel sections", "atomic", "flush"})
 
 #: Constructs lowered in place inside a team's region (no outlining, no loop).
-IN_PLACE = frozenset({"barrier", "master", "masked", "single", "critical"})
+IN_PLACE = frozenset({"barrier", "master", "masked", "single", "critical", "atomic",
+                      "flush"})
 
 #: `simd` promises the loop can run in SIMD lanes.  pyomp runs it as the counted loop it is,
 #: which LLVM vectorises where it can; its data-sharing clauses hold trivially for a loop run

@@ -61,6 +61,7 @@ pub const RUNTIME: &[(&str, T, &[T], bool)] = &[
     ("__kmpc_masked", T::I32, &[T::Ptr, T::I32, T::I32], false),
     ("__kmpc_end_masked", T::Void, &[T::Ptr, T::I32], false),
     ("__kmpc_single", T::I32, &[T::Ptr, T::I32], false),
+    ("__kmpc_flush", T::Void, &[T::Ptr], false),
     ("__kmpc_end_single", T::Void, &[T::Ptr, T::I32], false),
     // ident_t*, gtid, kind (1 parallel, 2 loop, 3 sections, 4 taskgroup) -> cancelled?
     ("__kmpc_cancel", T::I32, &[T::Ptr, T::I32, T::I32], false),

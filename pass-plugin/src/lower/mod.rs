@@ -85,7 +85,9 @@ fn lower_function(
         kinds.push(match r.payload.construct.as_str() {
             "parallel" => Kind::Parallel,
             "for" => Kind::For,
-            "barrier" | "master" | "masked" | "single" | "critical" => Kind::InPlace,
+            "barrier" | "master" | "masked" | "single" | "critical" | "atomic" | "flush" => {
+                Kind::InPlace
+            }
             other => return Err(r.error(format!("the pass cannot lower '{other}' yet"))),
         });
     }

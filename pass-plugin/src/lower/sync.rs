@@ -88,6 +88,15 @@ pub fn lower_in_place(
         }
         "single" => Some(("__kmpc_single", "__kmpc_end_single", None)),
         "critical" => Some(("__kmpc_critical", "__kmpc_end_critical", None)),
+        // atomic: for now a critical section on a lock all atomics share (OpenMP asks only
+        // that atomics on one location exclude each other); hardware atomics are to come.
+        "atomic" => Some(("__kmpc_critical", "__kmpc_end_critical", None)),
+        "flush" => {
+            b.at_start(shape.entry);
+            let (f, fty) = abi::runtime_fn(module, "__kmpc_flush");
+            b.call(fty, f, &[ident], "");
+            None
+        }
         "barrier" => None,
         other => return Err(r.error(format!("the pass cannot lower '{other}' yet"))),
     };
@@ -96,8 +105,14 @@ pub fn lower_in_place(
         let body = ir::successors(shape.entry)[0];
         b.before(entry_branch);
         let (f, fty) = abi::runtime_fn(module, enter);
-        let lock = (construct == "critical")
-            .then(|| critical_lock(module, r.payload.clauses.name.as_deref().unwrap_or("")));
+        let lock = match construct {
+            "critical" => Some(critical_lock(
+                module,
+                r.payload.clauses.name.as_deref().unwrap_or(""),
+            )),
+            "atomic" => Some(critical_lock(module, ".atomic")),
+            _ => None,
+        };
         let mut args = vec![ident, gtid];
         args.extend(lock);
         if let Some(filter) = filter {
