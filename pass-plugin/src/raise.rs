@@ -194,27 +194,50 @@ pub fn reraise_after(
         Some(o) => o.private,
         None => excinfo_param(func)?,
     };
+    ret_if_failed(
+        ctx,
+        func,
+        join,
+        end,
+        team.status,
+        Some((team.excinfo, param)),
+    );
+    Ok(())
+}
+
+/// Replaces `block`'s terminator (`br %next`) with: if the i32 at `status` is nonzero,
+/// (copy the exception info `from` -> `to`, then) return it from `func`; else go on.
+pub fn ret_if_failed(
+    ctx: LLVMContextRef,
+    func: Value,
+    block: Block,
+    next: Block,
+    status: Value,
+    info: Option<(Value, Value)>,
+) {
     let b = Builder::new(ctx);
     unsafe {
         let i32t = LLVMInt32TypeInContext(ctx);
         let ptr = LLVMPointerTypeInContext(ctx, 0);
         let raise = LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.err.reraise").as_ptr());
-        let term = ir::terminator(join).expect("join block ends in a branch");
+        let term = ir::terminator(block).expect("block ends in a branch");
         b.before(term);
-        let status = b.load(i32t, team.status, "omp.err.status.v");
+        let code = b.load(i32t, status, "omp.err.status.v");
+        let zero = LLVMConstInt(i32t, 0, 0);
         let failed = LLVMBuildICmp(
             b.raw,
             LLVMIntPredicate::LLVMIntNE,
-            status,
-            LLVMConstInt(i32t, 0, 0),
+            code,
+            zero,
             ir::cstr("omp.err.failed").as_ptr(),
         );
-        b.cond_br(failed, raise, end);
+        b.cond_br(failed, raise, next);
         ir::erase(term);
         b.at_end(raise);
-        let info = b.load(ptr, team.excinfo, "omp.err.info.v");
-        b.store(info, param);
-        b.ret(status);
+        if let Some((from, to)) = info {
+            let v = b.load(ptr, from, "omp.err.info.v");
+            b.store(v, to);
+        }
+        b.ret(code);
     }
-    Ok(())
 }

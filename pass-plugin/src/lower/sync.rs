@@ -154,7 +154,9 @@ pub fn lower_in_place(
         b.call(fty, f, &args, "");
     }
     if let Some(slot) = held {
-        reraise_held(ctx, &b, func, shape, slot)?;
+        // After the construct's end: if the body failed, `ret` its status (Numba stored the
+        // exception info already); the enclosing region handles that `ret` like any other.
+        raise::ret_if_failed(ctx, func, shape.tail(), shape.end, slot, None);
     }
     // The barrier every thread reaches: at the start of the block after the construct.
     let needs_barrier =
@@ -193,37 +195,6 @@ pub fn lower_in_place(
         sharing: applied.decisions,
         can_raise: !rets.is_empty(),
     })
-}
-
-/// After the construct's tail: if the body failed, `ret` its status (Numba stored the
-/// exception info already); the enclosing region turns that `ret` into its own handling.
-fn reraise_held(
-    ctx: LLVMContextRef,
-    b: &Builder,
-    func: Value,
-    shape: &Shape,
-    slot: Value,
-) -> PassResult<()> {
-    unsafe {
-        let i32t = LLVMInt32TypeInContext(ctx);
-        let tail = shape.tail();
-        let term = ir::terminator(tail).expect("tail ends in a branch");
-        b.before(term);
-        let status = b.load(i32t, slot, "omp.held.status.v");
-        let failed = LLVMBuildICmp(
-            b.raw,
-            LLVMIntPredicate::LLVMIntNE,
-            status,
-            LLVMConstInt(i32t, 0, 0),
-            ir::cstr("omp.held.failed").as_ptr(),
-        );
-        let raise = LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.held.raise").as_ptr());
-        b.cond_br(failed, raise, shape.end);
-        ir::erase(term);
-        b.at_end(raise);
-        b.ret(status);
-    }
-    Ok(())
 }
 
 /// The lock of `critical(name)`: a zeroed `kmp_critical_name` (int[8]) the runtime fills
