@@ -13,7 +13,7 @@ import re
 
 from numba.core import analysis, ir, ir_utils
 
-from . import loops, markers, regions, sections, sharing
+from . import atomics, loops, markers, regions, sections, sharing
 from .context import OpenMPContext
 from .errors import (
     NonconstantOpenmpSpecification,
@@ -239,7 +239,12 @@ def mark_regions(func_ir):
     for region in withs:
         if region.directive.construct == "simd":
             loops.find_nest(func_ir, region, 1, _locator(region.loc))  # checks the loop
-    all_regions = [part for region in withs for part in _split(region)]
+    # An atomic array-element update becomes one hardware atomic: no region left to lower.
+    hardware_atomics = [r for r in withs if r.directive.construct == "atomic"
+                        and r.directive.atomic_kind in (None, "update")
+                        and not r.directive.clauses and atomics.try_rewrite(func_ir, r)]
+    all_regions = [part for region in withs if region not in hardware_atomics
+                   for part in _split(region)]
     for region in all_regions:  # re-link parents across split combined constructs
         if region.parent is not None and region.parent.directive.construct == "parallel for":
             region.parent = next(r for r in all_regions
