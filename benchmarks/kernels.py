@@ -193,3 +193,25 @@ def jacobi(u, v, sweeps):
                         res += d * d
                         u[i, j] = v[i, j]
     return res
+
+
+@njit
+def histogram_atomic(values, hist):
+    with openmp("parallel for"):
+        for i in range(values.size):
+            with openmp("atomic"):
+                hist[values[i] & 255] += 1
+    return hist
+
+
+@njit
+def histogram_private(values, hist):
+    with openmp("parallel"):
+        mine = np.zeros(256, dtype=np.int64)
+        with openmp("for"):
+            for i in range(values.size):
+                mine[values[i] & 255] += 1
+        with openmp("critical"):
+            for b in range(256):
+                hist[b] += mine[b]
+    return hist

@@ -119,6 +119,17 @@ def kernels(quick, only):
             "pyomp": lambda k: timed(jacobi, *grids(), sweeps),
             **{label: (lambda k, e=exe: run_c(e, k, size, sweeps)) for label, exe in c_exe.items()},
         })
+    if "histogram" in only:
+        from kernels import histogram_atomic, histogram_private
+        count = 1_000_000 if quick else 10_000_000
+        values = (np.arange(count, dtype=np.int64) * 2654435761) % 1000003
+        c_exe = build("histogram")
+        for kind, kernel in (("atomic", histogram_atomic), ("private", histogram_private)):
+            yield (f"histogram {kind}", f"n={count:,}", "s", {
+                "pyomp": lambda k, f=kernel: timed(f, values, np.zeros(256, dtype=np.int64)),
+                **{label: (lambda k, e=exe, kind=kind: run_c(e, k, kind, count))
+                   for label, exe in c_exe.items()},
+            })
     if "schedbench" in only:
         from kernels import schedbench
         sb_c = build("schedbench")
@@ -142,7 +153,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--kernels",
-                        default="pi,piloop,matmul,mandelbrot,jacobi,forkjoin,schedbench",
+                        default="pi,piloop,matmul,mandelbrot,jacobi,histogram,forkjoin,"
+                                "schedbench",
                         help="comma-separated subset")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")

@@ -296,3 +296,14 @@ def test_array_element_atomics_use_hardware_atomics():
     # the two array updates are atomicrmw; only the scalar `total` takes the lock
     assert final.count("call void @__kmpc_critical(") == 1
     assert "atomicrmw add" in final
+
+
+def test_benchmark_histograms_match_numpy(threads):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    from kernels import histogram_atomic, histogram_private
+    values = (np.arange(50_000, dtype=np.int64) * 2654435761) % 1000003
+    expected = np.bincount(values & 255, minlength=256)
+    assert (histogram_atomic(values, np.zeros(256, dtype=np.int64)) == expected).all()
+    assert (histogram_private(values, np.zeros(256, dtype=np.int64)) == expected).all()
