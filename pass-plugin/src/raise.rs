@@ -28,6 +28,9 @@ pub struct TeamErrors {
     /// The region's last block (`br %end`): where threads that leave together go, past the
     /// region's own end code (reductions and the final cancellation barrier).
     pub leave: Block,
+    /// The region's first block (dominates it all): where per-thread values computed once
+    /// per region go, e.g. the thread's runtime id.
+    pub entry: Block,
 }
 
 /// Numba's excinfo parameter: `i32 @f(ptr %retptr, ptr %excinfo, ...)`.
@@ -80,6 +83,7 @@ impl TeamErrors {
                 excinfo,
                 private,
                 leave,
+                entry,
             })
         }
     }

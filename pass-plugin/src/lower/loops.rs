@@ -135,9 +135,17 @@ pub fn lower_for(
         last_chunk: b.alloca(i32t, "omp.last.chunk"),
         started: b.alloca(i32t, "omp.started"),
     };
-    // At the construct's start, which dominates every use (including exception paths
-    // that leave before the loop starts, e.g. from the trip count's division).
-    let gtid = thread_id(&b, module, ident);
+    // The thread's runtime id, once per team region (its entry dominates the loop, even
+    // when the loop sits in a loop of the region), else at the construct's start; either
+    // dominates every use, including exception paths that leave before the loop starts.
+    let gtid = match &team {
+        Some(errors) => {
+            let g = Builder::new(ctx);
+            g.at_start(errors.entry);
+            thread_id(&g, module, ident)
+        }
+        None => thread_id(&b, module, ident),
+    };
     let id = r.payload.id;
     let inits = marker_calls(&blocks, INIT, id);
     let [init] = inits[..] else {
