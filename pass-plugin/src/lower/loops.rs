@@ -162,24 +162,22 @@ pub fn lower_for(
         .and_then(|s| s.chunk)
         .map(|i| r.enter_operands[i]);
     b.before(init);
-    emit_init(
-        &b, module, ctx, ident, gtid, &state, sched, is_static, n, chunk,
-    );
+    let codegen = LoopCodegen {
+        b: &b,
+        module,
+        ctx,
+        ident,
+        gtid,
+        s: &state,
+        sched,
+        is_static,
+        n,
+    };
+    emit_init(&codegen, chunk);
     ir::erase(init);
     for next in marker_calls(&blocks, NEXT, id) {
         b.before(next);
-        let value = emit_next(
-            &b,
-            module,
-            ctx,
-            ident,
-            gtid,
-            &state,
-            sched,
-            is_static,
-            n,
-            ir::type_of(next),
-        );
+        let value = emit_next(&codegen, ir::type_of(next));
         unsafe { LLVMReplaceAllUsesWith(next, value) };
         ir::erase(next);
     }
@@ -276,19 +274,32 @@ fn to_i64(b: &Builder, ctx: LLVMContextRef, v: Value) -> Value {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn emit_init(
-    b: &Builder,
+/// What the init and next markers of one loop are lowered with.
+struct LoopCodegen<'a> {
+    b: &'a Builder,
     module: LLVMModuleRef,
     ctx: LLVMContextRef,
     ident: Value,
     gtid: Value,
-    s: &State,
+    s: &'a State,
     sched: u64,
     is_static: bool,
+    /// The trip count (the init marker's operand).
     n: Value,
-    chunk: Option<Value>,
-) {
+}
+
+fn emit_init(g: &LoopCodegen, chunk: Option<Value>) {
+    let LoopCodegen {
+        b,
+        module,
+        ctx,
+        ident,
+        gtid,
+        s,
+        sched,
+        is_static,
+        n,
+    } = *g;
     unsafe {
         let (i32t, i64t) = (LLVMInt32TypeInContext(ctx), LLVMInt64TypeInContext(ctx));
         let c = |v: i64| LLVMConstInt(i64t, v as u64, 1);
@@ -341,19 +352,18 @@ fn emit_init(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn emit_next(
-    b: &Builder,
-    module: LLVMModuleRef,
-    ctx: LLVMContextRef,
-    ident: Value,
-    gtid: Value,
-    s: &State,
-    sched: u64,
-    is_static: bool,
-    n: Value,
-    ret_ty: LLVMTypeRef,
-) -> Value {
+fn emit_next(g: &LoopCodegen, ret_ty: LLVMTypeRef) -> Value {
+    let LoopCodegen {
+        b,
+        module,
+        ctx,
+        ident,
+        gtid,
+        s,
+        sched,
+        is_static,
+        n,
+    } = *g;
     unsafe {
         let (i32t, i64t) = (LLVMInt32TypeInContext(ctx), LLVMInt64TypeInContext(ctx));
         let name = |s: &str| ir::cstr(s);
