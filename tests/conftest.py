@@ -7,7 +7,13 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 os.environ.setdefault("NUMBA_NUM_THREADS", "8")
 
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import pytest  # noqa: E402
+
+# The benchmark kernels are tested for correctness too: make `import kernels` work.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 THREAD_COUNTS = (1, 2, 3, 8)
 

@@ -209,9 +209,6 @@ def test_region_in_a_function_called_from_a_region(threads):
 
 
 def test_spmd_pi(threads):
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
     from kernels import pi_spmd  # the benchmark's kernel: thread-id distribution
     assert pi_spmd(100_000) == pytest.approx(np.pi, rel=1e-9)
 
@@ -240,9 +237,6 @@ def test_no_marker_survives_in_the_final_module():
 
 
 def test_benchmark_kernels_compute_pi(threads):
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
     from kernels import forkjoin, pi_spmd
     assert pi_spmd(10_000) == pytest.approx(np.pi, rel=1e-8)
     out = np.zeros(256 * 16, dtype=np.int64)

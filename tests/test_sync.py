@@ -108,9 +108,6 @@ def test_exception_in_master_before_a_barrier(threads):
 
 
 def test_benchmark_jacobi_matches_numpy(threads):
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
     from kernels import jacobi
     u = np.zeros((40, 40))
     u[0, :] = 1.0
@@ -299,9 +296,6 @@ def test_array_element_atomics_use_hardware_atomics():
 
 
 def test_benchmark_histograms_match_numpy(threads):
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
     from kernels import histogram_atomic, histogram_private
     values = (np.arange(50_000, dtype=np.int64) * 2654435761) % 1000003
     expected = np.bincount(values & 255, minlength=256)

@@ -14,17 +14,16 @@ from numba.core import cgutils, errors, ir, types
 from numba.core.extending import intrinsic
 from numba.np.arrayobj import make_array
 
-# operator -> (atomicrmw op for integers, for floats or None)
+# name (passed to the intrinsic as a literal) -> (operators, atomicrmw op for integers,
+# for floats or None)
 _OPS = {
-    operator.iadd: ("add", "fadd"), operator.add: ("add", "fadd"),
-    operator.isub: ("sub", "fsub"), operator.sub: ("sub", "fsub"),
-    operator.iand: ("and", None), operator.and_: ("and", None),
-    operator.ior: ("or", None), operator.or_: ("or", None),
-    operator.ixor: ("xor", None), operator.xor: ("xor", None),
+    "add": ((operator.iadd, operator.add), "add", "fadd"),
+    "sub": ((operator.isub, operator.sub), "sub", "fsub"),
+    "and": ((operator.iand, operator.and_), "and", None),
+    "or": ((operator.ior, operator.or_), "or", None),
+    "xor": ((operator.ixor, operator.xor), "xor", None),
 }
-_NAMES = {fn: name for fn, name in zip(_OPS, ("iadd", "add", "isub", "sub", "iand", "and",
-                                              "ior", "or", "ixor", "xor"))}
-_BY_NAME = {v: k for k, v in _NAMES.items()}
+_NAME_OF = {fn: name for name, (fns, _, _) in _OPS.items() for fn in fns}
 
 
 @intrinsic(prefer_literal=True)
@@ -35,8 +34,7 @@ def atomic_update(typingctx, op, arr, index, value):
             and isinstance(value, (types.Integer, types.Float, types.Boolean))
             and isinstance(arr.dtype, (types.Integer, types.Float))):
         raise errors.TypingError("atomic_update: unsupported operands")
-    fn = _BY_NAME[op.literal_value]
-    int_op, float_op = _OPS[fn]
+    _, int_op, float_op = _OPS[op.literal_value]
     rmw = float_op if isinstance(arr.dtype, types.Float) else int_op
     if rmw is None:
         raise errors.TypingError("atomic_update: no hardware atomic for this operator")
@@ -68,7 +66,7 @@ def try_rewrite(func_ir, region):
     defs = {s.target.name: s.value for b in blocks for s in b.body if isinstance(s, ir.Assign)}
     new = _definition(defs, store.value)
     if not (isinstance(new, ir.Expr) and new.op in ("inplace_binop", "binop")
-            and new.fn in _OPS):
+            and new.fn in _NAME_OF):
         return False
     old = _definition(defs, new.lhs)
     index = store.index_var if isinstance(store, ir.StaticSetItem) else store.index
@@ -90,7 +88,7 @@ def try_rewrite(func_ir, region):
     position = block.body.index(store)
     block.body[position:position + 1] = [
         ir.Assign(ir.Global("atomic_update", atomic_update, loc), fn_var, loc),
-        ir.Assign(ir.Const(_NAMES[new.fn], loc), op_var, loc),
+        ir.Assign(ir.Const(_NAME_OF[new.fn], loc), op_var, loc),
         ir.Assign(call, out, loc),
     ]
     return True

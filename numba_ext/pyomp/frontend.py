@@ -338,7 +338,7 @@ def _linear_starts(func_ir, region, levels, defined, local_names):
                 raise located(PyompError(
                     f"linear variable '{var.name}' has no value before the loop",
                     directive=d.text, span=var.span))
-            builder = markers._StatementBuilder(func_ir, head, region.loc)
+            builder = markers.StatementBuilder(func_ir, head, region.loc)
             start = builder.assign(ir.Var(head.scope, var.name, region.loc), "$pyomp_linear")
             step = (markers.clause_operand(builder, func_ir, clause.expr, local_names, located)
                     if clause.expr is not None

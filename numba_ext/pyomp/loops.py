@@ -22,7 +22,7 @@ from numba import njit
 from numba.core import cgutils, errors, ir, types
 from numba.core.extending import intrinsic
 
-from .errors import ParallelForExtraCode, ParallelForWrongLoopCount
+from .errors import ParallelForExtraCode, ParallelForInvalidCollapseCount, ParallelForWrongLoopCount
 from .sharing import is_user_var
 
 INIT, NEXT, FINI = "pyomp.loop.init", "pyomp.loop.next", "pyomp.loop.fini"
@@ -183,7 +183,6 @@ class Level:
 
 def find_nest(func_ir, region, depth, located):
     """The `depth` perfectly nested range loops of a `collapse(depth)` construct."""
-    from .errors import ParallelForInvalidCollapseCount
     outer = Level(*find_loop(func_ir, region, located))
     levels = [outer]
     blocks = func_ir.blocks

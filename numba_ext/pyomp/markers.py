@@ -115,7 +115,7 @@ region_exit = intrinsic(prefer_literal=True)(
     _marker_intrinsic(EXIT, lambda context, builder, info, operands: None))
 
 
-class _StatementBuilder:
+class StatementBuilder:
     """Appends Numba IR statements that build a marker call."""
 
     def __init__(self, func_ir, block, loc):
@@ -193,7 +193,7 @@ def insert(func_ir, region, region_id, decisions, defined, local_names, located)
     inserted outer first); the front end removes the `enter_with`/`pop_block` afterwards."""
     blocks = func_ir.blocks
     head, loc = blocks[region.head], region.loc
-    enter = _StatementBuilder(func_ir, head, loc)
+    enter = StatementBuilder(func_ir, head, loc)
     operands = []
     clauses = _clause_payload(enter, func_ir, region.directive, operands, local_names, located)
     var_payload = []
@@ -218,7 +218,7 @@ def insert(func_ir, region, region_id, decisions, defined, local_names, located)
     head.body[index:index] = enter.stmts
 
     exit_block = blocks[region.exit]
-    leave = _StatementBuilder(func_ir, exit_block, exit_block.loc)
+    leave = StatementBuilder(func_ir, exit_block, exit_block.loc)
     # Only variables whose outer slot holds a live value after the region: shared ones,
     # and private copies of variables that existed before it (their outer value is
     # released after the region, as Numba would without it).
