@@ -27,11 +27,11 @@ from .errors import (
 SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for", "simd", "for simd",
                                   "parallel for simd", "barrier", "master", "masked",
                                   "single", "critical", "sections", "section",
-                                  "parallel sections", "atomic", "flush"})
+                                  "parallel sections", "atomic", "flush", "ordered"})
 
 #: Constructs lowered in place inside a team's region (no outlining, no loop).
 IN_PLACE = frozenset({"barrier", "master", "masked", "single", "critical", "atomic",
-                      "flush"})
+                      "flush", "ordered"})
 
 #: `simd` promises the loop can run in SIMD lanes.  pyomp runs it as the counted loop it is,
 #: which LLVM vectorises where it can; its data-sharing clauses hold trivially for a loop run
@@ -40,7 +40,7 @@ _SIMD_HINTS = frozenset({"safelen", "simdlen", "aligned", "nontemporal"})
 
 #: Clauses the grammar accepts on a supported construct but the pipeline does not lower
 #: yet: rejected with an error naming them, never ignored.
-UNSUPPORTED_CLAUSES = frozenset({"ordered", "copyin", "copyprivate", "allocate", "order"})
+UNSUPPORTED_CLAUSES = frozenset({"copyin", "copyprivate", "allocate"})
 
 #: How a combined `parallel for` splits its clauses between its two constructs.
 _PARALLEL_PART = frozenset({"if", "num_threads", "default", "shared", "copyin", "proc_bind",
@@ -129,6 +129,13 @@ def parse_directive(text, loc):
             raise _locate(UnsupportedConstructError(
                 f"the '{clause.name}' clause is not implemented by this version of pyomp",
                 directive=text, span=clause.span), loc)
+        doacross = (clause.name == "ordered" and clause.expr is not None) or \
+            (clause.name == "depend" and directive.construct == "ordered")
+        if doacross:
+            raise _locate(UnsupportedConstructError(
+                "doacross loops (ordered(n) with `ordered depend(sink/source)`) are not "
+                "implemented by this version of pyomp; the `ordered` clause without a "
+                "number is", directive=text, span=clause.span), loc)
     return directive
 
 
@@ -199,6 +206,41 @@ def _split(region):
     return [outer, inner]
 
 
+_LOOP_CONSTRUCTS = frozenset({"for", "parallel for", "for simd", "parallel for simd",
+                              "simd"})
+
+
+def _ordered_loop(region):
+    """The loop construct an `ordered` block binds to (None when there is none)."""
+    r = region.parent
+    while r is not None and r.directive.construct not in _LOOP_CONSTRUCTS:
+        r = r.parent
+    return r
+
+
+def _check_ordered_nesting(region):
+    """An `ordered` block binds to the innermost enclosing loop construct, which must
+    carry the `ordered` clause; no region that changes who runs the code may stand between
+    them (OpenMP's closely-nested rule).  Returns that loop construct."""
+    located = _locator(region.loc)
+    loop = _ordered_loop(region)
+    if loop is None:
+        raise located(PyompError(
+            "an `ordered` block must be inside a worksharing loop that has the `ordered` "
+            "clause (`with openmp(\"for ordered\"):`)"))
+    between = region.parent
+    if between is not None and between is not loop:
+        raise located(PyompError(
+            f"an `ordered` block cannot be nested inside '{between.directive.construct}' "
+            f"(line {between.loc.line}); it must stand directly in the body of a loop with "
+            "the `ordered` clause"))
+    if loop.directive.construct != "simd" and not loop.directive.has("ordered"):
+        raise located(PyompError(
+            f"this `ordered` block is inside the loop of line {loop.loc.line}, whose "
+            f"directive '{loop.directive.text}' has no `ordered` clause; add `ordered` to it"))
+    return loop
+
+
 def _enclosing_parallel(region):
     r = region.parent
     while r is not None and r.directive.construct != "parallel":
@@ -234,6 +276,9 @@ def mark_regions(func_ir):
 
     withs = [region_at(label) for label, _, _ in found]
     regions.nest(withs)
+    # An `ordered` block in a `simd` loop needs nothing: pyomp runs that loop in order.
+    in_order_anyway = [r for r in withs if r.directive.construct == "ordered"
+                       and _check_ordered_nesting(r).directive.construct == "simd"]
     withs = _sections_as_loops(func_ir, withs)
     cfg = analysis.compute_cfg_from_blocks(func_ir.blocks)  # sections changed the blocks
     for region in withs:
@@ -243,7 +288,8 @@ def mark_regions(func_ir):
     hardware_atomics = [r for r in withs if r.directive.construct == "atomic"
                         and r.directive.atomic_kind in (None, "update")
                         and not r.directive.clauses and atomics.try_rewrite(func_ir, r)]
-    all_regions = [part for region in withs if region not in hardware_atomics
+    all_regions = [part for region in withs
+                   if region not in hardware_atomics and region not in in_order_anyway
                    for part in _split(region)]
     for region in all_regions:  # re-link parents across split combined constructs
         if region.parent is not None and region.parent.directive.construct == "parallel for":
@@ -280,7 +326,8 @@ def mark_regions(func_ir):
         if region.directive.construct == "for":
             linear = _linear_starts(func_ir, region, loop_of[id(region)], defined,
                                     local_names)
-            loops.rewrite(func_ir, region, region.region_id, loop_of[id(region)], linear)
+            loops.rewrite(func_ir, region, region.region_id, loop_of[id(region)], linear,
+                          ordered=region.directive.has("ordered"))
     for region in all_regions:  # outer first: enter markers nest in order
         located = _locator(region.loc)
         region.payload = markers.insert(func_ir, region, region.region_id, region.sharing,
@@ -422,10 +469,20 @@ def strip_shared_dels(func_ir):
             continue
         end = exits[rid][0]
         shared = {v["name"] for v in payload["vars"] if v["sharing"] == "shared"}
+        ordered = payload["clauses"].get("ordered", False)
         for label in _blocks_between(func_ir, head, end):
             block = func_ir.blocks[label]
+            # A thread that raises in an ordered loop goes on running the loop's
+            # machinery (without the bodies) to pass its ordered turns on: the temporaries
+            # that machinery reads (the chunk iterator, bounds) must survive the raise.
+            resumes = ordered and isinstance(block.terminator, _RAISES)
             block.body = [s for s in block.body
-                          if not (isinstance(s, ir.Del) and s.value in shared)]
+                          if not (isinstance(s, ir.Del)
+                                  and (s.value in shared
+                                       or (resumes and s.value.startswith("$"))))]
+
+
+_RAISES = (ir.Raise, ir.StaticRaise, ir.DynamicRaise)
 
 
 def _blocks_between(func_ir, head, end):

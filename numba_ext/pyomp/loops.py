@@ -26,6 +26,7 @@ from .errors import ParallelForExtraCode, ParallelForInvalidCollapseCount, Paral
 from .sharing import is_user_var
 
 INIT, NEXT, FINI = "pyomp.loop.init", "pyomp.loop.next", "pyomp.loop.fini"
+SKIP, ITERATION_END = "pyomp.loop.skip", "pyomp.loop.iteration_end"
 
 
 @njit(inline="always")
@@ -86,6 +87,34 @@ def loop_fini(typingctx, region_id):
     def codegen(context, builder, signature, args):
         i64 = llir.IntType(64)
         fn = _declare(builder, FINI, llir.VoidType(), [i64])
+        builder.call(fn, [i64(region_id.literal_value)])
+        return context.get_dummy_value()
+
+    return types.none(region_id), codegen
+
+
+@intrinsic(prefer_literal=True)
+def loop_skip(typingctx, region_id):
+    """Whether this thread skips the iteration's body (an `ordered` loop after the thread
+    raised: it still passes each of its iterations' turn on)."""
+    _check_literal(region_id)
+
+    def codegen(context, builder, signature, args):
+        i64 = llir.IntType(64)
+        fn = _declare(builder, SKIP, llir.IntType(1), [i64])
+        return builder.call(fn, [i64(region_id.literal_value)])
+
+    return types.boolean(region_id), codegen
+
+
+@intrinsic(prefer_literal=True)
+def loop_iteration_end(typingctx, region_id):
+    """The end of one iteration of an `ordered` loop."""
+    _check_literal(region_id)
+
+    def codegen(context, builder, signature, args):
+        i64 = llir.IntType(64)
+        fn = _declare(builder, ITERATION_END, llir.VoidType(), [i64])
         builder.call(fn, [i64(region_id.literal_value)])
         return context.get_dummy_value()
 
@@ -263,9 +292,10 @@ def _bounds(args):
     return args[0], args[1], (args[2] if len(args) == 3 else None)
 
 
-def rewrite(func_ir, region, region_id, levels, linear=()):
+def rewrite(func_ir, region, region_id, levels, linear=(), ordered=False):
     """Turns the loop (or the collapsed nest `levels`) into the chunk loop of the module
-    docstring; a collapsed nest runs as one loop over the product of the trip counts."""
+    docstring; a collapsed nest runs as one loop over the product of the trip counts.
+    An `ordered` loop also marks each iteration's start and end (_mark_iterations)."""
     outer = levels[0]
     setup, index, header, body, exit_label = (outer.setup, outer.index, outer.header,
                                               outer.body, outer.exit)
@@ -364,6 +394,42 @@ def rewrite(func_ir, region, region_id, levels, linear=()):
     else:
         _skip_inner_headers(func_ir, region, levels, emit.block.body, loc)
     region.blocks |= {dispatch, inner, done}
+    if ordered:
+        _mark_iterations(func_ir, region, region_id, header, inner, loc)
+
+
+def _mark_iterations(func_ir, region, region_id, header, inner, loc):
+    """An `ordered` loop ends every iteration with loop_iteration_end (the runtime's
+    per-iteration ticket) and starts it with `if loop_skip(id): goto end`:
+
+        header -> check: if loop_skip(id): iteration_end    else: body
+        body (every edge back to header) -> iteration_end: loop_iteration_end(id) -> header
+    """
+    blocks = func_ir.blocks
+    top = max(blocks) + 1
+    check, end = top, top + 1
+    scope = blocks[header].scope
+    for label in region.blocks:  # the body's back edges (and `continue`s)
+        if label in (header, inner):
+            continue
+        term = blocks[label].terminator
+        if isinstance(term, ir.Jump) and term.target == header:
+            term.target = end
+        elif isinstance(term, ir.Branch):
+            term.truebr = end if term.truebr == header else term.truebr
+            term.falsebr = end if term.falsebr == header else term.falsebr
+    branch = blocks[header].terminator
+    body = branch.truebr
+    branch.truebr = check
+    blocks[check] = ir.Block(scope, loc)
+    emit = _Emit(blocks[check], loc)
+    skip = emit.call("loop_skip", loop_skip, [emit.const(region_id)])
+    blocks[check].body.append(ir.Branch(skip, end, body, loc))
+    blocks[end] = ir.Block(scope, loc)
+    emit = _Emit(blocks[end], loc)
+    emit.call("loop_iteration_end", loop_iteration_end, [emit.const(region_id)])
+    blocks[end].body.append(ir.Jump(header, loc))
+    region.blocks |= {check, end}
 
 
 def _skip_inner_headers(func_ir, region, levels, index_stmts, loc):

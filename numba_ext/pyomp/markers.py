@@ -182,6 +182,8 @@ def _clause_payload(enter, func_ir, directive, operands, local_names, located):
                                "chunk": chunk}
     if directive.has("nowait"):
         clauses["nowait"] = True
+    if directive.construct == "for" and directive.has("ordered"):
+        clauses["ordered"] = True
     if directive.construct == "critical":
         clauses["name"] = directive.name or ""
     return clauses

@@ -62,6 +62,14 @@ pub const RUNTIME: &[(&str, T, &[T], bool)] = &[
     ("__kmpc_end_masked", T::Void, &[T::Ptr, T::I32], false),
     ("__kmpc_single", T::I32, &[T::Ptr, T::I32], false),
     ("__kmpc_flush", T::Void, &[T::Ptr], false),
+    // ident_t*, gtid: wait for / pass on the current iteration's turn
+    ("__kmpc_ordered", T::Void, &[T::Ptr, T::I32], false),
+    ("__kmpc_end_ordered", T::Void, &[T::Ptr, T::I32], false),
+    // ident_t*, gtid: the end of one iteration of an ordered dynamic-dispatch loop
+    ("__kmpc_dispatch_fini_8", T::Void, &[T::Ptr, T::I32], false),
+    // ident_t*, gtid: after a thread's last dispatch_next (frees what libomp 19 allocates
+    // for nonmonotonic work stealing; Clang 19 emits it after every dispatched loop)
+    ("__kmpc_dispatch_deinit", T::Void, &[T::Ptr, T::I32], false),
     ("__kmpc_end_single", T::Void, &[T::Ptr, T::I32], false),
     // ident_t*, gtid, kind (1 parallel, 2 loop, 3 sections, 4 taskgroup) -> cancelled?
     ("__kmpc_cancel", T::I32, &[T::Ptr, T::I32, T::I32], false),

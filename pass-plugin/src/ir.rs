@@ -111,6 +111,22 @@ pub fn successors(block: Block) -> Vec<Block> {
     }
 }
 
+/// The blocks reachable from `start` without passing `stop`, `start` first.
+pub fn reachable_without(start: Block, stop: Block) -> Vec<Block> {
+    let mut order = vec![start];
+    let mut seen: std::collections::HashSet<Block> = order.iter().copied().collect();
+    let mut i = 0;
+    while i < order.len() {
+        for s in successors(order[i]) {
+            if s != stop && seen.insert(s) {
+                order.push(s);
+            }
+        }
+        i += 1;
+    }
+    order
+}
+
 pub fn operands(inst: Value) -> Vec<Value> {
     unsafe {
         (0..LLVMGetNumOperands(inst) as u32)

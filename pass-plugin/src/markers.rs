@@ -62,6 +62,9 @@ pub struct Clauses {
     pub schedule: Option<Schedule>,
     #[serde(default)]
     pub nowait: bool,
+    /// `for ordered`: iterations pass an ordered ticket on (see lower/loops.rs).
+    #[serde(default)]
+    pub ordered: bool,
     /// masked(filter): the filter's operand index.
     pub filter: Option<usize>,
     /// critical(name): the name ("" for the unnamed critical section).

@@ -105,17 +105,8 @@ fn preds_of(block: Block) -> Vec<Block> {
 /// The region's blocks, entry first: everything reachable from `entry` without passing
 /// `end`. Errors if a block in it can be entered from outside (not single-entry).
 pub fn blocks(r: &MarkedRegion, shape: &Shape) -> PassResult<Vec<Block>> {
-    let mut order = vec![shape.entry];
-    let mut seen: HashSet<Block> = order.iter().copied().collect();
-    let mut i = 0;
-    while i < order.len() {
-        for s in ir::successors(order[i]) {
-            if s != shape.end && seen.insert(s) {
-                order.push(s);
-            }
-        }
-        i += 1;
-    }
+    let order = ir::reachable_without(shape.entry, shape.end);
+    let seen: HashSet<Block> = order.iter().copied().collect();
     let func = ir::parent_function(shape.entry);
     for b in ir::blocks(func) {
         if seen.contains(&b) {

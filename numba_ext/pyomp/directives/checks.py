@@ -170,6 +170,9 @@ def check(d):
     if d.construct == "single" and d.has("copyprivate") and d.has("nowait"):
         raise err(ClauseNotAllowedError, "copyprivate cannot be combined with nowait",
                   d.clause("nowait").span)
+    if d.has("order") and d.has("ordered"):
+        raise err(ClauseNotAllowedError, "a loop with an order clause cannot have the "
+                  "ordered clause", d.clause("ordered").span)
     if d.construct == "flush" and d.flush_list and d.clauses:
         raise err(ClauseNotAllowedError, "flush with a memory-order clause takes no list",
                   d.clauses[0].span)

@@ -26,6 +26,7 @@ KMPC_SYMBOLS = (
     "__kmpc_dispatch_next_8",
     "__kmpc_dispatch_fini_4",
     "__kmpc_dispatch_fini_8",
+    "__kmpc_dispatch_deinit",  # LLVM 19+: frees a dispatch's work-stealing lock
     "__kmpc_critical",
     "__kmpc_end_critical",
     "__kmpc_single",

@@ -11,6 +11,12 @@
 //!                         other:   __kmpc_dispatch_next_8(.., &last, &lb, &ub, &st)
 //!                         -> { more, lo, hi }  (hi exclusive, both known >= 0)
 //! pyomp.loop.fini(id)     static:  __kmpc_for_static_fini
+//!                         other:   __kmpc_dispatch_deinit
+//! ordered loops (always dispatched, schedule + 32):
+//! pyomp.loop.iteration_end(id)     __kmpc_dispatch_fini_8 (the iteration's ordered turn
+//!                                  passes on if its `ordered` block did not pass it)
+//! pyomp.loop.skip(id)              whether the thread raised: then it runs no more bodies
+//!                                  but still ends each of its iterations
 //! end of the construct:   reductions combined, lastprivate copied out by the thread with
 //!                         `last` set, then __kmpc_barrier unless nowait; after the barrier
 //!                         every thread leaves the region if one of them raised.
@@ -34,6 +40,8 @@ use super::RegionReport;
 pub const INIT: &str = "pyomp.loop.init";
 pub const NEXT: &str = "pyomp.loop.next";
 pub const FINI: &str = "pyomp.loop.fini";
+pub const SKIP: &str = "pyomp.loop.skip";
+pub const ITERATION_END: &str = "pyomp.loop.iteration_end";
 
 // libomp's sched_type values.
 const STATIC_CHUNKED: u64 = 33;
@@ -42,11 +50,23 @@ const DYNAMIC_CHUNKED: u64 = 35;
 const GUIDED_CHUNKED: u64 = 36;
 const RUNTIME: u64 = 37;
 const AUTO: u64 = 38;
+/// Added to a schedule type for a loop with the `ordered` clause (kmp_ord_*).
+const ORDERED: u64 = 32;
 const MONOTONIC: u64 = 1 << 29;
 const NONMONOTONIC: u64 = 1 << 30;
 
 /// (schedule type for the runtime, is it a static schedule handled by static_init).
-fn sched_type(schedule: Option<&Schedule>) -> Result<(u64, bool), String> {
+/// An ordered loop is dispatched whatever its schedule: the runtime tracks each thread's
+/// iterations to hand out the ordered turns.
+fn sched_type(schedule: Option<&Schedule>, ordered: bool) -> Result<(u64, bool), String> {
+    let (sched, is_static) = plain_sched_type(schedule)?;
+    if ordered {
+        return Ok(((sched & !NONMONOTONIC) + ORDERED, false));
+    }
+    Ok((sched, is_static))
+}
+
+fn plain_sched_type(schedule: Option<&Schedule>) -> Result<(u64, bool), String> {
     let Some(s) = schedule else {
         return Ok((STATIC, true));
     };
@@ -79,6 +99,9 @@ struct State {
     /// call that finds no more work may write 0 again).
     last_chunk: Value,
     started: Value,
+    /// i32, ordered loops: set once the thread raised; it then skips the bodies of its
+    /// remaining iterations but still passes their ordered turns on.
+    skip: Value,
 }
 
 fn marker_calls(blocks: &[LLVMBasicBlockRef], name: &str, id: u64) -> Vec<Value> {
@@ -109,8 +132,9 @@ pub fn lower_for(
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let loc = &r.payload.loc;
     let ident = abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
+    let ordered = r.payload.clauses.ordered;
     let (sched, is_static) =
-        sched_type(r.payload.clauses.schedule.as_ref()).map_err(|m| r.error(m))?;
+        sched_type(r.payload.clauses.schedule.as_ref(), ordered).map_err(|m| r.error(m))?;
     // Monotonic is a valid way to run a nonmonotonic schedule; lastprivate needs it (see
     // sched_type).
     let has_lastprivate = r
@@ -134,6 +158,7 @@ pub fn lower_for(
         last: b.alloca(i32t, "omp.last.flag"),
         last_chunk: b.alloca(i32t, "omp.last.chunk"),
         started: b.alloca(i32t, "omp.started"),
+        skip: b.alloca(i32t, "omp.skip"),
     };
     // The thread's runtime id, once per team region (its entry dominates the loop, even
     // when the loop sits in a loop of the region), else at the construct's start; either
@@ -181,12 +206,41 @@ pub fn lower_for(
         unsafe { LLVMReplaceAllUsesWith(next, value) };
         ir::erase(next);
     }
+    let mut body_start = None;
+    for skip in marker_calls(&blocks, SKIP, id) {
+        body_start = Some(ir::parent_block(skip));
+        b.before(skip);
+        let flag = b.load(i32t, state.skip, "omp.skip.v");
+        let yes = unsafe {
+            LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntNE,
+                flag,
+                LLVMConstInt(i32t, 0, 0),
+                ir::cstr("omp.skip.body").as_ptr(),
+            )
+        };
+        unsafe { LLVMReplaceAllUsesWith(skip, yes) };
+        ir::erase(skip);
+    }
+    // Where a thread of an ordered loop goes after raising: the end of its iteration.
+    let mut iteration_end = None;
+    for end in marker_calls(&blocks, ITERATION_END, id) {
+        iteration_end = Some(ir::parent_block(end));
+        b.before(end);
+        let (f, fty) = abi::runtime_fn(module, "__kmpc_dispatch_fini_8");
+        b.call(fty, f, &[ident, gtid], "");
+        ir::erase(end);
+    }
     for fini in marker_calls(&blocks, FINI, id) {
-        if is_static {
-            b.before(fini);
-            let (f, fty) = abi::runtime_fn(module, "__kmpc_for_static_fini");
-            b.call(fty, f, &[ident, gtid], "");
-        }
+        b.before(fini);
+        let name = if is_static {
+            "__kmpc_for_static_fini"
+        } else {
+            "__kmpc_dispatch_deinit"
+        };
+        let (f, fty) = abi::runtime_fn(module, name);
+        b.call(fty, f, &[ident, gtid], "");
         ir::erase(fini);
     }
     // The construct's end: a thread that raised inside the loop still comes here.
@@ -221,7 +275,28 @@ pub fn lower_for(
             &own_errors
         }
     };
-    raise::redirect_returns(ctx, func, &rets, errors, first_tail, None)?;
+    // A thread that raised goes to the construct's end; in an ordered loop it first passes
+    // the ordered turns of its remaining iterations on, so its team mates do not wait
+    // forever for them.
+    // (Only from an iteration's body: a raise before the loop starts, say in its bounds,
+    // goes straight to the end.)
+    let in_body = match (iteration_end, body_start) {
+        (Some(end), Some(start)) if ordered => ir::reachable_without(start, end),
+        _ => Vec::new(),
+    };
+    let (from_body, elsewhere): (Vec<Value>, Vec<Value>) = rets
+        .iter()
+        .partition(|&&ret| in_body.contains(&ir::parent_block(ret)));
+    if let (false, Some(end)) = (from_body.is_empty(), iteration_end) {
+        let skip_rest = unsafe {
+            LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.ordered.skip").as_ptr())
+        };
+        b.at_end(skip_rest);
+        b.store(unsafe { LLVMConstInt(i32t, 1, 0) }, state.skip);
+        b.br(end);
+        raise::redirect_returns(ctx, func, &from_body, errors, skip_rest, None)?;
+    }
+    raise::redirect_returns(ctx, func, &elsewhere, errors, first_tail, None)?;
     let last_tail = shape.tail();
     let mut cancelled = None;
     if !r.payload.clauses.nowait {
@@ -311,6 +386,7 @@ fn emit_init(g: &LoopCodegen, chunk: Option<Value>) {
         b.store(LLVMConstInt(i32t, 0, 0), s.last_chunk);
         b.store(LLVMConstInt(i32t, 0, 0), s.last);
         b.store(LLVMConstInt(i32t, 0, 0), s.started);
+        b.store(LLVMConstInt(i32t, 0, 0), s.skip);
         // A chunk below 1 means the default (1); OpenMP requires a positive chunk.
         let chunk = match chunk {
             Some(v) => {

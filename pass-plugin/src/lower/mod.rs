@@ -85,9 +85,8 @@ fn lower_function(
         kinds.push(match r.payload.construct.as_str() {
             "parallel" => Kind::Parallel,
             "for" => Kind::For,
-            "barrier" | "master" | "masked" | "single" | "critical" | "atomic" | "flush" => {
-                Kind::InPlace
-            }
+            "barrier" | "master" | "masked" | "single" | "critical" | "atomic" | "flush"
+            | "ordered" => Kind::InPlace,
             other => return Err(r.error(format!("the pass cannot lower '{other}' yet"))),
         });
     }
@@ -286,12 +285,14 @@ fn records_used(errors: &TeamErrors) -> bool {
 }
 
 /// Every function the front end calls to mark something for the pass.
-const MARKERS: [&str; 5] = [
+const MARKERS: [&str; 7] = [
     markers::ENTER,
     markers::EXIT,
     loops::INIT,
     loops::NEXT,
     loops::FINI,
+    loops::SKIP,
+    loops::ITERATION_END,
 ];
 
 fn drop_marker_declarations(module: LLVMModuleRef) {

@@ -1,11 +1,13 @@
 //! Constructs lowered in place inside a team's region: `barrier`, `master`, `masked`,
-//! `single`.
+//! `single`, `critical`, `atomic` (the lock form), `flush`, `ordered`.
 //!
 //! ```text
 //! barrier:          [cancel_]barrier; leave the region if the team failed
 //! master / masked:  if (__kmpc_master(..) / __kmpc_masked(.., filter)) { body; __kmpc_end_* }
 //! single:           if (__kmpc_single(..)) { body; __kmpc_end_single }  then a barrier
 //!                   (unless nowait) that every thread reaches
+//! critical:         __kmpc_critical(.., lock); body; __kmpc_end_critical(.., lock)
+//! ordered:          __kmpc_ordered(..); body; __kmpc_end_ordered(..)
 //! ```
 //! An exception in the body is held in a private status while the construct is finished
 //! (the runtime must see `__kmpc_end_*`), then re-raised after it with a `ret`, which the
@@ -88,6 +90,9 @@ pub fn lower_in_place(
         }
         "single" => Some(("__kmpc_single", "__kmpc_end_single", None)),
         "critical" => Some(("__kmpc_critical", "__kmpc_end_critical", None)),
+        // every thread runs its iteration's block, in iteration order (the runtime waits
+        // for the iteration's ticket)
+        "ordered" => Some(("__kmpc_ordered", "__kmpc_end_ordered", None)),
         // atomic: for now a critical section on a lock all atomics share (OpenMP asks only
         // that atomics on one location exclude each other); hardware atomics are to come.
         "atomic" => Some(("__kmpc_critical", "__kmpc_end_critical", None)),
@@ -124,15 +129,11 @@ pub fn lower_in_place(
             };
             args.push(v);
         }
-        let chosen = b.call(
-            fty,
-            f,
-            &args,
-            if lock.is_some() { "" } else { "omp.chosen" },
-        );
-        // critical: every thread runs the block, one at a time
+        let everyone = lock.is_some() || construct == "ordered";
+        let chosen = b.call(fty, f, &args, if everyone { "" } else { "omp.chosen" });
+        // critical, ordered: every thread runs the block, one at a time
         let yes = unsafe {
-            if lock.is_some() {
+            if everyone {
                 LLVMConstInt(LLVMInt1TypeInContext(ctx), 1, 0)
             } else {
                 let zero = LLVMConstInt(i32t, 0, 0);
