@@ -40,7 +40,7 @@ _SIMD_HINTS = frozenset({"safelen", "simdlen", "aligned", "nontemporal"})
 
 #: Clauses the grammar accepts on a supported construct but the pipeline does not lower
 #: yet: rejected with an error naming them, never ignored.
-UNSUPPORTED_CLAUSES = frozenset({"copyin", "copyprivate", "allocate"})
+UNSUPPORTED_CLAUSES = frozenset({"copyin", "allocate"})
 
 #: How a combined `parallel for` splits its clauses between its two constructs.
 _PARALLEL_PART = frozenset({"if", "num_threads", "default", "shared", "copyin", "proc_bind",
@@ -322,6 +322,9 @@ def mark_regions(func_ir):
             region.sharing = sharing.decide(func_ir, region, live_map,
                                             defined[region.head], located, forced)
     for region in all_regions:
+        if region.directive.has("copyprivate"):
+            _check_copyprivate(region)
+    for region in all_regions:
         region.region_id = next(_region_ids)
         if region.directive.construct == "for":
             linear = _linear_starts(func_ir, region, loop_of[id(region)], defined,
@@ -362,6 +365,23 @@ def _sections_as_loops(func_ir, withs):
     for child in children:  # their enter_with/pop_block are gone with their blocks
         child.parent = None
     return kept
+
+
+def _check_copyprivate(region):
+    """copyprivate broadcasts into each thread's own variable: a variable the enclosing
+    parallel region shares would be one variable written by every thread at once."""
+    team = _enclosing_parallel(region)
+    if team is None:
+        return  # an orphaned `single`: each thread's variables are its own
+    for clause in region.directive.clauses_named("copyprivate"):
+        for var in clause.vars:
+            d = team.sharing.get(var.name)
+            if d is not None and d.sharing not in ("private", "firstprivate"):
+                raise _locate(PyompError(
+                    f"copyprivate variable '{var.name}' must be private in the enclosing "
+                    f"parallel region (line {team.loc.line}), where it is {d.sharing} "
+                    f"({d.why}); add private({var.name}) there",
+                    directive=region.directive.text, span=var.span), region.loc)
 
 
 def _linear_starts(func_ir, region, levels, defined, local_names):

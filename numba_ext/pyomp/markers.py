@@ -108,11 +108,22 @@ def _annotate_variables(context, builder, info, operands):
             var.update(array_reduction.emit(context, builder, ty, var["op"], tag))
 
 
+def _annotate_exit(context, builder, info, operands):
+    """copyprivate variables: the reference-count helpers the broadcast needs (their value
+    exists at the end of the `single` block, not necessarily at its start)."""
+    helpers = {}
+    for name in info.get("copyprivate", ()):
+        ty = operands[info["vars"].index(name)]
+        helpers[name] = _refcount_helpers(context, builder, ty,
+                                          f"{info['id']}.exit.{name}") or {}
+    if helpers:
+        info["helpers"] = helpers
+
+
 #: Marks the start of a region; the payload is the front end's JSON (a string literal).
 region_enter = intrinsic(prefer_literal=True)(_marker_intrinsic(ENTER, _annotate_variables))
 #: Marks the end of a region (the first statement after it).
-region_exit = intrinsic(prefer_literal=True)(
-    _marker_intrinsic(EXIT, lambda context, builder, info, operands: None))
+region_exit = intrinsic(prefer_literal=True)(_marker_intrinsic(EXIT, _annotate_exit))
 
 
 class StatementBuilder:
@@ -226,8 +237,18 @@ def insert(func_ir, region, region_id, decisions, defined, local_names, located)
     # released after the region, as Numba would without it).
     names = [n for n, d in sorted(decisions.items())
              if n in defined[region.exit]
-             and (d.sharing == "shared" or n in defined[region.head])]
+             and (d.sharing in ("shared", "copyprivate") or n in defined[region.head])]
+    copied = [n for n, d in sorted(decisions.items()) if d.sharing == "copyprivate"]
+    for name in copied:
+        if name not in defined[region.exit]:
+            clause = next(v for c in region.directive.clauses_named("copyprivate")
+                          for v in c.vars if v.name == name)
+            raise located(PyompError(
+                f"copyprivate variable '{name}' has no value at the end of the block",
+                directive=region.directive.text, span=clause.span))
     exit_payload = {"id": region_id, "vars": names}
+    if copied:
+        exit_payload["copyprivate"] = copied
     exit_var = leave.assign(ir.Const(json.dumps(exit_payload), loc), "$pyomp_payload")
     leave.call("region_exit", region_exit,
                [exit_var, *(ir.Var(exit_block.scope, n, loc) for n in names)])

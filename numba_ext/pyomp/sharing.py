@@ -31,13 +31,16 @@ CLAUSE_SHARING = {
     # linear(x): private, set from the iteration number each iteration, and its value from
     # the sequentially last iteration is kept (pyomp.loops sets it; this copies it out).
     "linear": "lastprivate",
+    # copyprivate(x) on `single`: x stays the thread's own variable; after the block the
+    # value of the thread that ran it is copied into every thread's x.
+    "copyprivate": "copyprivate",
 }
 
 
 @dataclass
 class VarSharing:
     name: str
-    sharing: str  # shared | private | firstprivate | reduction | lastprivate
+    sharing: str  # shared | private | firstprivate | reduction | lastprivate | copyprivate
     why: str
     op: str | None = None  # reduction operator
 

@@ -71,6 +71,13 @@ pub const RUNTIME: &[(&str, T, &[T], bool)] = &[
     // for nonmonotonic work stealing; Clang 19 emits it after every dispatched loop)
     ("__kmpc_dispatch_deinit", T::Void, &[T::Ptr, T::I32], false),
     ("__kmpc_end_single", T::Void, &[T::Ptr, T::I32], false),
+    // ident_t*, gtid, size, data (ptr[n] to the thread's variables), copy(dst, src), didit
+    (
+        "__kmpc_copyprivate",
+        T::Void,
+        &[T::Ptr, T::I32, T::I64, T::Ptr, T::Ptr, T::I32],
+        false,
+    ),
     // ident_t*, gtid, kind (1 parallel, 2 loop, 3 sections, 4 taskgroup) -> cancelled?
     ("__kmpc_cancel", T::I32, &[T::Ptr, T::I32, T::I32], false),
     // a barrier that returns nonzero (releasing its waiters) when the region was cancelled

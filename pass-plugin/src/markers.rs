@@ -19,6 +19,7 @@ pub enum Sharing {
     Firstprivate,
     Lastprivate,
     Reduction,
+    Copyprivate,
 }
 
 /// What the pass must know of a variable's Numba type (LLVM integers carry no sign).
@@ -102,6 +103,18 @@ pub struct EnterPayload {
 pub struct ExitPayload {
     pub id: u64,
     pub vars: Vec<String>,
+    /// `single copyprivate(...)`: the variables broadcast after the block.
+    #[serde(default)]
+    pub copyprivate: Vec<String>,
+    /// Their reference-count helpers (`void(ptr)`), for reference-counted types.
+    #[serde(default)]
+    pub helpers: std::collections::HashMap<String, RefHelpers>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RefHelpers {
+    pub incref: Option<String>,
+    pub decref: Option<String>,
 }
 
 /// One region's pair of markers in a function.
@@ -114,6 +127,8 @@ pub struct MarkedRegion {
     pub enter_operands: Vec<Value>,
     /// (variable name, value) of the exit marker's operands.
     pub exit_operands: Vec<(String, Value)>,
+    /// copyprivate variables and their helpers (from the exit marker).
+    pub copyprivate: Vec<(String, RefHelpers)>,
 }
 
 impl MarkedRegion {
@@ -180,7 +195,15 @@ pub fn find_regions(func: Value) -> PassResult<Vec<MarkedRegion>> {
                 }),
             });
         };
-        let (exit_payload, exit) = exit_by_id.remove(pos);
+        let (mut exit_payload, exit) = exit_by_id.remove(pos);
+        let copyprivate = exit_payload
+            .copyprivate
+            .iter()
+            .map(|n| {
+                let h = exit_payload.helpers.remove(n).unwrap_or_default();
+                (n.clone(), h)
+            })
+            .collect();
         let exit_values = ir::call_args(exit)[1..].to_vec();
         let exit_operands = exit_payload.vars.into_iter().zip(exit_values).collect();
         let enter_operands = ir::call_args(enter)[1..].to_vec();
@@ -190,6 +213,7 @@ pub fn find_regions(func: Value) -> PassResult<Vec<MarkedRegion>> {
             payload,
             enter_operands,
             exit_operands,
+            copyprivate,
         });
     }
     if let Some((p, _)) = exit_by_id.first() {

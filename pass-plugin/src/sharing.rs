@@ -66,7 +66,7 @@ fn inserted_value(extract: Value) -> Option<Value> {
     None
 }
 
-fn find_alloca(func: Value, r: &MarkedRegion, spec: &VarSpec) -> Option<Value> {
+pub fn find_alloca(func: Value, r: &MarkedRegion, spec: &VarSpec) -> Option<Value> {
     if let Some(v) = spec
         .operand
         .and_then(|i| r.enter_operands.get(i))
@@ -168,6 +168,8 @@ pub fn apply(
         handled.push(alloca);
         let ty = ir::allocated_type(alloca);
         match spec.sharing {
+            // the thread's own variable; the `single` lowering broadcasts into it
+            Sharing::Copyprivate => {}
             Sharing::Shared => {
                 if matches!(mode, Mode::Parallel) && !written_in(alloca, region) {
                     pass_by_value(&b, alloca, ty, shape, region);
@@ -264,7 +266,7 @@ fn pass_by_value(b: &Builder, alloca: Value, ty: LLVMTypeRef, shape: &Shape, reg
     }
 }
 
-fn call_helper(b: &Builder, module: LLVMModuleRef, name: &str, ptr: Value) {
+pub fn call_helper(b: &Builder, module: LLVMModuleRef, name: &str, ptr: Value) {
     unsafe {
         let f = LLVMGetNamedFunction(module, ir::cstr(name).as_ptr());
         if !f.is_null() {

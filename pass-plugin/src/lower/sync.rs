@@ -15,8 +15,9 @@
 
 use crate::abi;
 use crate::error::{PassError, PassResult};
+use crate::ir::Block;
 use crate::ir::{self, Builder, Value};
-use crate::markers::MarkedRegion;
+use crate::markers::{MarkedRegion, RefHelpers};
 use crate::raise::{self, TeamErrors};
 use crate::region::{self, Shape};
 use crate::sharing::{self, thread_id};
@@ -105,6 +106,7 @@ pub fn lower_in_place(
         "barrier" => None,
         other => return Err(r.error(format!("the pass cannot lower '{other}' yet"))),
     };
+    let mut chosen_flag = None;
     if let Some((enter, leave, filter)) = guard {
         let entry_branch = ir::terminator(shape.entry).expect("entry ends in a branch");
         let body = ir::successors(shape.entry)[0];
@@ -131,6 +133,7 @@ pub fn lower_in_place(
         }
         let everyone = lock.is_some() || construct == "ordered";
         let chosen = b.call(fty, f, &args, if everyone { "" } else { "omp.chosen" });
+        chosen_flag = Some(chosen);
         // critical, ordered: every thread runs the block, one at a time
         let yes = unsafe {
             if everyone {
@@ -154,14 +157,26 @@ pub fn lower_in_place(
         args.extend(lock);
         b.call(fty, f, &args, "");
     }
-    if let Some(slot) = held {
+    let copies = !r.copyprivate.is_empty();
+    match (held, copies) {
         // After the construct's end: if the body failed, `ret` its status (Numba stored the
         // exception info already); the enclosing region handles that `ret` like any other.
-        raise::ret_if_failed(ctx, func, shape.tail(), shape.end, slot, None);
+        (Some(slot), false) => raise::ret_if_failed(ctx, func, shape.tail(), shape.end, slot, None),
+        // copyprivate: every thread, the one that raised included, takes part in the
+        // broadcast (its barriers cannot be cancelled), then the failure is raised.
+        (held, true) => {
+            let chosen = chosen_flag.ok_or_else(|| r.error("copyprivate outside `single`"))?;
+            let after = broadcast(module, func, r, shape, ident, gtid, chosen)?;
+            if let Some(slot) = held {
+                raise::ret_if_failed(ctx, func, shape.end, after, slot, None);
+            }
+        }
+        (None, false) => {}
     }
-    // The barrier every thread reaches: at the start of the block after the construct.
+    // The barrier every thread reaches: at the start of the block after the construct
+    // (copyprivate's broadcast has barriers of its own).
     let needs_barrier =
-        construct == "barrier" || (construct == "single" && !r.payload.clauses.nowait);
+        construct == "barrier" || (construct == "single" && !r.payload.clauses.nowait && !copies);
     if needs_barrier {
         let first = ir::instructions(shape.end)
             .into_iter()
@@ -196,6 +211,106 @@ pub fn lower_in_place(
         sharing: applied.decisions,
         can_raise: !rets.is_empty(),
     })
+}
+
+/// `single copyprivate(x, ...)`: at the start of the block after the construct every thread
+/// passes pointers to its own variables to `__kmpc_copyprivate`, which hands the chosen
+/// thread's to the others' copy function between two barriers. Returns the block after
+/// the call.
+fn broadcast(
+    module: LLVMModuleRef,
+    func: Value,
+    r: &MarkedRegion,
+    shape: &Shape,
+    ident: Value,
+    gtid: Value,
+    chosen: Value,
+) -> PassResult<Block> {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let b = Builder::new(ctx);
+    let mut vars = Vec::new();
+    for (name, helpers) in &r.copyprivate {
+        let alloca = r
+            .payload
+            .vars
+            .iter()
+            .find(|v| &v.name == name)
+            .and_then(|spec| sharing::find_alloca(func, r, spec))
+            .ok_or_else(|| r.error(format!("copyprivate variable '{name}' has no storage")))?;
+        vars.push((alloca, helpers));
+    }
+    unsafe {
+        let ptr = LLVMPointerTypeInContext(ctx, 0);
+        let i64t = LLVMInt64TypeInContext(ctx);
+        b.at_start(shape.entry);
+        let data = b.alloca(
+            LLVMArrayType2(ptr, vars.len() as u64),
+            "omp.copyprivate.data",
+        );
+        let first = ir::instructions(shape.end)[0];
+        b.before(first);
+        for (i, (alloca, _)) in vars.iter().enumerate() {
+            let slot = element(&b, ptr, data, i);
+            b.store(*alloca, slot);
+        }
+        let copy = copy_function(module, r.payload.id, &vars);
+        let size = LLVMConstInt(i64t, 8 * vars.len() as u64, 0);
+        let (f, fty) = abi::runtime_fn(module, "__kmpc_copyprivate");
+        let call = b.call(fty, f, &[ident, gtid, size, data, copy, chosen], "");
+        Ok(ir::split_before(
+            LLVMGetNextInstruction(call),
+            "omp.after.copyprivate",
+        ))
+    }
+}
+
+/// `&array[i]` for an array of pointers.
+fn element(b: &Builder, ptr: LLVMTypeRef, array: Value, i: usize) -> Value {
+    unsafe {
+        let ctx = LLVMGetTypeContext(ptr);
+        let mut index = [LLVMConstInt(LLVMInt64TypeInContext(ctx), i as u64, 0)];
+        LLVMBuildGEP2(
+            b.raw,
+            ptr,
+            array,
+            index.as_mut_ptr(),
+            1,
+            ir::cstr("omp.cp.slot").as_ptr(),
+        )
+    }
+}
+
+/// `void copy(ptr dst, ptr src)`: for each variable, `*dst[i] = *src[i]`, taking a reference
+/// to the new value and dropping the old one for reference-counted types.
+fn copy_function(module: LLVMModuleRef, id: u64, vars: &[(Value, &RefHelpers)]) -> Value {
+    unsafe {
+        let ctx = LLVMGetModuleContext(module);
+        let ptr = LLVMPointerTypeInContext(ctx, 0);
+        let mut params = [ptr, ptr];
+        let fty = LLVMFunctionType(LLVMVoidTypeInContext(ctx), params.as_mut_ptr(), 2, 0);
+        let name = ir::cstr(&format!("pyomp.copyprivate.{id}"));
+        let f = LLVMAddFunction(module, name.as_ptr(), fty);
+        LLVMSetLinkage(f, llvm_sys::LLVMLinkage::LLVMInternalLinkage);
+        let entry = LLVMAppendBasicBlockInContext(ctx, f, ir::cstr("entry").as_ptr());
+        let b = Builder::new(ctx);
+        b.at_end(entry);
+        let (dst, src) = (LLVMGetParam(f, 0), LLVMGetParam(f, 1));
+        for (i, (alloca, helpers)) in vars.iter().enumerate() {
+            let to = b.load(ptr, element(&b, ptr, dst, i), "omp.cp.to");
+            let from = b.load(ptr, element(&b, ptr, src, i), "omp.cp.from");
+            if let Some(incref) = &helpers.incref {
+                sharing::call_helper(&b, module, incref, from);
+            }
+            if let Some(decref) = &helpers.decref {
+                sharing::call_helper(&b, module, decref, to);
+            }
+            let ty = ir::allocated_type(*alloca);
+            let v = b.load(ty, from, "omp.cp.value");
+            b.store(v, to);
+        }
+        LLVMBuildRetVoid(b.raw);
+        f
+    }
 }
 
 /// The lock of `critical(name)`: a zeroed `kmp_critical_name` (int[8]) the runtime fills
