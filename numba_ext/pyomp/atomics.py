@@ -1,15 +1,18 @@
-"""`atomic` updates of array elements as hardware atomics.
+"""`atomic` as hardware atomics: updates of array elements, and every form (update, read,
+write, capture) on scalar variables.
 
 `with openmp("atomic"): a[i] += v` (also `-= &= |= ^=` and `a[i] = a[i] op v`) becomes one
 LLVM `atomicrmw` on the element: the front end replaces the statement with a call to
-`atomic_update`, whose code Numba emits with the array's own addressing. Other atomic
-statements (scalars, other operators) keep the generic lowering (a lock all atomics share).
+`atomic_update`, whose code Numba emits with the array's own addressing. Scalars: see
+below. Other atomic statements (other operators, shapes) keep the generic lowering (a lock
+all atomics share).
 """
 
 from __future__ import annotations
 
 import operator
 
+from llvmlite import ir as llir
 from numba.core import cgutils, errors, ir, types
 from numba.core.extending import intrinsic
 from numba.np.arrayobj import make_array
@@ -92,3 +95,224 @@ def try_rewrite(func_ir, region):
         ir.Assign(call, out, loc),
     ]
     return True
+
+
+# --- scalar variables ------------------------------------------------------------------
+#
+# `with openmp("atomic"): x += e` on a variable x (and the read, write and capture forms)
+# becomes `$pair = atomic_scalar("<kind>.<op>.<order>", x, e)`, (old, new) in x's type.
+# Numba IR cannot take x's address, so the call's codegen emits a marker the Rust pass
+# (pass-plugin/src/lower/atomic.rs) turns into the atomic instruction on x's alloca, found
+# behind the load that passes x. The rewrite happens after the data-sharing decisions,
+# which therefore still see x assigned in the region.
+
+_SCALAR_OPS = {
+    operator.iadd: "add", operator.add: "add", operator.isub: "sub", operator.sub: "sub",
+    operator.imul: "mul", operator.mul: "mul", operator.iand: "and", operator.and_: "and",
+    operator.ior: "or", operator.or_: "or", operator.ixor: "xor", operator.xor: "xor",
+}
+_COMMUTATIVE = {"add", "mul", "and", "or", "xor"}
+_ORDERS = ("seq_cst", "acq_rel", "acquire", "release", "relaxed")
+
+
+@intrinsic(prefer_literal=True)
+def atomic_scalar(typingctx, form, x, value):
+    """(old, new) of one atomic operation on variable x (see the comment above)."""
+    if not isinstance(form, types.StringLiteral):
+        raise errors.TypingError("atomic_scalar needs a literal form")
+    if not isinstance(x, (types.Integer, types.Float)):
+        raise errors.TypingError(
+            f"pyomp: `atomic` works on integer and float variables (and array elements); "
+            f"this variable is {x}. Use `critical` instead")
+    if not isinstance(value, (types.Integer, types.Float, types.Boolean)):
+        raise errors.TypingError(f"pyomp: `atomic` cannot combine a {x} with a {value}")
+    kind, op, order = form.literal_value.split(".")
+    if op in ("and", "or", "xor") and isinstance(x, types.Float):
+        raise errors.TypingError(f"pyomp: bitwise `atomic` update of a float ({x})")
+    pair = types.UniTuple(x, 2)
+
+    def codegen(context, builder, sig, args):
+        _, x_val, v = args
+        v = context.cast(builder, v, value, x)
+        lltype = context.get_value_type(x)
+        fnty = llir.FunctionType(context.get_value_type(pair), [lltype, lltype])
+        name = f"pyomp.atomic.{kind}.{op}.{order}.{lltype}"
+        fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+        return builder.call(fn, [x_val, v])
+
+    return pair(form, x, value), codegen
+
+
+@intrinsic
+def unliteral(typingctx, x):
+    """x itself, typed as its non-literal type: `x = unliteral(x)` before the region keeps
+    Numba from typing a variable whose only other assignment is `x = 0` as Literal[int](0)
+    (the atomic that updates it is not an assignment Numba sees)."""
+    def codegen(context, builder, sig, args):
+        return context.cast(builder, args[0], sig.args[0], sig.return_type)
+
+    return types.unliteral(x)(x), codegen
+
+
+class ScalarPlan:
+    """How to rewrite one atomic region on a scalar: the statements to replace and what
+    the call computes."""
+
+    def __init__(self, kind, op, target, value, capture=None, capture_new=False):
+        self.kind, self.op, self.target, self.value = kind, op, target, value
+        self.capture, self.capture_new = capture, capture_new
+        self.replaced = []  # statements the call replaces
+
+
+def _user_assigns(blocks):
+    from .sharing import is_user_var
+    return [(b, s) for b in blocks for s in b.body
+            if isinstance(s, ir.Assign) and is_user_var(s.target.name)]
+
+
+def _update_of(defs, stmt, target):
+    """(op, e) when `stmt` is `target = target op e` (or `e op target`, commutative op)."""
+    new = defs.get(stmt.value.name) if isinstance(stmt.value, ir.Var) else None
+    if not (isinstance(new, ir.Expr) and new.op in ("inplace_binop", "binop")
+            and new.fn in _SCALAR_OPS):
+        return None
+    op = _SCALAR_OPS[new.fn]
+    if new.lhs.name == target and new.rhs.name != target:
+        return op, new.rhs
+    if new.rhs.name == target and new.lhs.name != target and op in _COMMUTATIVE:
+        return op, new.lhs
+    return None
+
+
+def _reads(defs, var, name, depth=0):
+    """Whether temporary `var` is computed from variable `name`."""
+    if var.name == name:
+        return True
+    value = defs.get(var.name)
+    if isinstance(value, ir.Var):
+        return _reads(defs, value, name, depth + 1)
+    if not isinstance(value, ir.Expr) or depth > 50:
+        return False
+    return any(_reads(defs, v, name, depth + 1) for v in value.list_vars())
+
+
+def scalar_plan(func_ir, region):
+    """A ScalarPlan when the atomic region's block is one of OpenMP's atomic statement
+    forms on a variable, else None (the region keeps the lock-based lowering)."""
+    d = region.directive
+    if any(c.name not in _ORDERS for c in d.clauses):
+        return None
+    blocks = [func_ir.blocks[label] for label in sorted(region.blocks)]
+    if any(isinstance(s, (ir.SetItem, ir.StaticSetItem, ir.SetAttr, ir.Print))
+           for b in blocks for s in b.body):
+        return None
+    defs = {s.target.name: s.value for b in blocks for s in b.body if isinstance(s, ir.Assign)}
+    assigns = [s for _, s in _user_assigns(blocks)]
+    kind = d.atomic_kind or "update"
+    plan = None
+    if kind in ("update", "capture") and len(assigns) == 1:
+        x = assigns[0].target.name
+        found = _update_of(defs, assigns[0], x)
+        if kind == "update" and found and not _reads(defs, found[1], x):
+            plan = ScalarPlan("update", found[0], x, found[1])
+            plan.replaced = [assigns[0]]
+    elif kind == "read" and len(assigns) == 1 and isinstance(assigns[0].value, ir.Var):
+        v, x = assigns[0].target.name, assigns[0].value.name
+        if x != v and _is_user(x):
+            plan = ScalarPlan("read", "none", x, assigns[0].value, capture=v)
+            plan.replaced = [assigns[0]]
+    elif kind == "write" and len(assigns) == 1:
+        x = assigns[0].target.name
+        if isinstance(assigns[0].value, ir.Var) and not _reads(defs, assigns[0].value, x):
+            plan = ScalarPlan("write", "none", x, assigns[0].value)
+            plan.replaced = [assigns[0]]
+    elif kind == "capture" and len(assigns) == 2:
+        plan = _capture_plan(defs, assigns)
+    if plan is not None:
+        plan.order = next((c.name for c in d.clauses), "relaxed")
+    return plan
+
+
+def _is_user(name):
+    from .sharing import is_user_var
+    return is_user_var(name)
+
+
+def _capture_plan(defs, assigns):
+    first, second = assigns
+    # v = x; x op= e   |   v = x; x = e   (the old value)
+    if isinstance(first.value, ir.Var) and _is_user(first.value.name):
+        v, x = first.target.name, first.value.name
+        if second.target.name != x or v == x:
+            return None
+        found = _update_of(defs, second, x)
+        if found and not _reads(defs, found[1], x):
+            plan = ScalarPlan("update", found[0], x, found[1], capture=v)
+        elif isinstance(second.value, ir.Var) and not _reads(defs, second.value, x):
+            plan = ScalarPlan("write", "none", x, second.value, capture=v)
+        else:
+            return None
+        plan.replaced = [first, second]
+        return plan
+    # x op= e; v = x   (the new value)
+    x = first.target.name
+    found = _update_of(defs, first, x)
+    if found and not _reads(defs, found[1], x) and isinstance(second.value, ir.Var) \
+            and second.value.name == x and second.target.name != x:
+        plan = ScalarPlan("update", found[0], x, found[1], capture=second.target.name,
+                          capture_new=True)
+        plan.replaced = [first, second]
+        return plan
+    return None
+
+
+def apply_scalar(func_ir, region, plan, before=None):
+    """Replaces the atomic statement(s) by the atomic_scalar call; `before` = (block,
+    statement) where `x = unliteral(x)` may run (serially: before the outermost region)."""
+    if before is not None:
+        block, stmt = before
+        loc = stmt.loc
+        fn = ir.Var(block.scope, block.scope.redefine("$pyomp_unliteral", loc).name, loc)
+        x = ir.Var(block.scope, plan.target, loc)
+        at = next(i for i, s in enumerate(block.body) if s is stmt)
+        block.body[at:at] = [
+            ir.Assign(ir.Global("unliteral", unliteral, loc), fn, loc),
+            ir.Assign(ir.Expr.call(fn, [x], (), loc), x, loc),
+        ]
+    first = plan.replaced[0]
+    block = next(func_ir.blocks[label] for label in region.blocks
+                 if any(s is first for s in func_ir.blocks[label].body))
+    loc, scope = first.loc, block.scope
+
+    def fresh(prefix):
+        return ir.Var(scope, scope.redefine(prefix, loc).name, loc)
+
+    fn_var, form_var, pair = fresh("$pyomp_atomic_fn"), fresh("$pyomp_atomic_form"), \
+        fresh("$pyomp_atomic")
+    x = ir.Var(scope, plan.target, loc)
+    value = plan.value if plan.kind != "read" else x
+    stmts = [
+        ir.Assign(ir.Global("atomic_scalar", atomic_scalar, loc), fn_var, loc),
+        ir.Assign(ir.Const(f"{plan.kind}.{plan.op}.{plan.order}", loc), form_var, loc),
+        ir.Assign(ir.Expr.call(fn_var, [form_var, x, value], (), loc), pair, loc),
+    ]
+    if plan.capture is not None:
+        index = 1 if plan.capture_new else 0
+        stmts.append(ir.Assign(ir.Expr.static_getitem(pair, index, None, loc),
+                               ir.Var(scope, plan.capture, loc), loc))
+    # the call takes the place of the last replaced statement (its operands are computed
+    # by then); the others go, with the non-atomic `x op e` they assigned
+    last = plan.replaced[-1]
+    computed = {s.value.name for s in plan.replaced
+                if s.target.name == plan.target and isinstance(s.value, ir.Var)}
+    for b in (func_ir.blocks[label] for label in region.blocks):
+        body = []
+        for s in b.body:
+            if s is last:
+                body.extend(stmts)
+            elif not any(s is r for r in plan.replaced) and not (
+                    isinstance(s, ir.Assign) and s.target.name in computed
+                    and isinstance(s.value, ir.Expr)
+                    and s.value.op in ("binop", "inplace_binop")):
+                body.append(s)
+        b.body = body

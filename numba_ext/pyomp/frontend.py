@@ -288,8 +288,12 @@ def mark_regions(func_ir):
     hardware_atomics = [r for r in withs if r.directive.construct == "atomic"
                         and r.directive.atomic_kind in (None, "update")
                         and not r.directive.clauses and atomics.try_rewrite(func_ir, r)]
-    all_regions = [part for region in withs
-                   if region not in hardware_atomics and region not in in_order_anyway
+    # An atomic statement on a variable becomes one too, after the sharing decisions.
+    scalar_atomics = [(r, plan) for r in withs if r.directive.construct == "atomic"
+                      and r not in hardware_atomics
+                      and (plan := atomics.scalar_plan(func_ir, r)) is not None]
+    done_in_hardware = hardware_atomics + [r for r, _ in scalar_atomics] + in_order_anyway
+    all_regions = [part for region in withs if region not in done_in_hardware
                    for part in _split(region)]
     for region in all_regions:  # re-link parents across split combined constructs
         if region.parent is not None and region.parent.directive.construct == "parallel for":
@@ -321,6 +325,13 @@ def mark_regions(func_ir):
             forced = _forced_by_inner_loops(region, all_regions, loop_of)
             region.sharing = sharing.decide(func_ir, region, live_map,
                                             defined[region.head], located, forced)
+    for region, plan in scalar_atomics:
+        outer = region
+        while outer.parent is not None:
+            outer = outer.parent
+        head = func_ir.blocks[outer.head]
+        before = (head, outer.stmt) if plan.target in defined[outer.head] else None
+        atomics.apply_scalar(func_ir, region, plan, before)
     for region in all_regions:
         if region.directive.has("copyprivate"):
             _check_copyprivate(region)

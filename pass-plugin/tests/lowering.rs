@@ -421,3 +421,29 @@ fn ordered_loop_is_dispatched_and_passes_a_turn_per_iteration() {
     let constructs: Vec<_> = reports.iter().map(|r| r["construct"].clone()).collect();
     assert_eq!(constructs, ["ordered", "for", "parallel"]);
 }
+
+/// Scalar atomics: the front end passes the variable's value, loaded from its alloca; the
+/// pass puts the atomic instruction on the alloca and returns (old, new).
+#[test]
+fn scalar_atomics_act_on_the_variables_storage() {
+    let ir = "declare [2 x i64] @pyomp.atomic.update.add.relaxed.i64(i64, i64)\n\
+declare [2 x double] @pyomp.atomic.update.mul.seq_cst.double(double, double)\n\
+declare [2 x i64] @pyomp.atomic.read.none.acquire.i64(i64, i64)\n\
+define i32 @f(ptr %retptr, ptr %excinfo, ptr %out) {\n\
+entry:\n  %x = alloca i64\n  %y = alloca double\n  store i64 0, ptr %x\n  store double 1.0, ptr %y\n\
+  %xv = load i64, ptr %x\n  %p = call [2 x i64] @pyomp.atomic.update.add.relaxed.i64(i64 %xv, i64 3)\n\
+  %old = extractvalue [2 x i64] %p, 0\n  store i64 %old, ptr %out\n\
+  %yv = load double, ptr %y\n  %q = call [2 x double] @pyomp.atomic.update.mul.seq_cst.double(double %yv, double 2.0)\n\
+  %xr = load i64, ptr %x\n  %r = call [2 x i64] @pyomp.atomic.read.none.acquire.i64(i64 %xr, i64 %xr)\n\
+  ret i32 0\n}\n";
+    let (out, _) = lower(ir).unwrap();
+    assert!(!out.contains("pyomp.atomic"), "{out}");
+    assert!(
+        out.contains("atomicrmw add ptr %x, i64 3 monotonic"),
+        "{out}"
+    );
+    // no atomicrmw multiplies: a compare-and-swap loop on the double's bits
+    assert!(out.contains("cmpxchg ptr %y, i64"), "{out}");
+    assert!(out.contains("seq_cst seq_cst"), "{out}");
+    assert!(out.contains("load atomic i64, ptr %x acquire"), "{out}");
+}

@@ -5,6 +5,7 @@
 //! (loops.rs), parallel regions by data sharing (sharing.rs) -> outlining (outline.rs) ->
 //! fork (parallel.rs) -> re-raise after the join. Markers go last.
 
+pub mod atomic;
 pub mod loops;
 pub mod parallel;
 pub mod sync;
@@ -64,6 +65,7 @@ struct Node {
 pub fn lower_regions(module: LLVMModuleRef) -> PassResult<Vec<RegionReport>> {
     let mut reports = Vec::new();
     for func in ir::functions(module) {
+        atomic::lower_scalar_atomics(module, func)?;
         let regions = markers::find_regions(func)?;
         if regions.is_empty() {
             continue;
@@ -295,7 +297,22 @@ const MARKERS: [&str; 7] = [
     loops::ITERATION_END,
 ];
 
+/// The scalar atomics' markers (one declaration per kind and type).
+fn atomic_markers(module: LLVMModuleRef) -> Vec<Value> {
+    ir::functions(module)
+        .into_iter()
+        .filter(|&f| ir::name_of(f).starts_with(atomic::PREFIX))
+        .collect()
+}
+
 fn drop_marker_declarations(module: LLVMModuleRef) {
+    for f in atomic_markers(module) {
+        unsafe {
+            if LLVMGetFirstUse(f).is_null() {
+                LLVMDeleteFunction(f);
+            }
+        }
+    }
     for name in MARKERS {
         unsafe {
             let f = LLVMGetNamedFunction(module, ir::cstr(name).as_ptr());
@@ -308,6 +325,11 @@ fn drop_marker_declarations(module: LLVMModuleRef) {
 
 /// Fails if any marker survived lowering (checked for every module the pass returns).
 pub fn check_no_markers(module: LLVMModuleRef) -> PassResult<()> {
+    if let Some(&f) = atomic_markers(module).first() {
+        return Err(PassError::Internal {
+            message: format!("{} survived lowering", ir::name_of(f)),
+        });
+    }
     for name in MARKERS {
         let f = unsafe { LLVMGetNamedFunction(module, ir::cstr(name).as_ptr()) };
         if !f.is_null() {
