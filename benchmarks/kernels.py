@@ -4,10 +4,14 @@ import numba
 import numpy as np
 from pyomp import (
     njit,
+    omp_destroy_lock,
     omp_get_max_threads,
     omp_get_num_threads,
     omp_get_thread_num,
     omp_get_wtime,
+    omp_init_lock,
+    omp_set_lock,
+    omp_unset_lock,
     openmp,
 )
 
@@ -215,3 +219,167 @@ def histogram_private(values, hist):
             for b in range(256):
                 hist[b] += mine[b]
     return hist
+
+
+# -- EPCC syncbench ------------------------------------------------------------------------
+# Each kernel: (reps, delay length, out) -> (microseconds per construct, check count).  The
+# threads of one parallel region execute the construct `reps` times around the EPCC delay
+# loop; the reference is the same delays (and the same per-thread store) without OpenMP.
+# critical, lock and atomic run `reps` times per thread, one at a time: the reference is
+# threads * reps delays and the time is divided by that count.  c/syncbench.c is the same
+# in C.  The parallel construct itself is `forkjoin` above.
+
+@njit
+def delay(n, out):
+    """The EPCC delay: dependent floating-point additions (not reassociated, so neither
+    folded nor vectorised), the result kept live by a test that never passes."""
+    a = 0.0
+    for i in range(n):
+        a += i
+    if a < 0.0:
+        out[1] = 1
+
+
+@njit
+def _reference(total, dl, out):
+    """`total` delays with the per-thread store, without OpenMP: seconds."""
+    t0 = omp_get_wtime()
+    for _r in range(total):
+        delay(dl, out)
+        out[omp_get_thread_num() * 16] += 1
+    return omp_get_wtime() - t0
+
+
+@njit
+def _per_thread_counts(out, nt):
+    """The per-thread stores' sum (then zeroed: the reference adds to thread 0's)."""
+    count = 0
+    for t in range(nt):
+        count += out[t * 16]
+        out[t * 16] = 0
+    return count
+
+
+@njit
+def sync_for(reps, dl, out):
+    nt = omp_get_max_threads()
+    _per_thread_counts(out, nt)
+    t0 = omp_get_wtime()
+    with openmp("parallel"):
+        for _r in range(reps):
+            with openmp("for"):
+                for _i in range(nt):
+                    delay(dl, out)
+                    out[omp_get_thread_num() * 16] += 1
+    t1 = omp_get_wtime()
+    count = _per_thread_counts(out, nt)
+    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+
+
+@njit
+def sync_parallel_for(reps, dl, out):
+    nt = omp_get_max_threads()
+    _per_thread_counts(out, nt)
+    t0 = omp_get_wtime()
+    for _r in range(reps):
+        with openmp("parallel for"):
+            for _i in range(nt):
+                delay(dl, out)
+                out[omp_get_thread_num() * 16] += 1
+    t1 = omp_get_wtime()
+    count = _per_thread_counts(out, nt)
+    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+
+
+@njit
+def sync_barrier(reps, dl, out):
+    nt = omp_get_max_threads()
+    _per_thread_counts(out, nt)
+    t0 = omp_get_wtime()
+    with openmp("parallel"):
+        for _r in range(reps):
+            delay(dl, out)
+            out[omp_get_thread_num() * 16] += 1
+            with openmp("barrier"):
+                pass
+    t1 = omp_get_wtime()
+    count = _per_thread_counts(out, nt)
+    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+
+
+@njit
+def sync_single(reps, dl, out):
+    count = 0
+    t0 = omp_get_wtime()
+    with openmp("parallel shared(count)"):
+        for _r in range(reps):
+            with openmp("single"):
+                delay(dl, out)
+                count += 1
+    t1 = omp_get_wtime()
+    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+
+
+@njit
+def sync_critical(reps, dl, out):
+    total = omp_get_max_threads() * reps
+    count = 0
+    t0 = omp_get_wtime()
+    with openmp("parallel shared(count)"):
+        for _r in range(reps):
+            with openmp("critical"):
+                delay(dl, out)
+                count += 1
+    t1 = omp_get_wtime()
+    return ((t1 - t0) - _reference(total, dl, out)) / total * 1e6, count
+
+
+@njit
+def sync_lock(reps, dl, out):
+    total = omp_get_max_threads() * reps
+    count = 0
+    lock = omp_init_lock()
+    t0 = omp_get_wtime()
+    with openmp("parallel shared(count)"):
+        for _r in range(reps):
+            omp_set_lock(lock)
+            delay(dl, out)
+            count += 1
+            omp_unset_lock(lock)
+    t1 = omp_get_wtime()
+    omp_destroy_lock(lock)
+    return ((t1 - t0) - _reference(total, dl, out)) / total * 1e6, count
+
+
+@njit
+def sync_atomic(reps, dl, out):
+    """As EPCC: no delay; the reference is the same number of plain additions."""
+    total = omp_get_max_threads() * reps
+    count = 0
+    t0 = omp_get_wtime()
+    with openmp("parallel shared(count)"):
+        for _r in range(reps):
+            with openmp("atomic"):
+                count += 1
+    t1 = omp_get_wtime()
+    for _r in range(total):
+        out[0] += 1
+    t2 = omp_get_wtime()
+    return ((t1 - t0) - (t2 - t1)) / total * 1e6, count
+
+
+@njit
+def sync_reduction(reps, dl, out):
+    count = 0
+    t0 = omp_get_wtime()
+    for _r in range(reps):
+        with openmp("parallel reduction(+:count)"):
+            delay(dl, out)
+            count += 1
+    t1 = omp_get_wtime()
+    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+
+
+syncbench = {"for": sync_for, "parallelfor": sync_parallel_for, "barrier": sync_barrier,
+             "single": sync_single, "critical": sync_critical, "lock": sync_lock,
+             "atomic": sync_atomic, "reduction": sync_reduction}

@@ -28,6 +28,13 @@ COMPILERS = {
                        "-Wl,-rpath,/usr/lib/llvm-19/lib"],
 }
 
+# EPCC syncbench: iterations of the delay loop (about 0.1 us, EPCC's default delay time)
+# and repetitions per construct (critical, lock, atomic: per thread), ~0.1-0.3 s a run.
+SYNC_DELAY = 256
+SYNC_REPS = {"for": 100_000, "parallelfor": 100_000, "barrier": 200_000,
+             "single": 200_000, "critical": 100_000, "lock": 100_000, "atomic": 20_000_000,
+             "reduction": 100_000}
+
 
 def build(name):
     """Compiles c/<name>.c with each C compiler (once); returns {label: executable}."""
@@ -140,13 +147,24 @@ def kernels(quick, only):
                 **{label: (lambda k, e=exe, kind=kind: run_c(e, k, kind, sb_reps, 128))
                    for label, exe in sb_c.items()},
             })
-    if "forkjoin" in only:
+    if "forkjoin" in only or "syncbench" in only:  # syncbench's `parallel` construct
         fj_c = build("forkjoin")
         yield ("fork/join (EPCC)", f"reps={reps:,}", "us", {
             "pyomp": lambda k: forkjoin(reps, out),
             **{label: (lambda k, e=exe: run_c(e, k, reps)) for label, exe in fj_c.items()},
             "numba prange": lambda k: forkjoin_prange(reps, out),
         })
+    if "syncbench" in only:
+        from kernels import syncbench
+        sync_c = build("syncbench")
+        for kind, kernel in syncbench.items():
+            sync_reps = SYNC_REPS[kind] // (10 if quick else 1)
+            yield (f"sync {kind}", f"reps={sync_reps:,}", "us", {
+                "pyomp": lambda k, f=kernel, n=sync_reps: f(n, SYNC_DELAY, out)[0],
+                **{label: (lambda k, e=exe, kind=kind, n=sync_reps:
+                           run_c(e, k, kind, n, SYNC_DELAY))
+                   for label, exe in sync_c.items()},
+            })
 
 
 def main(argv=None):
@@ -154,7 +172,7 @@ def main(argv=None):
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--kernels",
                         default="pi,piloop,matmul,mandelbrot,jacobi,histogram,forkjoin,"
-                                "schedbench",
+                                "schedbench,syncbench",
                         help="comma-separated subset")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")

@@ -18,7 +18,7 @@ GETTERS = [
     "omp_get_level", "omp_get_active_level", "omp_in_final", "omp_get_proc_bind",
     "omp_get_num_places", "omp_get_place_num", "omp_get_schedule", "omp_get_default_device",
     "omp_get_num_devices", "omp_get_device_num", "omp_get_team_num", "omp_get_num_teams",
-    "omp_is_initial_device", "omp_get_initial_device",
+    "omp_is_initial_device", "omp_get_initial_device", "omp_get_cancellation",
 ]
 # Getters taking an int, with the arguments to try.
 GETTERS_1 = {

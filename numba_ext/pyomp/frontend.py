@@ -27,11 +27,12 @@ from .errors import (
 SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for", "simd", "for simd",
                                   "parallel for simd", "barrier", "master", "masked",
                                   "single", "critical", "sections", "section",
-                                  "parallel sections", "atomic", "flush", "ordered"})
+                                  "parallel sections", "atomic", "flush", "ordered",
+                                  "cancel", "cancellation point"})
 
 #: Constructs lowered in place inside a team's region (no outlining, no loop).
 IN_PLACE = frozenset({"barrier", "master", "masked", "single", "critical", "atomic",
-                      "flush", "ordered"})
+                      "flush", "ordered", "cancel", "cancellation point"})
 
 #: `simd` promises the loop can run in SIMD lanes.  pyomp runs it as the counted loop it is,
 #: which LLVM vectorises where it can; its data-sharing clauses hold trivially for a loop run
@@ -241,6 +242,41 @@ def _check_ordered_nesting(region):
     return loop
 
 
+_CANCELLED_BY = {"parallel": ("parallel",),
+                  "for": ("for", "parallel for", "for simd", "parallel for simd"),
+                  "sections": ("sections", "parallel sections")}
+
+
+def _bind_cancel(region):
+    """`cancel <kind>` and `cancellation point <kind>` must stand directly in the construct
+    they cancel (OpenMP's closely-nested rule): no other construct between them, so the
+    jump to its end leaves nothing half done (a lock held, a turn not passed on)."""
+    d = region.directive
+    located = _locator(region.loc)
+    kind = d.cancel_type
+    if kind == "taskgroup":
+        raise located(UnsupportedConstructError(
+            "`cancel taskgroup` needs tasks, which this version of pyomp does not implement",
+            directive=d.text, span=(0, len(d.text))))
+    parent = region.parent
+    if kind == "sections" and parent is not None and parent.directive.construct == "section":
+        parent = parent.parent
+    if parent is None or parent.directive.construct not in _CANCELLED_BY[kind]:
+        where = (f"inside '{parent.directive.construct}' (line {parent.loc.line})"
+                 if parent is not None else "outside any construct")
+        raise located(PyompError(
+            f"`{d.construct} {kind}` must stand directly inside a '{kind}' construct; this "
+            f"one is {where}", directive=d.text, span=(0, len(d.text))))
+    if kind != "parallel":
+        for clause in ("nowait", "ordered"):
+            if parent.directive.has(clause):
+                raise located(PyompError(
+                    f"a {kind} construct that can be cancelled cannot have the '{clause}' "
+                    f"clause (line {parent.loc.line})", directive=d.text,
+                    span=(0, len(d.text))))
+    region.binds = parent
+
+
 def _enclosing_parallel(region):
     r = region.parent
     while r is not None and r.directive.construct != "parallel":
@@ -276,6 +312,9 @@ def mark_regions(func_ir):
 
     withs = [region_at(label) for label, _, _ in found]
     regions.nest(withs)
+    for region in withs:
+        if region.directive.construct in ("cancel", "cancellation point"):
+            _bind_cancel(region)
     # An `ordered` block in a `simd` loop needs nothing: pyomp runs that loop in order.
     in_order_anyway = [r for r in withs if r.directive.construct == "ordered"
                        and _check_ordered_nesting(r).directive.construct == "simd"]
@@ -295,6 +334,14 @@ def mark_regions(func_ir):
     done_in_hardware = hardware_atomics + [r for r, _ in scalar_atomics] + in_order_anyway
     all_regions = [part for region in withs if region not in done_in_hardware
                    for part in _split(region)]
+    for region in all_regions:  # a cancel binds to the split part of its construct
+        bound = region.binds
+        if bound is not None and not any(r is bound for r in all_regions):
+            want = "parallel" if region.directive.cancel_type == "parallel" else "for"
+            region.binds = next(r for r in all_regions
+                                if r.stmt is bound.stmt and r.directive.construct == want)
+        if bound is not None and region.directive.cancel_type != "parallel":
+            region.binds.cancellable = True
     for region in all_regions:  # re-link parents across split combined constructs
         if region.parent is not None and region.parent.directive.construct == "parallel for":
             region.parent = next(r for r in all_regions
@@ -323,8 +370,12 @@ def mark_regions(func_ir):
             region.sharing = sharing.decide_worksharing(region, [])
         else:
             forced = _forced_by_inner_loops(region, all_regions, loop_of)
+            inner_reads = set().union(*(
+                markers.clause_reads(r.directive, local_names) for r in all_regions
+                if r is not region and r.head in region.blocks))
             region.sharing = sharing.decide(func_ir, region, live_map,
-                                            defined[region.head], located, forced)
+                                            defined[region.head], located, forced,
+                                            inner_reads)
     for region, plan in scalar_atomics:
         outer = region
         while outer.parent is not None:

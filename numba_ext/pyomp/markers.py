@@ -143,6 +143,19 @@ class StatementBuilder:
         return self.assign(ir.Expr.call(fn_var, args, (), self.loc), "$pyomp_call")
 
 
+def clause_reads(directive, local_names):
+    """The local variables a directive's clause expressions read: a construct nested in a
+    region evaluates them inside that region, so they count among the region's reads."""
+    names = set()
+    for clause in directive.clauses:
+        expr = getattr(clause, "expr", None)
+        if expr is None:
+            continue
+        names |= {n.id for n in ast.walk(expr.tree())
+                  if isinstance(n, ast.Name) and n.id in local_names}
+    return names
+
+
 def clause_operand(builder, func_ir, expr, local_names, located):
     """A Numba IR variable holding the value of a clause expression (`num_threads(k+1)`).
 
@@ -197,6 +210,8 @@ def _clause_payload(enter, func_ir, directive, operands, local_names, located):
         clauses["ordered"] = True
     if directive.construct == "critical":
         clauses["name"] = directive.name or ""
+    if directive.construct in ("cancel", "cancellation point"):
+        clauses["cancel"] = directive.cancel_type
     return clauses
 
 
@@ -209,6 +224,10 @@ def insert(func_ir, region, region_id, decisions, defined, local_names, located)
     enter = StatementBuilder(func_ir, head, loc)
     operands = []
     clauses = _clause_payload(enter, func_ir, region.directive, operands, local_names, located)
+    if region.binds is not None:  # cancel: the id of the construct it cancels
+        clauses["binds"] = region.binds.region_id
+    if region.cancellable:
+        clauses["cancellable"] = True
     var_payload = []
     for name, d in sorted(decisions.items()):
         entry = {"name": name, "sharing": d.sharing, "why": d.why, "op": d.op,

@@ -15,7 +15,7 @@ from numba.core import ir
 from .errors import PyompError
 
 
-@dataclass
+@dataclass(eq=False)
 class Region:
     """One `with openmp(...)` block of a function's Numba IR."""
 
@@ -28,6 +28,8 @@ class Region:
     directive: object = None  # pyomp.directives.Directive
     parent: Region | None = None
     children: list = field(default_factory=list)
+    binds: Region | None = None  # cancel / cancellation point: the construct it cancels
+    cancellable: bool = False  # a worksharing construct a `cancel` inside may cancel
 
     @property
     def loc(self):

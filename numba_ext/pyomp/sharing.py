@@ -104,13 +104,15 @@ def decide_worksharing(region, loop_vars):
     return decisions
 
 
-def decide(func_ir, region, live_map, defined_at, located, forced=None):
+def decide(func_ir, region, live_map, defined_at, located, forced=None, inner_reads=()):
     """The data-sharing decision for every user variable the region references.
 
-    `forced`: name -> (attribute, reason) imposed by constructs inside the region."""
+    `forced`: name -> (attribute, reason) imposed by constructs inside the region;
+    `inner_reads`: variables the clause expressions of constructs inside it read."""
     forced = forced or {}
     directive = region.directive
     reads, writes = region_uses_and_defs(func_ir, region.blocks)
+    reads |= set(inner_reads)
     explicit = {}
     for clause in directive.clauses:
         sharing = CLAUSE_SHARING.get(clause.name)

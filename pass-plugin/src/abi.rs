@@ -62,6 +62,10 @@ pub const RUNTIME: &[(&str, T, &[T], bool)] = &[
     ("__kmpc_end_masked", T::Void, &[T::Ptr, T::I32], false),
     ("__kmpc_single", T::I32, &[T::Ptr, T::I32], false),
     ("__kmpc_flush", T::Void, &[T::Ptr], false),
+    // the user API, for schedule(runtime) in pyomp's own dispatcher
+    ("omp_get_schedule", T::Void, &[T::Ptr, T::Ptr], false),
+    ("omp_get_thread_num", T::I32, &[], false),
+    ("omp_get_num_threads", T::I32, &[], false),
     // ident_t*, gtid: wait for / pass on the current iteration's turn
     ("__kmpc_ordered", T::Void, &[T::Ptr, T::I32], false),
     ("__kmpc_end_ordered", T::Void, &[T::Ptr, T::I32], false),
@@ -128,11 +132,37 @@ fn llvm_type(ctx: LLVMContextRef, t: T) -> LLVMTypeRef {
     }
 }
 
+/// pyomp's own loop dispatcher (crate::runtime), registered with the JIT by `import pyomp`.
+pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
+    // LoopState*, n
+    ("pyomp_loop_start", T::Void, &[T::Ptr, T::I64], false),
+    // next*, LoopState*, kind, chunk, tid, nth, lo*, hi* -> got a chunk
+    (
+        "pyomp_loop_next",
+        T::I32,
+        &[
+            T::Ptr,
+            T::Ptr,
+            T::I32,
+            T::I64,
+            T::I32,
+            T::I32,
+            T::Ptr,
+            T::Ptr,
+        ],
+        false,
+    ),
+    // next*, LoopState*
+    ("pyomp_loop_cancel", T::Void, &[T::Ptr, T::Ptr], false),
+];
+
 /// The declaration of runtime function `name` in `module` (added on first use) and its
-/// function type. Panics only on a name missing from `RUNTIME`: a bug caught by tests.
+/// function type. Panics only on a name missing from `RUNTIME` and `PYOMP_RUNTIME`: a bug
+/// caught by tests.
 pub fn runtime_fn(module: LLVMModuleRef, name: &str) -> (Value, LLVMTypeRef) {
     let &(_, ret, params, variadic) = RUNTIME
         .iter()
+        .chain(PYOMP_RUNTIME)
         .find(|r| r.0 == name)
         .unwrap_or_else(|| panic!("{name} is not in abi::RUNTIME"));
     unsafe {

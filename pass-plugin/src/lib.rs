@@ -20,6 +20,7 @@ mod python;
 pub mod raise;
 pub mod reduction;
 pub mod region;
+pub mod runtime;
 pub mod sharing;
 
 pub use error::{PassError, PassResult};

@@ -70,6 +70,13 @@ pub struct Clauses {
     pub filter: Option<usize>,
     /// critical(name): the name ("" for the unnamed critical section).
     pub name: Option<String>,
+    /// cancel / cancellation point: what it cancels (parallel, for, sections) and the id
+    /// of that construct's region.
+    pub cancel: Option<String>,
+    pub binds: Option<u64>,
+    /// A worksharing loop a `cancel` inside may cancel.
+    #[serde(default)]
+    pub cancellable: bool,
 }
 
 /// `schedule([modifiers:] kind[, chunk])`; `chunk` indexes the enter marker's operands.

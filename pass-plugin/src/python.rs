@@ -44,12 +44,19 @@ fn llvm_version() -> String {
     crate::llvm_version()
 }
 
+/// [(name, address)] of pyomp's own runtime functions the generated code calls.
+#[pyfunction]
+fn runtime_symbols() -> Vec<(&'static str, usize)> {
+    crate::runtime::symbols()
+}
+
 #[pymodule]
 fn _pass(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // RUST_LOG=pyomp_pass=debug traces each pass step; try_init: a second import is fine.
     let _ = env_logger::Builder::from_env(env_logger::Env::default()).try_init();
     m.add_function(wrap_pyfunction!(lower, m)?)?;
     m.add_function(wrap_pyfunction!(llvm_version, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime_symbols, m)?)?;
     m.add("PassError", m.py().get_type::<PassError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -13,7 +13,7 @@
 use crate::error::{PassError, PassResult};
 use crate::ir::{self, Block, Builder, Value};
 use llvm_sys::core::*;
-use llvm_sys::prelude::{LLVMContextRef, LLVMModuleRef};
+use llvm_sys::prelude::{LLVMContextRef, LLVMModuleRef, LLVMTypeRef};
 use llvm_sys::{LLVMAtomicOrdering, LLVMIntPredicate};
 
 /// A team's failure record.
@@ -31,6 +31,27 @@ pub struct TeamErrors {
     /// The region's first block (dominates it all): where per-thread values computed once
     /// per region go, e.g. the thread's runtime id.
     pub entry: Block,
+    /// i32, shared by the team: set by a thread whose `cancel parallel` took effect (before
+    /// it meets the team at a cancellation barrier, so every thread sees it after).
+    pub cancelled: Value,
+    /// i32, shared by the team: set by a thread whose `cancel for` / `cancel sections`
+    /// took effect; `cancellation point for` reads it; cleared after the loop's barrier.
+    pub loop_cancelled: Value,
+    /// The block before the fork, where team-shared slots are reset for each execution.
+    pub pre: Block,
+}
+
+impl TeamErrors {
+    /// A new team-shared slot of type `ty`, zeroed before each execution of the region.
+    /// Its name starts with "omp.team." so data sharing never privatises it.
+    pub fn shared_slot(&self, ctx: LLVMContextRef, ty: LLVMTypeRef, name: &str) -> Value {
+        let b = Builder::new(ctx);
+        b.at_start(ir::parent_block(self.status));
+        let slot = b.alloca(ty, &format!("omp.team.{name}"));
+        b.before(ir::terminator(self.pre).expect("pre block ends in a branch"));
+        b.store(unsafe { LLVMConstNull(ty) }, slot);
+        slot
+    }
 }
 
 /// Numba's excinfo parameter: `i32 @f(ptr %retptr, ptr %excinfo, ...)`.
@@ -71,9 +92,13 @@ impl TeamErrors {
             b.at_start(alloc_block);
             let status = b.alloca(i32t, "omp.err.status");
             let excinfo = b.alloca(ptr, "omp.err.excinfo");
+            let cancelled = b.alloca(i32t, "omp.cancelled");
+            let loop_cancelled = b.alloca(i32t, "omp.loop.cancelled");
             // Reset before every execution of the region (it may sit in a loop).
             b.before(ir::terminator(pre).expect("pre block ends in a branch"));
-            b.store(LLVMConstInt(i32t, 0, 0), status);
+            for flag in [status, cancelled, loop_cancelled] {
+                b.store(LLVMConstInt(i32t, 0, 0), flag);
+            }
             b.at_start(entry);
             let private = b.alloca(ptr, "omp.excinfo.private");
             b.store(LLVMConstNull(ptr), private);
@@ -84,6 +109,9 @@ impl TeamErrors {
                 private,
                 leave,
                 entry,
+                cancelled,
+                loop_cancelled,
+                pre,
             })
         }
     }
@@ -143,42 +171,36 @@ pub fn redirect_returns(
     Ok(added)
 }
 
-/// Replaces `block`'s terminator (`br %next`) with "if the team failed (or `cancelled`, a
-/// cancellation barrier's result, is nonzero), go to `failed`".
-pub fn branch_if_failed(
-    ctx: LLVMContextRef,
-    block: Block,
-    team: &TeamErrors,
-    failed: Block,
-    cancelled: Option<Value>,
-) {
+/// Replaces `block`'s terminator (`br %next`) with "if the team failed or a thread
+/// cancelled the region, go to `failed`". (Not the result of the cancellation barrier
+/// before: that is nonzero for a cancelled loop too, after which the team goes on.)
+pub fn branch_if_failed(ctx: LLVMContextRef, block: Block, team: &TeamErrors, failed: Block) {
     let b = Builder::new(ctx);
-    unsafe {
-        let i32t = LLVMInt32TypeInContext(ctx);
-        let term = ir::terminator(block).expect("block ends in a branch");
-        let next = ir::successors(block)[0];
-        b.before(term);
-        let status = b.load(i32t, team.status, "omp.err.status.v");
-        let zero = LLVMConstInt(i32t, 0, 0);
-        let mut bad = LLVMBuildICmp(
-            b.raw,
-            LLVMIntPredicate::LLVMIntNE,
-            status,
-            zero,
-            ir::cstr("omp.err.failed").as_ptr(),
-        );
-        if let Some(c) = cancelled {
-            let was = LLVMBuildICmp(
+    let term = ir::terminator(block).expect("block ends in a branch");
+    let next = ir::successors(block)[0];
+    b.before(term);
+    let bad = team.must_leave(&b);
+    b.cond_br(bad, failed, next);
+    ir::erase(term);
+}
+
+impl TeamErrors {
+    /// i1: whether the team failed or its region was cancelled (at the builder).
+    pub fn must_leave(&self, b: &Builder) -> Value {
+        unsafe {
+            let ctx = LLVMGetTypeContext(LLVMTypeOf(self.status));
+            let i32t = LLVMInt32TypeInContext(ctx);
+            let status = b.load(i32t, self.status, "omp.err.status.v");
+            let cancelled = b.load(i32t, self.cancelled, "omp.cancelled.v");
+            let either = LLVMBuildOr(b.raw, status, cancelled, ir::cstr("omp.stop").as_ptr());
+            LLVMBuildICmp(
                 b.raw,
                 LLVMIntPredicate::LLVMIntNE,
-                c,
-                zero,
-                ir::cstr("omp.cancelled").as_ptr(),
-            );
-            bad = LLVMBuildOr(b.raw, bad, was, ir::cstr("omp.leave").as_ptr());
+                either,
+                LLVMConstInt(i32t, 0, 0),
+                ir::cstr("omp.leave").as_ptr(),
+            )
         }
-        b.cond_br(bad, failed, next);
-        ir::erase(term);
     }
 }
 

@@ -42,7 +42,14 @@ impl Shape {
     /// Other blocks may jump to `end` too (threads leaving a team early); the tail is the
     /// one that falls through to it unconditionally, as carving made it.
     pub fn tail(&self) -> Block {
-        let preds = preds_of(self.end);
+        tail_of(self.end)
+    }
+}
+
+/// The block that falls through to `end` unconditionally (see Shape::tail).
+pub fn tail_of(end: Block) -> Block {
+    {
+        let preds = preds_of(end);
         let falls_through = |b: &Block| {
             ir::terminator(*b).is_some_and(|t| unsafe { llvm_sys::core::LLVMIsConditional(t) } == 0)
         };

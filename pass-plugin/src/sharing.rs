@@ -225,7 +225,10 @@ pub fn apply(
         .into_iter()
         .filter(|&i| ir::opcode(i) == LLVMOpcode::LLVMAlloca)
     {
-        if handled.contains(&alloca) || !ir::users(alloca).iter().any(|&u| in_blocks(u, region)) {
+        if handled.contains(&alloca)
+            || ir::name_of(alloca).starts_with("omp.team.")
+            || !ir::users(alloca).iter().any(|&u| in_blocks(u, region))
+        {
             continue;
         }
         if !used_outside(alloca, region, &markers) {

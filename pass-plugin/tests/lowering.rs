@@ -333,7 +333,7 @@ fn static_loop_uses_static_init_and_ends_with_a_barrier() {
     let barrier = outlined
         .find("@__kmpc_barrier(")
         .expect("a barrier ends the loop");
-    assert!(!outlined.contains("cancel"), "{outlined}");
+    assert!(!outlined.contains("cancel_barrier"), "{outlined}");
     assert!(fini < barrier);
     assert_eq!(reports[0]["construct"], "for");
     assert_eq!(
@@ -343,15 +343,22 @@ fn static_loop_uses_static_init_and_ends_with_a_barrier() {
 }
 
 #[test]
-fn dynamic_nowait_loop_uses_dispatch_and_no_barrier() {
+fn dynamic_nowait_loop_uses_pyomps_dispatcher_and_no_barrier() {
     let (ir, _) = lower(&loop_region(
         r#""schedule":{"kind":"dynamic","modifiers":["nonmonotonic"],"chunk":null},"nowait":true"#,
     ))
     .unwrap();
     let outlined = function(&ir, "f.omp.parallel.1");
-    // dynamic_chunked (35) | nonmonotonic (1 << 30), chunk 1 by default
-    assert!(outlined.contains("call void @__kmpc_dispatch_init_8(ptr @.pyomp.ident, i32 %omp.gtid, i32 1073741859, i64 0, i64 %omp.n.minus1, i64 1, i64 1)"), "{outlined}");
-    assert!(outlined.contains("@__kmpc_dispatch_next_8("));
+    // The dispatch state lives in the region: a counter shared by the team (passed in) and
+    // a LoopState per thread.
+    assert!(outlined.contains("ptr %omp.team.next.2"), "{outlined}");
+    assert!(
+        outlined.contains("call void @pyomp_loop_start(ptr %omp.loop.state.2, i64 %"),
+        "{outlined}"
+    );
+    // kind 2 = dynamic, chunk 1 by default; no thread id needed
+    assert!(outlined.contains("call i32 @pyomp_loop_next(ptr %omp.team.next.2, ptr %omp.loop.state.2, i32 2, i64 1, i32 0, i32 1, ptr %omp.lb, ptr %omp.ub)"), "{outlined}");
+    assert!(!outlined.contains("__kmpc_dispatch"), "{outlined}");
     assert!(
         !outlined.contains("barrier"),
         "nowait: no barrier\n{outlined}"

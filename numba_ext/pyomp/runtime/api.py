@@ -50,6 +50,8 @@ _SIMPLE = (
     ("omp_set_dynamic", "void", ["int dynamic"],
      "Enable (nonzero) or disable dynamic adjustment of the number of threads."),
     ("omp_get_dynamic", "int", [], "1 if dynamic adjustment of the number of threads is on."),
+    ("omp_get_cancellation", "int", [],
+     "1 if cancel constructs take effect (OMP_CANCELLATION; pyomp sets it true by default)."),
     ("omp_set_nested", "void", ["int nested"], "Deprecated: enable or disable nesting."),
     ("omp_get_nested", "int", [], "Deprecated: 1 if nested parallelism is enabled."),
     ("omp_set_max_active_levels", "void", ["int max_levels"],

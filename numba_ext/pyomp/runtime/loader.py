@@ -109,7 +109,18 @@ def _open(path: str, prefix: str = "") -> RuntimeLibrary:
         llvm.add_symbol(name, addr)
         if llvm.address_of_symbol(name) != addr:  # pragma: no cover - defensive
             raise OpenMPRuntimeNotFound(f"{prefix}MCJIT cannot resolve {name} in {real!r}")
+    _register_pyomp_runtime(prefix)
     return RuntimeLibrary(real, _vendor(real), _version(path, real), lib)
+
+
+def _register_pyomp_runtime(prefix):
+    """pyomp's own loop dispatcher lives in the Rust extension (pass-plugin/src/runtime.rs);
+    compiled code calls it by name, also code loaded from the cache without compiling."""
+    from .. import _pass
+    for name, addr in _pass.runtime_symbols():
+        llvm.add_symbol(name, addr)
+        if llvm.address_of_symbol(name) != addr:  # pragma: no cover - defensive
+            raise OpenMPRuntimeNotFound(f"{prefix}MCJIT cannot resolve {name}")
 
 
 class _DlInfo(ctypes.Structure):

@@ -67,6 +67,7 @@ OMP_SYMBOLS = (
     "omp_get_wtick",
     "omp_set_dynamic",
     "omp_get_dynamic",
+    "omp_get_cancellation",
     "omp_set_nested",
     "omp_get_nested",
     "omp_set_max_active_levels",

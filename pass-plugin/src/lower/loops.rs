@@ -104,7 +104,7 @@ struct State {
     skip: Value,
 }
 
-fn marker_calls(blocks: &[LLVMBasicBlockRef], name: &str, id: u64) -> Vec<Value> {
+pub fn marker_calls(blocks: &[LLVMBasicBlockRef], name: &str, id: u64) -> Vec<Value> {
     let mut out = Vec::new();
     for &b in blocks {
         for inst in ir::instructions(b) {
@@ -133,8 +133,12 @@ pub fn lower_for(
     let loc = &r.payload.loc;
     let ident = abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
     let ordered = r.payload.clauses.ordered;
+    let cancellable = r.payload.clauses.cancellable;
     let (sched, is_static) =
         sched_type(r.payload.clauses.schedule.as_ref(), ordered).map_err(|m| r.error(m))?;
+    // A cancellable loop is dispatched (static schedules too: dispatch_init takes them), so
+    // a cancelled thread can drain its share (see emit_next).
+    let is_static = is_static && !cancellable;
     // Monotonic is a valid way to run a nonmonotonic schedule; lastprivate needs it (see
     // sched_type).
     let has_lastprivate = r
@@ -186,8 +190,20 @@ pub fn lower_for(
         .as_ref()
         .and_then(|s| s.chunk)
         .map(|i| r.enter_operands[i]);
+    let cancel_flag = cancellable.then(|| match &team {
+        Some(errors) => errors.loop_cancelled,
+        None => orphan_cancel_flag(func, id),
+    });
+    // Dispatched loops of a team use pyomp's dispatcher (crate::runtime), whose state
+    // lives in the team's region; orphaned and ordered loops keep libomp's.
+    let own = match (&team, is_static, ordered) {
+        (Some(errors), false, false) => Some(OwnDispatch::create(ctx, errors, id)),
+        _ => None,
+    };
     b.before(init);
     let codegen = LoopCodegen {
+        own: own.as_ref(),
+        cancel_flag,
         b: &b,
         module,
         ctx,
@@ -202,7 +218,7 @@ pub fn lower_for(
     ir::erase(init);
     for next in marker_calls(&blocks, NEXT, id) {
         b.before(next);
-        let value = emit_next(&codegen, ir::type_of(next));
+        let value = emit_next(&codegen, next);
         unsafe { LLVMReplaceAllUsesWith(next, value) };
         ir::erase(next);
     }
@@ -233,14 +249,16 @@ pub fn lower_for(
         ir::erase(end);
     }
     for fini in marker_calls(&blocks, FINI, id) {
-        b.before(fini);
-        let name = if is_static {
-            "__kmpc_for_static_fini"
-        } else {
-            "__kmpc_dispatch_deinit"
-        };
-        let (f, fty) = abi::runtime_fn(module, name);
-        b.call(fty, f, &[ident, gtid], "");
+        if own.is_none() {
+            b.before(fini);
+            let name = if is_static {
+                "__kmpc_for_static_fini"
+            } else {
+                "__kmpc_dispatch_deinit"
+            };
+            let (f, fty) = abi::runtime_fn(module, name);
+            b.call(fty, f, &[ident, gtid], "");
+        }
         ir::erase(fini);
     }
     // The construct's end: a thread that raised inside the loop still comes here.
@@ -298,25 +316,29 @@ pub fn lower_for(
     }
     raise::redirect_returns(ctx, func, &elsewhere, errors, first_tail, None)?;
     let last_tail = shape.tail();
-    let mut cancelled = None;
+    let cancellable = r.payload.clauses.cancellable;
     if !r.payload.clauses.nowait {
         // `gtid` (computed at the construct's start) dominates the whole construct. When a
         // team mate may cancel the region (raise outside any loop) instead of arriving
-        // here, a cancellation barrier lets the others go; otherwise a plain one does.
+        // here, or a `cancel for` may cancel this loop, a cancellation barrier lets the
+        // others go (and ends the loop's cancellation); otherwise a plain one does.
         b.before(ir::terminator(last_tail).expect("tail ends in a branch"));
-        if may_cancel {
-            let (f, fty) = abi::runtime_fn(module, "__kmpc_cancel_barrier");
-            cancelled = Some(b.call(fty, f, &[ident, gtid], "omp.barrier"));
+        let barrier = if may_cancel || cancellable {
+            "__kmpc_cancel_barrier"
         } else {
-            let (f, fty) = abi::runtime_fn(module, "__kmpc_barrier");
-            b.call(fty, f, &[ident, gtid], "");
+            "__kmpc_barrier"
+        };
+        let (f, fty) = abi::runtime_fn(module, barrier);
+        b.call(fty, f, &[ident, gtid], "");
+        if let Some(flag) = cancel_flag {
+            b.store(unsafe { LLVMConstInt(i32t, 0, 0) }, flag);
         }
     }
     let can_raise = !rets.is_empty();
     match &team {
         // After the barrier all threads agree whether the team failed: leave together.
         Some(errors) if !r.payload.clauses.nowait => {
-            raise::branch_if_failed(ctx, last_tail, errors, errors.leave, cancelled)
+            raise::branch_if_failed(ctx, last_tail, errors, errors.leave)
         }
         Some(_) => {}
         None if can_raise => raise::reraise_after(ctx, func, last_tail, shape.end, errors, None)?,
@@ -349,8 +371,179 @@ fn to_i64(b: &Builder, ctx: LLVMContextRef, v: Value) -> Value {
     }
 }
 
+/// The state of a loop run by pyomp's dispatcher (see crate::runtime).
+struct OwnDispatch {
+    /// i64 shared by the team: iterations handed out so far.
+    next: Value,
+    /// The thread's LoopState ({i64 x 4}), zeroed when it enters the region.
+    state: Value,
+    /// (kind, chunk, tid, nth) for pyomp_loop_next, computed at the loop's start.
+    args: std::cell::Cell<Option<[Value; 4]>>,
+    /// i32 slots omp_get_schedule writes (schedule(runtime)).
+    sched_slots: [Value; 2],
+}
+
+impl OwnDispatch {
+    fn create(ctx: LLVMContextRef, team: &TeamErrors, id: u64) -> Self {
+        unsafe {
+            let i64t = LLVMInt64TypeInContext(ctx);
+            let next = team.shared_slot(ctx, i64t, &format!("next.{id}"));
+            let b = Builder::new(ctx);
+            b.at_start(team.entry);
+            let ty = LLVMArrayType2(i64t, 4);
+            let state = b.alloca(ty, &format!("omp.loop.state.{id}"));
+            let i32t = LLVMInt32TypeInContext(ctx);
+            let sched_slots = [
+                b.alloca(i32t, "omp.sched.kind"),
+                b.alloca(i32t, "omp.sched.chunk"),
+            ];
+            b.store(LLVMConstNull(ty), state);
+            OwnDispatch {
+                next,
+                state,
+                args: std::cell::Cell::new(None),
+                sched_slots,
+            }
+        }
+    }
+
+    /// pyomp_loop_start, and the schedule's arguments (a runtime schedule is read here).
+    unsafe fn emit_start(&self, g: &LoopCodegen, n: Value, chunk: Value) {
+        let (b, module, ctx) = (g.b, g.module, g.ctx);
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let i64t = LLVMInt64TypeInContext(ctx);
+        let (f, fty) = abi::runtime_fn(module, "pyomp_loop_start");
+        b.call(fty, f, &[self.state, n], "");
+        let c32 = |v: u64| LLVMConstInt(i32t, v, 0);
+        let base = g.sched & 0xff;
+        let (kind, chunk) = match base {
+            DYNAMIC_CHUNKED => (c32(crate::runtime::DYNAMIC as u64), chunk),
+            GUIDED_CHUNKED => (c32(crate::runtime::GUIDED as u64), chunk),
+            RUNTIME => {
+                let [kind_slot, chunk_slot] = self.sched_slots;
+                let (f, fty) = abi::runtime_fn(module, "omp_get_schedule");
+                b.call(fty, f, &[kind_slot, chunk_slot], "");
+                let k = b.load(i32t, kind_slot, "omp.sched.kind.v");
+                let k = LLVMBuildAnd(b.raw, k, c32(0x7fff_ffff), ir::cstr("omp.k").as_ptr());
+                let k = LLVMBuildAdd(
+                    b.raw,
+                    k,
+                    c32(crate::runtime::OMP_KIND as u64),
+                    ir::cstr("omp.kind").as_ptr(),
+                );
+                let c = b.load(i32t, chunk_slot, "omp.sched.chunk.v");
+                (k, LLVMBuildSExt(b.raw, c, i64t, ir::cstr("omp.c").as_ptr()))
+            }
+            STATIC_CHUNKED => (c32(crate::runtime::STATIC_CHUNKED as u64), chunk),
+            // static, and auto: pyomp's choice is the static schedule
+            _ => (c32(crate::runtime::STATIC as u64), chunk),
+        };
+        let (tid, nth) = if !matches!(base, DYNAMIC_CHUNKED | GUIDED_CHUNKED) {
+            let (f, fty) = abi::runtime_fn(module, "omp_get_thread_num");
+            let tid = b.call(fty, f, &[], "omp.tid");
+            let (f, fty) = abi::runtime_fn(module, "omp_get_num_threads");
+            (tid, b.call(fty, f, &[], "omp.nth"))
+        } else {
+            (c32(0), c32(1))
+        };
+        self.args.set(Some([kind, chunk, tid, nth]));
+    }
+
+    /// (more, lo, hi exclusive) from pyomp_loop_next; a cancelled loop is first exhausted.
+    unsafe fn emit_next(&self, g: &LoopCodegen, n: Value, marker: Value) -> (Value, Value, Value) {
+        let (b, module, ctx, s) = (g.b, g.module, g.ctx, g.s);
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let i64t = LLVMInt64TypeInContext(ctx);
+        if let Some(flag) = g.cancel_flag {
+            let v = b.load(i32t, flag, "omp.loop.cancelled.v");
+            let cancelled = LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntNE,
+                v,
+                LLVMConstInt(i32t, 0, 0),
+                ir::cstr("omp.loop.is.cancelled").as_ptr(),
+            );
+            let head = ir::parent_block(v);
+            let cont = ir::split_before(marker, "omp.dispatch.go");
+            let func = ir::parent_function(head);
+            let stop = LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.stop").as_ptr());
+            ir::erase(ir::terminator(head).expect("split leaves a branch"));
+            b.at_end(head);
+            b.cond_br(cancelled, stop, cont);
+            b.at_end(stop);
+            let (f, fty) = abi::runtime_fn(module, "pyomp_loop_cancel");
+            b.call(fty, f, &[self.next, self.state], "");
+            b.br(cont);
+            b.before(marker);
+        }
+        let [kind, chunk, tid, nth] = self.args.get().expect("the loop starts before it runs");
+        let (f, fty) = abi::runtime_fn(module, "pyomp_loop_next");
+        let got = b.call(
+            fty,
+            f,
+            &[self.next, self.state, kind, chunk, tid, nth, s.lb, s.ub],
+            "omp.dispatch",
+        );
+        let more = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntNE,
+            got,
+            LLVMConstInt(i32t, 0, 0),
+            ir::cstr("omp.more").as_ptr(),
+        );
+        let lo = b.load(i64t, s.lb, "omp.lb.v");
+        let hi = b.load(i64t, s.ub, "omp.hi");
+        // lastprivate: the thread whose chunk ends the loop ran its last iteration
+        let ends = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntEQ,
+            hi,
+            n,
+            ir::cstr("omp.ends").as_ptr(),
+        );
+        let last_now = LLVMBuildAnd(b.raw, more, ends, ir::cstr("omp.last.now").as_ptr());
+        let last_now = LLVMBuildZExt(b.raw, last_now, i32t, ir::cstr("omp.last.now.z").as_ptr());
+        let so_far = b.load(i32t, s.last, "omp.last.v");
+        let sticky = LLVMBuildOr(
+            b.raw,
+            so_far,
+            last_now,
+            ir::cstr("omp.last.sticky").as_ptr(),
+        );
+        b.store(sticky, s.last);
+        (more, lo, hi)
+    }
+}
+
+/// The cancellation flag of an orphaned loop (no team record to hold it): an i32 in the
+/// function's entry, one per loop, made by whichever of the loop and its `cancel` is
+/// lowered first.
+pub fn orphan_cancel_flag(func: Value, id: u64) -> Value {
+    let name = format!("omp.loop.cancelled.{id}");
+    let entry = ir::blocks(func)[0];
+    if let Some(found) = ir::instructions(entry)
+        .into_iter()
+        .find(|&i| ir::opcode(i) == llvm_sys::LLVMOpcode::LLVMAlloca && ir::name_of(i) == name)
+    {
+        return found;
+    }
+    unsafe {
+        let ctx = LLVMGetTypeContext(LLVMTypeOf(func));
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let b = Builder::new(ctx);
+        b.at_start(entry);
+        let flag = b.alloca(i32t, &name);
+        b.store(LLVMConstInt(i32t, 0, 0), flag);
+        flag
+    }
+}
+
 /// What the init and next markers of one loop are lowered with.
 struct LoopCodegen<'a> {
+    /// pyomp's dispatcher, for a dispatched loop of a team.
+    own: Option<&'a OwnDispatch>,
+    /// A cancellable loop's flag (set once the loop is cancelled).
+    cancel_flag: Option<Value>,
     b: &'a Builder,
     module: LLVMModuleRef,
     ctx: LLVMContextRef,
@@ -374,6 +567,7 @@ fn emit_init(g: &LoopCodegen, chunk: Option<Value>) {
         sched,
         is_static,
         n,
+        ..
     } = *g;
     unsafe {
         let (i32t, i64t) = (LLVMInt32TypeInContext(ctx), LLVMInt64TypeInContext(ctx));
@@ -402,6 +596,10 @@ fn emit_init(g: &LoopCodegen, chunk: Option<Value>) {
             }
             None => c(if is_static { 0 } else { 1 }),
         };
+        if let Some(own) = g.own {
+            own.emit_start(g, n, chunk);
+            return;
+        }
         let sched = LLVMConstInt(i32t, sched, 0);
         if is_static {
             let (f, fty) = abi::runtime_fn(module, "__kmpc_for_static_init_8");
@@ -428,7 +626,62 @@ fn emit_init(g: &LoopCodegen, chunk: Option<Value>) {
     }
 }
 
-fn emit_next(g: &LoopCodegen, ret_ty: LLVMTypeRef) -> Value {
+/// A cancelled loop's dispatch: when the flag is set and the runtime handed out a chunk,
+/// take (and drop) chunks until the runtime has none left, so it sees this thread finish
+/// the loop; the thread then runs no more iterations. Returns the new `more`.
+fn drain_if_cancelled(
+    g: &LoopCodegen,
+    flag: Value,
+    got: Value,
+    more: Value,
+    marker: Value,
+) -> Value {
+    let b = g.b;
+    unsafe {
+        let i32t = LLVMInt32TypeInContext(g.ctx);
+        let name = |s: &str| ir::cstr(s);
+        let v = b.load(i32t, flag, "omp.loop.cancelled.v");
+        let cancelled = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntNE,
+            v,
+            LLVMConstInt(i32t, 0, 0),
+            name("omp.loop.is.cancelled").as_ptr(),
+        );
+        let drain = LLVMBuildAnd(b.raw, more, cancelled, name("omp.drain").as_ptr());
+        let go_on = LLVMBuildNot(b.raw, cancelled, name("omp.go.on").as_ptr());
+        let more = LLVMBuildAnd(b.raw, more, go_on, name("omp.more.live").as_ptr());
+        let head = ir::parent_block(got);
+        let cont = ir::split_before(marker, "omp.dispatch.go");
+        let func = ir::parent_function(head);
+        let drain_bb = LLVMAppendBasicBlockInContext(g.ctx, func, name("omp.drain").as_ptr());
+        ir::erase(ir::terminator(head).expect("split leaves a branch"));
+        b.at_end(head);
+        b.cond_br(drain, drain_bb, cont);
+        b.at_end(drain_bb);
+        let (f, fty) = abi::runtime_fn(g.module, "__kmpc_dispatch_next_8");
+        let s = g.s;
+        let again = b.call(
+            fty,
+            f,
+            &[g.ident, g.gtid, s.last_chunk, s.lb, s.ub, s.stride],
+            "omp.drain.next",
+        );
+        let more_left = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntNE,
+            again,
+            LLVMConstInt(i32t, 0, 0),
+            name("omp.drain.more").as_ptr(),
+        );
+        b.cond_br(more_left, drain_bb, cont);
+        b.before(marker);
+        more
+    }
+}
+
+fn emit_next(g: &LoopCodegen, marker: Value) -> Value {
+    let ret_ty = ir::type_of(marker);
     let LoopCodegen {
         b,
         module,
@@ -439,6 +692,8 @@ fn emit_next(g: &LoopCodegen, ret_ty: LLVMTypeRef) -> Value {
         sched,
         is_static,
         n,
+        cancel_flag,
+        ..
     } = *g;
     unsafe {
         let (i32t, i64t) = (LLVMInt32TypeInContext(ctx), LLVMInt64TypeInContext(ctx));
@@ -446,7 +701,9 @@ fn emit_next(g: &LoopCodegen, ret_ty: LLVMTypeRef) -> Value {
         let c = |v: i64| LLVMConstInt(i64t, v as u64, 1);
         let n = to_i64(b, ctx, n);
         let n_minus1 = LLVMBuildSub(b.raw, n, c(1), name("omp.n.minus1").as_ptr());
-        let (more, lo, hi) = if is_static {
+        let (more, lo, hi) = if let Some(own) = g.own {
+            own.emit_next(g, n, marker)
+        } else if is_static {
             let started = b.load(i32t, s.started, "omp.started.v");
             let is_started = LLVMBuildICmp(
                 b.raw,
@@ -508,13 +765,16 @@ fn emit_next(g: &LoopCodegen, ret_ty: LLVMTypeRef) -> Value {
             let so_far = b.load(i32t, s.last, "omp.last.v");
             let sticky = LLVMBuildOr(b.raw, so_far, this_chunk, name("omp.last.sticky").as_ptr());
             b.store(sticky, s.last);
-            let more = LLVMBuildICmp(
+            let mut more = LLVMBuildICmp(
                 b.raw,
                 LLVMIntPredicate::LLVMIntNE,
                 got,
                 LLVMConstInt(i32t, 0, 0),
                 name("omp.more").as_ptr(),
             );
+            if let Some(flag) = cancel_flag {
+                more = drain_if_cancelled(g, flag, got, more, marker);
+            }
             let lb = b.load(i64t, s.lb, "omp.lb.v");
             let ub = b.load(i64t, s.ub, "omp.ub.v");
             (

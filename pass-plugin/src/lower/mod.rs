@@ -6,6 +6,7 @@
 //! fork (parallel.rs) -> re-raise after the join. Markers go last.
 
 pub mod atomic;
+pub mod cancel;
 pub mod loops;
 pub mod parallel;
 pub mod sync;
@@ -57,8 +58,10 @@ struct Node {
     /// Whether constructs inside (lowered before) wait at barriers.
     has_barriers: bool,
     /// Whether a thread may raise outside the worksharing constructs inside (so it cancels
-    /// the region, and those constructs need cancellation barriers).
+    /// the region, and those constructs need cancellation barriers), or `cancel parallel`.
     may_cancel: bool,
+    /// Whether a `cancel parallel` inside may cancel the region.
+    cancels: bool,
 }
 
 /// Lowers every region of every function of the module.
@@ -88,7 +91,7 @@ fn lower_function(
             "parallel" => Kind::Parallel,
             "for" => Kind::For,
             "barrier" | "master" | "masked" | "single" | "critical" | "atomic" | "flush"
-            | "ordered" => Kind::InPlace,
+            | "ordered" | "cancel" | "cancellation point" => Kind::InPlace,
             other => return Err(r.error(format!("the pass cannot lower '{other}' yet"))),
         });
     }
@@ -121,6 +124,7 @@ fn lower_function(
             errors: None,
             has_barriers: false,
             may_cancel: false,
+            cancels: false,
         });
     }
     for i in 0..nodes.len() {
@@ -140,10 +144,16 @@ fn lower_function(
         let inner: Vec<usize> = (0..nodes.len())
             .filter(|&j| nodes[j].team == Some(i) && nodes[j].kind == Kind::For)
             .collect();
-        nodes[i].may_cancel = region::returns(&sets[i]).into_iter().any(|ret| {
+        let raises_outside_loops = region::returns(&sets[i]).into_iter().any(|ret| {
             let block = ir::parent_block(ret);
             !inner.iter().any(|&j| sets[j].contains(&block))
         });
+        nodes[i].cancels = (0..nodes.len()).any(|j| {
+            nodes[j].team == Some(i)
+                && nodes[j].r.payload.construct == "cancel"
+                && nodes[j].r.payload.clauses.cancel.as_deref() == Some("parallel")
+        });
+        nodes[i].may_cancel = raises_outside_loops || nodes[i].cancels;
     }
     let depth = |i: usize| enclosing(i).len();
     let mut order: Vec<usize> = (0..nodes.len()).collect();
@@ -186,13 +196,19 @@ fn lower_function(
                 let team = nodes[i]
                     .team
                     .map(|j| nodes[j].errors.expect("parallel has a record"));
-                let c = nodes[i].r.payload.construct.as_str();
+                let c = nodes[i].r.payload.construct.clone();
+                let c = c.as_str();
                 let waits = c == "barrier" || (c == "single" && !nodes[i].r.payload.clauses.nowait);
                 if let (Some(j), true) = (nodes[i].team, waits) {
                     nodes[j].has_barriers = true;
                 }
                 let may_cancel = nodes[i].team.is_some_and(|j| nodes[j].may_cancel);
-                sync::lower_in_place(module, func, &nodes[i].r, &nodes[i].shape, team, may_cancel)?
+                let n = &nodes[i];
+                if c == "cancel" || c == "cancellation point" {
+                    cancel::lower_cancel(module, func, &n.r, &n.shape, team)?
+                } else {
+                    sync::lower_in_place(module, func, &n.r, &n.shape, team, may_cancel)?
+                }
             }
             Kind::Parallel => {
                 let outer = nodes[i]
@@ -234,7 +250,7 @@ fn lower_parallel(
     // A thread that raises outside the constructs inside cancels the region, so team mates
     // waiting at a construct's barrier are let go; it meets them at a final cancellation
     // barrier (only needed when there are such barriers).
-    let final_barrier = n.has_barriers && !rets.is_empty();
+    let final_barrier = n.has_barriers && (!rets.is_empty() || n.cancels);
     let loc = &r.payload.loc;
     let ident = final_barrier
         .then(|| crate::abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column));
@@ -242,7 +258,12 @@ fn lower_parallel(
     let added = raise::redirect_returns(ctx, func, &rets, &errors, end_code, cancel)?;
     blocks.extend(added);
     let can_raise = !rets.is_empty() || records_used(&errors);
-    let team_shared = [errors.status, errors.excinfo];
+    let team_shared = [
+        errors.status,
+        errors.excinfo,
+        errors.cancelled,
+        errors.loop_cancelled,
+    ];
     let applied = sharing::apply(
         module,
         func,

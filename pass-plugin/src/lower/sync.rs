@@ -185,18 +185,17 @@ pub fn lower_in_place(
                 message: "empty block after a construct".into(),
             })?;
         b.before(first);
-        let cancelled = if may_cancel {
-            let (f, fty) = abi::runtime_fn(module, "__kmpc_cancel_barrier");
-            Some(b.call(fty, f, &[ident, gtid], "omp.barrier"))
+        let barrier = if may_cancel {
+            "__kmpc_cancel_barrier"
         } else {
-            let (f, fty) = abi::runtime_fn(module, "__kmpc_barrier");
-            b.call(fty, f, &[ident, gtid], "");
-            None
+            "__kmpc_barrier"
         };
+        let (f, fty) = abi::runtime_fn(module, barrier);
+        b.call(fty, f, &[ident, gtid], "");
         if let Some(errors) = &team {
             // split after the barrier so the check can branch away
             ir::split_before(first, "omp.after.barrier");
-            raise::branch_if_failed(ctx, shape.end, errors, errors.leave, cancelled);
+            raise::branch_if_failed(ctx, shape.end, errors, errors.leave);
         }
     }
     ir::erase_with_dead_operands(r.enter);

@@ -1,0 +1,178 @@
+//! `cancel` and `cancellation point` for parallel, for and sections.
+//!
+//! The front end checked that each stands directly in the construct it cancels, so jumping
+//! to that construct's end leaves nothing half done:
+//!
+//! ```text
+//! cancel parallel [if(c)]:   if (c && __kmpc_cancel(.., 1)) { team.cancelled = 1; goto end }
+//! cancel for / sections:     if (c && __kmpc_cancel(.., 2|3)) { team.loop_cancelled = 1;
+//!                                                               goto the loop's dispatch }
+//! cancellation point parallel:        if (team failed or cancelled) goto end
+//! cancellation point for / sections:  if (team.loop_cancelled) goto the loop's dispatch
+//! ```
+//! `end` is the team region's end code, with the cancellation barrier where the thread
+//! meets its team mates (they leave from theirs: see raise::branch_if_failed). A cancellable
+//! loop is always dispatched by the runtime, and its dispatch, once the flag is set, takes
+//! the rest of the thread's chunks without running them: libomp's dispatch buffers are
+//! only recycled when every thread has seen the end of the loop (Clang jumps past it and a
+//! later loop reuses a stale buffer: wrong results with libomp 19). The loop then ends at a
+//! cancellation barrier, which ends its cancellation.
+//! Cancellation points read pyomp's own flags rather than `__kmpc_cancellationpoint`,
+//! which aborts the process when the pending cancellation is of another kind (a loop's
+//! cancellation point while an exception cancels the region).
+
+use crate::abi;
+use crate::error::{PassError, PassResult};
+use crate::ir::{self, Builder, Value};
+use crate::markers::MarkedRegion;
+use crate::raise::TeamErrors;
+use crate::region::{self, Shape};
+use crate::sharing::thread_id;
+use llvm_sys::core::*;
+use llvm_sys::prelude::*;
+use llvm_sys::{LLVMIntPredicate, LLVMTypeKind};
+
+use super::{loops, RegionReport};
+
+pub fn lower_cancel(
+    module: LLVMModuleRef,
+    func: Value,
+    r: &MarkedRegion,
+    shape: &Shape,
+    team: Option<TeamErrors>,
+) -> PassResult<RegionReport> {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let loc = &r.payload.loc;
+    let construct = r.payload.construct.as_str();
+    let kind = r.payload.clauses.cancel.as_deref().unwrap_or("parallel");
+    let code = match kind {
+        "parallel" => 1,
+        "for" => 2,
+        "sections" => 3,
+        other => return Err(r.error(format!("cannot cancel '{other}'"))),
+    };
+    // Where a cancelled thread goes, and the flag that tells the team.
+    let (target, flag) = if kind == "parallel" {
+        let team = team.ok_or_else(|| r.error("`cancel parallel` outside a parallel region"))?;
+        (region::tail_of(team.leave), Some(team.cancelled))
+    } else {
+        let id = r
+            .payload
+            .clauses
+            .binds
+            .ok_or_else(|| r.error("cancel without the construct it cancels"))?;
+        let blocks = ir::blocks(func);
+        let next = loops::marker_calls(&blocks, loops::NEXT, id);
+        let &next = next.first().ok_or_else(|| PassError::Internal {
+            message: format!("the loop {id} a cancel binds to has no dispatch"),
+        })?;
+        // Back to the loop's dispatch, which, seeing the flag, drains this thread's share
+        // of the loop from the runtime (see loops::emit_next) and ends the loop.
+        let flag = match team {
+            Some(t) => t.loop_cancelled,
+            None => loops::orphan_cancel_flag(func, id),
+        };
+        (ir::parent_block(next), Some(flag))
+    };
+    let first = ir::instructions(shape.entry)[0];
+    let body = ir::split_before(first, "omp.body");
+    let b = Builder::new(ctx);
+    let entry_branch = ir::terminator(shape.entry).expect("entry ends in a branch");
+    b.before(entry_branch);
+    unsafe {
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let zero = LLVMConstInt(i32t, 0, 0);
+        let new_block =
+            |name: &str| LLVMAppendBasicBlockInContext(ctx, func, ir::cstr(name).as_ptr());
+        match construct {
+            "cancel" => {
+                let ident = abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
+                let call_bb = new_block("omp.cancel");
+                let condition = r
+                    .payload
+                    .clauses
+                    .if_
+                    .and_then(|i| r.enter_operands.get(i))
+                    .map(|&c| truth(&b, c));
+                match condition {
+                    Some(c) => b.cond_br(c, call_bb, body),
+                    None => b.br(call_bb),
+                };
+                b.at_end(call_bb);
+                let gtid = thread_id(&b, module, ident);
+                let (f, fty) = abi::runtime_fn(module, "__kmpc_cancel");
+                let done = b.call(
+                    fty,
+                    f,
+                    &[ident, gtid, LLVMConstInt(i32t, code, 0)],
+                    "omp.cancel",
+                );
+                let took = LLVMBuildICmp(
+                    b.raw,
+                    LLVMIntPredicate::LLVMIntNE,
+                    done,
+                    zero,
+                    ir::cstr("omp.cancelled").as_ptr(),
+                );
+                let leave_bb = new_block("omp.cancel.leave");
+                b.cond_br(took, leave_bb, body);
+                b.at_end(leave_bb);
+                if let Some(flag) = flag {
+                    b.store(LLVMConstInt(i32t, 1, 0), flag);
+                }
+                b.br(target);
+            }
+            _ => match (kind, team, flag) {
+                ("parallel", Some(team), _) => {
+                    let stop = team.must_leave(&b);
+                    b.cond_br(stop, target, body);
+                }
+                (_, _, Some(flag)) => {
+                    let v = b.load(i32t, flag, "omp.loop.cancelled.v");
+                    let stop = LLVMBuildICmp(
+                        b.raw,
+                        LLVMIntPredicate::LLVMIntNE,
+                        v,
+                        zero,
+                        ir::cstr("omp.stop").as_ptr(),
+                    );
+                    b.cond_br(stop, target, body);
+                }
+                _ => {
+                    b.br(body);
+                }
+            },
+        }
+    }
+    ir::erase(entry_branch);
+    ir::erase_with_dead_operands(r.enter);
+    ir::erase_with_dead_operands(r.exit);
+    Ok(RegionReport {
+        id: r.payload.id,
+        construct: construct.to_string(),
+        directive: r.payload.directive.clone(),
+        line: loc.line,
+        function: ir::name_of(func),
+        outlined: String::new(),
+        sharing: Vec::new(),
+        can_raise: false,
+    })
+}
+
+/// i1 from an `if` clause's value (a Numba boolean, or any integer: nonzero is true).
+fn truth(b: &Builder, v: Value) -> Value {
+    unsafe {
+        let ty = LLVMTypeOf(v);
+        if LLVMGetTypeKind(ty) == LLVMTypeKind::LLVMIntegerTypeKind && LLVMGetIntTypeWidth(ty) == 1
+        {
+            return v;
+        }
+        LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntNE,
+            v,
+            LLVMConstNull(ty),
+            ir::cstr("omp.if").as_ptr(),
+        )
+    }
+}
