@@ -336,6 +336,39 @@ fn copy_out_if_last(
 }
 
 /// The runtime's view of "which thread am I" for calls made inside the region.
+/// The thread's runtime id taken once at the start of block `entry` (a team region's first
+/// block): reused by every construct of the region.
+pub fn thread_id_at(entry: Block, module: LLVMModuleRef, ident: Value) -> Value {
+    let existing = ir::instructions(entry)
+        .into_iter()
+        .find(|&i| ir::called_name(i).as_deref() == Some("__kmpc_global_thread_num"));
+    existing.unwrap_or_else(|| {
+        let b = Builder::new(unsafe { LLVMGetModuleContext(module) });
+        b.at_start(entry);
+        thread_id(&b, module, ident)
+    })
+}
+
+/// (omp_get_thread_num(), omp_get_num_threads()) taken once at the start of `entry` (a
+/// team region's first block) and reused by every construct of the region.
+pub fn team_ids_at(entry: Block, module: LLVMModuleRef) -> (Value, Value) {
+    // (only calls made here, named after the function: not a user's call in that block)
+    let find = |name: &str| {
+        ir::instructions(entry).into_iter().find(|&i| {
+            ir::called_name(i).as_deref() == Some(name) && ir::name_of(i).starts_with(name)
+        })
+    };
+    let b = Builder::new(unsafe { LLVMGetModuleContext(module) });
+    let get = |name: &str| {
+        find(name).unwrap_or_else(|| {
+            b.at_start(entry);
+            let (f, fty) = abi::runtime_fn(module, name);
+            b.call(fty, f, &[], name)
+        })
+    };
+    (get("omp_get_thread_num"), get("omp_get_num_threads"))
+}
+
 pub fn thread_id(b: &Builder, module: LLVMModuleRef, ident: Value) -> Value {
     let (f, fty) = abi::runtime_fn(module, "__kmpc_global_thread_num");
     b.call(fty, f, &[ident], "omp.gtid")

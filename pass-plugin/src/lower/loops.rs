@@ -168,11 +168,7 @@ pub fn lower_for(
     // when the loop sits in a loop of the region), else at the construct's start; either
     // dominates every use, including exception paths that leave before the loop starts.
     let gtid = match &team {
-        Some(errors) => {
-            let g = Builder::new(ctx);
-            g.at_start(errors.entry);
-            thread_id(&g, module, ident)
-        }
+        Some(errors) => sharing::thread_id_at(errors.entry, module, ident),
         None => thread_id(&b, module, ident),
     };
     let id = r.payload.id;
@@ -201,7 +197,11 @@ pub fn lower_for(
         _ => None,
     };
     b.before(init);
+    let team_ids = team
+        .as_ref()
+        .map(|errors| sharing::team_ids_at(errors.entry, module));
     let codegen = LoopCodegen {
+        team_ids,
         own: own.as_ref(),
         cancel_flag,
         b: &b,
@@ -249,7 +249,7 @@ pub fn lower_for(
         ir::erase(end);
     }
     for fini in marker_calls(&blocks, FINI, id) {
-        if own.is_none() {
+        if own.is_none() && !(is_static && team_ids.is_some()) {
             b.before(fini);
             let name = if is_static {
                 "__kmpc_for_static_fini"
@@ -542,6 +542,9 @@ pub fn orphan_cancel_flag(func: Value, id: u64) -> Value {
 struct LoopCodegen<'a> {
     /// pyomp's dispatcher, for a dispatched loop of a team.
     own: Option<&'a OwnDispatch>,
+    /// (omp_get_thread_num, omp_get_num_threads) taken once per team region: a team's
+    /// static loops compute their bounds themselves.
+    team_ids: Option<(Value, Value)>,
     /// A cancellable loop's flag (set once the loop is cancelled).
     cancel_flag: Option<Value>,
     b: &'a Builder,
@@ -600,6 +603,10 @@ fn emit_init(g: &LoopCodegen, chunk: Option<Value>) {
             own.emit_start(g, n, chunk);
             return;
         }
+        if let (true, Some(ids)) = (is_static, g.team_ids) {
+            static_bounds(g, ids, n, chunk);
+            return;
+        }
         let sched = LLVMConstInt(i32t, sched, 0);
         if is_static {
             let (f, fty) = abi::runtime_fn(module, "__kmpc_for_static_init_8");
@@ -624,6 +631,116 @@ fn emit_init(g: &LoopCodegen, chunk: Option<Value>) {
             b.call(fty, f, &[ident, gtid, sched, c(0), ub, c(1), chunk], "");
         }
     }
+}
+
+/// A team's static schedule, computed here rather than by __kmpc_for_static_init (the same
+/// assignment; libomp's call costs more than the arithmetic, and in a process that loaded
+/// libquadmath, as NumPy does, its debug-string formatting costs more still):
+/// unchunked: thread t of T gets the t-th of T contiguous blocks whose sizes differ by at
+/// most one; chunked: chunks t, t+T, t+2T, ... (emit_next steps by T*c).
+unsafe fn static_bounds(g: &LoopCodegen, (tid, nth): (Value, Value), n: Value, chunk: Value) {
+    let (b, ctx, s) = (g.b, g.ctx, g.s);
+    let (i32t, i64t) = (LLVMInt32TypeInContext(ctx), LLVMInt64TypeInContext(ctx));
+    let name = |x: &str| ir::cstr(x);
+    let c = |v: i64| LLVMConstInt(i64t, v as u64, 1);
+    let tid = LLVMBuildSExt(b.raw, tid, i64t, name("omp.tid64").as_ptr());
+    let nth = LLVMBuildSExt(b.raw, nth, i64t, name("omp.nth64").as_ptr());
+    let neg = LLVMBuildICmp(
+        b.raw,
+        LLVMIntPredicate::LLVMIntSLT,
+        n,
+        c(0),
+        name("omp.neg").as_ptr(),
+    );
+    let nn = LLVMBuildSelect(b.raw, neg, c(0), n, name("omp.nn").as_ptr());
+    let (lb, ub, last) = if g.sched == STATIC_CHUNKED {
+        let lb = LLVMBuildMul(b.raw, tid, chunk, name("omp.lb0").as_ptr());
+        let ub = LLVMBuildSub(
+            b.raw,
+            LLVMBuildAdd(b.raw, lb, chunk, name("omp.lbc").as_ptr()),
+            c(1),
+            name("omp.ub0").as_ptr(),
+        );
+        let stride = LLVMBuildMul(b.raw, nth, chunk, name("omp.st").as_ptr());
+        b.store(stride, s.stride);
+        // the thread of the chunk holding iteration n - 1
+        let last_chunk = LLVMBuildSDiv(
+            b.raw,
+            LLVMBuildSub(b.raw, nn, c(1), name("omp.nm1").as_ptr()),
+            chunk,
+            name("omp.lastc").as_ptr(),
+        );
+        let owner = LLVMBuildSRem(b.raw, last_chunk, nth, name("omp.owner").as_ptr());
+        let mine = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntEQ,
+            owner,
+            tid,
+            name("omp.mine").as_ptr(),
+        );
+        let some = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntSGT,
+            nn,
+            c(0),
+            name("omp.some").as_ptr(),
+        );
+        (
+            lb,
+            ub,
+            LLVMBuildAnd(b.raw, mine, some, name("omp.islast").as_ptr()),
+        )
+    } else {
+        let q = LLVMBuildSDiv(b.raw, nn, nth, name("omp.q").as_ptr());
+        let r = LLVMBuildSRem(b.raw, nn, nth, name("omp.r").as_ptr());
+        let below = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntSLT,
+            tid,
+            r,
+            name("omp.below").as_ptr(),
+        );
+        let extra = LLVMBuildSelect(b.raw, below, tid, r, name("omp.extra").as_ptr());
+        let lb = LLVMBuildAdd(
+            b.raw,
+            LLVMBuildMul(b.raw, tid, q, name("omp.tq").as_ptr()),
+            extra,
+            name("omp.lb0").as_ptr(),
+        );
+        let size = LLVMBuildAdd(
+            b.raw,
+            q,
+            LLVMBuildZExt(b.raw, below, i64t, name("omp.one").as_ptr()),
+            name("omp.size").as_ptr(),
+        );
+        let end = LLVMBuildAdd(b.raw, lb, size, name("omp.end").as_ptr());
+        let ub = LLVMBuildSub(b.raw, end, c(1), name("omp.ub0").as_ptr());
+        let some = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntSGT,
+            size,
+            c(0),
+            name("omp.some").as_ptr(),
+        );
+        let at_end = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntEQ,
+            end,
+            nn,
+            name("omp.atend").as_ptr(),
+        );
+        (
+            lb,
+            ub,
+            LLVMBuildAnd(b.raw, some, at_end, name("omp.islast").as_ptr()),
+        )
+    };
+    b.store(lb, s.lb);
+    b.store(ub, s.ub);
+    b.store(
+        LLVMBuildZExt(b.raw, last, i32t, name("omp.islast32").as_ptr()),
+        s.last,
+    );
 }
 
 /// A cancelled loop's dispatch: when the flag is set and the runtime handed out a chunk,

@@ -47,7 +47,12 @@ pub fn lower_in_place(
     let b = Builder::new(ctx);
     let i32t = unsafe { LLVMInt32TypeInContext(ctx) };
     b.at_start(shape.entry);
-    let gtid = thread_id(&b, module, ident);
+    // The thread's runtime id: taken once per team region (at its entry, which dominates
+    // every construct inside), else here.
+    let gtid = match &team {
+        Some(errors) => sharing::thread_id_at(errors.entry, module, ident),
+        None => thread_id(&b, module, ident),
+    };
     let applied = sharing::apply(
         module,
         func,
