@@ -193,3 +193,48 @@ def test_atomic_on_a_complex_variable_says_to_use_critical():
     """))
     with pytest.raises(Exception, match="Use `critical` instead"):
         f(4)
+
+
+@njit
+def element_forms(n, cells, tickets, news, seen):
+    with openmp("parallel for"):
+        for i in range(n):
+            with openmp("atomic capture"):
+                mine = cells[0]
+                cells[0] += 1
+            tickets[i] = mine
+            with openmp("atomic capture"):
+                cells[1] += 0.5
+                now = cells[1]
+            news[i] = now
+            with openmp("atomic write"):
+                cells[2] = 9
+            with openmp("atomic read"):
+                got = cells[2]
+            seen[i] = got
+            with openmp("atomic capture"):
+                before = cells[3]
+                cells[3] = i
+            cells[4 + (before >= 0)] += 0  # uses the swapped-out value
+    return cells
+
+
+def test_array_element_read_write_capture(threads):
+    n = 2000
+    cells = np.zeros(6)
+    cells[3] = -1.0
+    tickets, news, seen = np.zeros(n), np.zeros(n), np.zeros(n)
+    element_forms(n, cells, tickets, news, seen)
+    assert sorted(tickets.tolist()) == list(range(n))
+    assert sorted(news.tolist()) == [0.5 * (k + 1) for k in range(n)]
+    assert cells[0] == n and cells[1] == 0.5 * n and (seen == 9).all()
+    assert 0 <= cells[3] < n
+
+
+def test_array_element_forms_compile_to_atomic_instructions():
+    n = 10
+    element_forms(n, np.zeros(6), np.zeros(n), np.zeros(n), np.zeros(n))
+    (cres,) = element_forms.overloads.values()
+    final = cres.library.get_llvm_str()
+    assert "__kmpc_critical" not in final
+    assert "atomicrmw xchg" in final and "load atomic" in final

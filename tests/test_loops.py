@@ -220,7 +220,7 @@ def test_exception_before_a_worksharing_loop_releases_the_team(threads):
         raise_before_a_loop(40, threads - 1, np.zeros(40))
 
 
-@pytest.mark.parametrize("clause", ["copyin(a)", "allocate(a)"])
+@pytest.mark.parametrize("clause", ["allocate(a)"])
 def test_clauses_not_lowered_yet_are_rejected_not_ignored(clause):
     f = _compile(textwrap.dedent(f"""
         def f(n, a):

@@ -316,3 +316,159 @@ def apply_scalar(func_ir, region, plan, before=None):
                     and s.value.op in ("binop", "inplace_binop")):
                 body.append(s)
         b.body = body
+
+
+# --- array elements: read, write and capture -------------------------------------------
+#
+# `v = a[i]` (read), `a[i] = e` (write), and the capture forms `v = a[i]; a[i] op= e` (old
+# value), `a[i] op= e; v = a[i]` (new value), `v = a[i]; a[i] = e` (swap) become
+# `$pair = atomic_element("<kind>.<op>", a, i, e)`, (old, new) as for scalars, with the
+# element's address computed by Numba's own array indexing.
+
+@intrinsic(prefer_literal=True)
+def atomic_element(typingctx, form, arr, index, value):
+    """(old, new) of one atomic operation on arr[index]."""
+    if not (isinstance(form, types.StringLiteral) and isinstance(arr, types.Array)
+            and arr.ndim == 1 and isinstance(index, types.Integer)
+            and isinstance(arr.dtype, (types.Integer, types.Float))
+            and isinstance(value, (types.Integer, types.Float, types.Boolean))):
+        raise errors.TypingError("pyomp: `atomic` works on elements of 1-d integer and "
+                                 f"float arrays; not on {arr}[{index}]. Use `critical`")
+    kind, op = form.literal_value.split(".")
+    is_float = isinstance(arr.dtype, types.Float)
+    rmw = {"add": "fadd" if is_float else "add", "sub": "fsub" if is_float else "sub",
+           "and": "and", "or": "or", "xor": "xor"}.get(op)
+    if kind == "update" and (rmw is None or (is_float and op in ("and", "or", "xor"))):
+        raise errors.TypingError(f"pyomp: no hardware atomic for {op} on {arr.dtype}")
+    pair = types.UniTuple(arr.dtype, 2)
+
+    def codegen(context, builder, sig, args):
+        _, ary_val, idx, val = args
+        ary = make_array(arr)(context, builder, ary_val)
+        ptr = cgutils.get_item_pointer(context, builder, arr, ary, [idx], wraparound=True)
+        val = context.cast(builder, val, value, arr.dtype)
+        align = context.get_abi_sizeof(context.get_data_type(arr.dtype))
+        if kind == "read":
+            old = builder.load_atomic(ptr, "monotonic", align)
+            new = old
+        elif kind == "write":
+            old = builder.atomic_rmw("xchg", ptr, val, "monotonic")
+            new = val
+        else:
+            old = builder.atomic_rmw(rmw, ptr, val, "monotonic")
+            apply = {"fadd": builder.fadd, "fsub": builder.fsub, "add": builder.add,
+                     "sub": builder.sub, "and": builder.and_, "or": builder.or_,
+                     "xor": builder.xor}[rmw]
+            new = apply(old, val)
+        return context.make_tuple(builder, pair, (old, new))
+
+    return pair(form, arr, index, value), codegen
+
+
+def _element_of(defs, value):
+    """(array var, index var, constant index or None) when `value` (an expression or a
+    variable) reads an array element."""
+    if isinstance(value, ir.Var):
+        value = defs.get(value.name)
+    if isinstance(value, ir.Expr) and value.op == "getitem":
+        known = defs.get(value.index.name)
+        return value.value, value.index, (known.value if isinstance(known, ir.Const)
+                                          else None)
+    if isinstance(value, ir.Expr) and value.op == "static_getitem" \
+            and value.index_var is not None:
+        return value.value, value.index_var, value.index
+    return None
+
+
+def _stored_element(defs, store):
+    if isinstance(store, ir.StaticSetItem):
+        return store.target, store.index_var, store.index
+    known = defs.get(store.index.name)
+    return store.target, store.index, known.value if isinstance(known, ir.Const) else None
+
+
+def _same_element(a, b):
+    if a is None or b is None or a[0].name != b[0].name or a[1] is None or b[1] is None:
+        return False
+    if a[1].name == b[1].name:
+        return True
+    return a[2] is not None and a[2] == b[2]
+
+
+def try_rewrite_element_forms(func_ir, region):
+    """Read, write and capture forms on an array element (see above); True if rewritten."""
+    kind = region.directive.atomic_kind or "update"
+    if region.directive.clauses or kind not in ("read", "write", "capture"):
+        return False
+    labels = sorted(region.blocks)
+    blocks = [func_ir.blocks[label] for label in labels]
+    order = [(b, s) for b in blocks for s in b.body]
+    defs = {s.target.name: s.value for _, s in order if isinstance(s, ir.Assign)}
+    assigns = [(b, s) for b, s in _user_assigns(blocks)]
+    stores = [(b, s) for b, s in order if isinstance(s, (ir.SetItem, ir.StaticSetItem))]
+    if any(isinstance(s, (ir.SetAttr, ir.Print)) for _, s in order):
+        return False
+    position = {id(s): n for n, (_, s) in enumerate(order)}
+    if kind == "read" and len(assigns) == 1 and not stores:
+        elem = _element_of(defs, assigns[0][1].value)
+        if elem is None:
+            return False
+        return _replace(func_ir, region, "read.none", elem, elem[1], assigns[0][1].target,
+                        0, [assigns[0]])
+    if len(stores) != 1:
+        return False
+    block, store = stores[0]
+    target = _stored_element(defs, store)
+    new = defs.get(store.value.name)
+    update = None
+    if isinstance(new, ir.Expr) and new.op in ("inplace_binop", "binop") \
+            and new.fn in _NAME_OF and _same_element(target, _element_of(defs, new.lhs)):
+        update = (_NAME_OF[new.fn], new.rhs)
+    if kind == "write":
+        if assigns or update is not None or _same_element(target, _element_of(defs, store.value)):
+            return False
+        return _replace(func_ir, region, "write.none", target, store.value, None, 0, [stores[0]])
+    if len(assigns) != 1:
+        return False
+    ablock, assign = assigns[0]
+    if not _same_element(target, _element_of(defs, assign.value)):
+        return False
+    captured_first = position[id(assign)] < position[id(store)]
+    if update is not None:
+        form = f"update.{update[0]}"
+        return _replace(func_ir, region, form, target, update[1], assign.target,
+                        0 if captured_first else 1, [assigns[0], stores[0]])
+    if captured_first:  # swap
+        return _replace(func_ir, region, "write.none", target, store.value, assign.target, 0,
+                        [assigns[0], stores[0]])
+    return False
+
+
+def _replace(func_ir, region, form, element, value, capture, which, replaced):
+    """Puts `$pair = atomic_element(form, a, i, value)` (and `capture = $pair[which]`)
+    where the last replaced statement was; drops the others."""
+    last_block, last = replaced[-1]
+    loc, scope = last.loc, last_block.scope
+
+    def fresh(prefix):
+        return ir.Var(scope, scope.redefine(prefix, loc).name, loc)
+
+    fn, form_var, pair = fresh("$pyomp_atomic_fn"), fresh("$pyomp_atomic_form"), \
+        fresh("$pyomp_atomic")
+    stmts = [ir.Assign(ir.Global("atomic_element", atomic_element, loc), fn, loc),
+             ir.Assign(ir.Const(form, loc), form_var, loc),
+             ir.Assign(ir.Expr.call(fn, [form_var, element[0], element[1], value], (), loc),
+                       pair, loc)]
+    if capture is not None:
+        stmts.append(ir.Assign(ir.Expr.static_getitem(pair, which, None, loc), capture, loc))
+    gone = {id(s) for _, s in replaced}
+    for label in region.blocks:
+        block = func_ir.blocks[label]
+        body = []
+        for s in block.body:
+            if s is last:
+                body.extend(stmts)
+            elif id(s) not in gone:
+                body.append(s)
+        block.body = body
+    return True

@@ -13,7 +13,7 @@ import re
 
 from numba.core import analysis, ir, ir_utils
 
-from . import atomics, loops, markers, regions, sections, sharing
+from . import atomics, loops, markers, regions, sections, sharing, threadprivate
 from .context import OpenMPContext
 from .errors import (
     NonconstantOpenmpSpecification,
@@ -28,7 +28,7 @@ SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for", "simd", "fo
                                   "parallel for simd", "barrier", "master", "masked",
                                   "single", "critical", "sections", "section",
                                   "parallel sections", "atomic", "flush", "ordered",
-                                  "cancel", "cancellation point"})
+                                  "cancel", "cancellation point", "threadprivate"})
 
 #: Constructs lowered in place inside a team's region (no outlining, no loop).
 IN_PLACE = frozenset({"barrier", "master", "masked", "single", "critical", "atomic",
@@ -41,7 +41,7 @@ _SIMD_HINTS = frozenset({"safelen", "simdlen", "aligned", "nontemporal"})
 
 #: Clauses the grammar accepts on a supported construct but the pipeline does not lower
 #: yet: rejected with an error naming them, never ignored.
-UNSUPPORTED_CLAUSES = frozenset({"copyin", "allocate"})
+UNSUPPORTED_CLAUSES = frozenset({"allocate"})
 
 #: How a combined `parallel for` splits its clauses between its two constructs.
 _PARALLEL_PART = frozenset({"if", "num_threads", "default", "shared", "copyin", "proc_bind",
@@ -325,13 +325,16 @@ def mark_regions(func_ir):
             loops.find_nest(func_ir, region, 1, _locator(region.loc))  # checks the loop
     # An atomic array-element update becomes one hardware atomic: no region left to lower.
     hardware_atomics = [r for r in withs if r.directive.construct == "atomic"
-                        and r.directive.atomic_kind in (None, "update")
-                        and not r.directive.clauses and atomics.try_rewrite(func_ir, r)]
+                        and ((r.directive.atomic_kind in (None, "update")
+                              and not r.directive.clauses and atomics.try_rewrite(func_ir, r))
+                             or atomics.try_rewrite_element_forms(func_ir, r))]
     # An atomic statement on a variable becomes one too, after the sharing decisions.
     scalar_atomics = [(r, plan) for r in withs if r.directive.construct == "atomic"
                       and r not in hardware_atomics
                       and (plan := atomics.scalar_plan(func_ir, r)) is not None]
-    done_in_hardware = hardware_atomics + [r for r, _ in scalar_atomics] + in_order_anyway
+    declarations = [r for r in withs if r.directive.construct == "threadprivate"]
+    done_in_hardware = (hardware_atomics + [r for r, _ in scalar_atomics] + in_order_anyway
+                        + declarations)
     all_regions = [part for region in withs if region not in done_in_hardware
                    for part in _split(region)]
     for region in all_regions:  # a cancel binds to the split part of its construct
@@ -354,6 +357,7 @@ def mark_regions(func_ir):
                    for v in s.list_vars() if sharing.is_user_var(v.name)}
     for region in all_regions:
         _check_clause_variables(region, local_names)
+    private_to_threads = _threadprivate_uses(func_ir, declarations, all_regions, local_names)
     loop_of = {}
     for region in all_regions:
         located = _locator(region.loc)
@@ -370,6 +374,8 @@ def mark_regions(func_ir):
             region.sharing = sharing.decide_worksharing(region, [])
         else:
             forced = _forced_by_inner_loops(region, all_regions, loop_of)
+            for name, (decl, _) in private_to_threads.get(id(region), {}).items():
+                forced[name] = ("private", f"threadprivate (line {decl.loc.line})")
             inner_reads = set().union(*(
                 markers.clause_reads(r.directive, local_names) for r in all_regions
                 if r is not region and r.head in region.blocks))
@@ -393,6 +399,15 @@ def mark_regions(func_ir):
                                     local_names)
             loops.rewrite(func_ir, region, region.region_id, loop_of[id(region)], linear,
                           ordered=region.directive.has("ordered"))
+    # (after the loop rewrites: they hold statement positions in the loops' blocks)
+    stores = {}
+    for decl in declarations:
+        for var in decl.directive.threadprivate_vars:
+            stores[(id(decl), var.name)] = threadprivate.declare(func_ir, decl, var.name)
+    for region in all_regions:
+        for name, (decl, copyin) in private_to_threads.get(id(region), {}).items():
+            threadprivate.rewrite_region(func_ir, region, name, stores[(id(decl), name)],
+                                         copyin)
     for region in all_regions:  # outer first: enter markers nest in order
         located = _locator(region.loc)
         region.payload = markers.insert(func_ir, region, region.region_id, region.sharing,
@@ -427,6 +442,58 @@ def _sections_as_loops(func_ir, withs):
     for child in children:  # their enter_with/pop_block are gone with their blocks
         child.parent = None
     return kept
+
+
+def _threadprivate_uses(func_ir, declarations, all_regions, local_names):
+    """{id(parallel region): {variable: (its threadprivate declaration, copyin?)}} for the
+    parallel regions after a declaration that use a declared variable; checks the rules:
+    declarations stand outside regions and name variables that have a value, declared
+    variables appear in no data-sharing clause, copyin names only declared variables."""
+    declared = {}
+    for decl in declarations:
+        located = _locator(decl.loc)
+        if decl.parent is not None:
+            raise located(PyompError(
+                "`threadprivate` declares variables for the whole function: it must stand "
+                f"outside any OpenMP construct (it is inside the one of line "
+                f"{decl.parent.loc.line})", directive=decl.directive.text))
+        for var in decl.directive.threadprivate_vars:
+            if var.name not in local_names:
+                raise located(PyompError(
+                    f"'{var.name}' in threadprivate(...) is not a variable of this function",
+                    directive=decl.directive.text, span=var.span))
+            declared[var.name] = decl
+    uses = {}
+    for region in all_regions:
+        d = region.directive
+        located = _locator(region.loc)
+        for clause in d.clauses:
+            if clause.name in sharing.CLAUSE_SHARING:
+                for var in clause.vars:
+                    decl = declared.get(var.name)
+                    if decl is not None and decl.head < region.head:
+                        raise located(PyompError(
+                            f"'{var.name}' is threadprivate (line {decl.loc.line}) and "
+                            f"cannot appear in a {clause.name} clause",
+                            directive=d.text, span=var.span))
+        copied = {v.name: v for c in d.clauses_named("copyin") for v in c.vars}
+        for name, var in copied.items():
+            decl = declared.get(name)
+            if decl is None or decl.head > region.head:
+                raise located(PyompError(
+                    f"copyin variable '{name}' is not threadprivate (declare it before the "
+                    f"region: `with openmp(\"threadprivate({name})\"): pass`)",
+                    directive=d.text, span=var.span))
+        if d.construct != "parallel":
+            continue
+        reads, writes = sharing.region_uses_and_defs(func_ir, region.blocks)
+        mine = {}
+        for name, decl in declared.items():
+            if decl.head < region.head and (name in reads | writes or name in copied):
+                mine[name] = (decl, name in copied)
+        if mine:
+            uses[id(region)] = mine
+    return uses
 
 
 def _check_copyprivate(region):

@@ -171,8 +171,11 @@ def find_loop(func_ir, region, located):
     if not (isinstance(fn, (ir.Global, ir.FreeVar)) and fn.value is range) or call.kws:
         raise located(ParallelForWrongLoopCount(
             "the loop of a worksharing construct must iterate over range(...)"))
-    # The block after the setup is the loop header: iternext / pair_first / branch.
+    # The block after the setup is the loop header: iternext / pair_first / branch
+    # (Numba sometimes puts empty blocks in between: follow their jumps).
     (header,) = blocks[setup].terminator.get_targets()
+    while len(blocks[header].body) == 1 and isinstance(blocks[header].terminator, ir.Jump):
+        (header,) = blocks[header].terminator.get_targets()
     branch = blocks[header].terminator
     if not isinstance(branch, ir.Branch):
         raise located(ParallelForWrongLoopCount("unrecognised loop shape"))

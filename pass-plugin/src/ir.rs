@@ -151,6 +151,62 @@ pub fn users(v: Value) -> Vec<Value> {
     out
 }
 
+/// Values computed in `inside` and used outside it go through memory instead (Numba keeps
+/// a variable used only in one of its blocks in a register; a construct that only some
+/// threads run, or that the front end cut out of such a block, must not leave its users
+/// with a value that does not dominate them). The slot is an alloca at the start of
+/// `slot_block`, zeroed there; each outside use loads it just before itself (phis: at the
+/// end of the incoming block).
+pub fn demote_escaping(inside: &[Block], slot_block: Block) {
+    let ctx = unsafe { LLVMGetTypeContext(LLVMTypeOf(parent_function(slot_block))) };
+    let b = Builder::new(ctx);
+    for &block in inside {
+        for inst in instructions(block) {
+            let outside: Vec<Value> = users(inst)
+                .into_iter()
+                .filter(|&u| is_instruction(u) && !inside.contains(&parent_block(u)))
+                .collect();
+            if outside.is_empty() || opcode(inst) == LLVMOpcode::LLVMAlloca {
+                continue;
+            }
+            unsafe {
+                let ty = LLVMTypeOf(inst);
+                b.at_start(slot_block);
+                let slot = b.alloca(ty, "omp.escaping");
+                b.store(LLVMConstNull(ty), slot);
+                let after = LLVMGetNextInstruction(inst);
+                let at = if opcode(inst) == LLVMOpcode::LLVMPHI {
+                    instructions(block)
+                        .into_iter()
+                        .find(|&i| opcode(i) != LLVMOpcode::LLVMPHI)
+                        .expect("a block ends in a terminator")
+                } else {
+                    after
+                };
+                b.before(at);
+                b.store(inst, slot);
+                for user in outside {
+                    if opcode(user) == LLVMOpcode::LLVMPHI {
+                        let n = LLVMCountIncoming(user);
+                        for i in 0..n {
+                            if LLVMGetIncomingValue(user, i) == inst {
+                                let from = LLVMGetIncomingBlock(user, i);
+                                b.before(terminator(from).expect("incoming block ends"));
+                                let v = b.load(ty, slot, "omp.escaping.v");
+                                LLVMSetOperand(user, i, v);
+                            }
+                        }
+                    } else {
+                        b.before(user);
+                        let v = b.load(ty, slot, "omp.escaping.v");
+                        replace_operand(user, inst, v);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Replaces every operand `old` of `user` with `new`.
 pub fn replace_operand(user: Value, old: Value, new: Value) {
     unsafe {

@@ -113,6 +113,14 @@ pub fn lower_in_place(
     };
     let mut chosen_flag = None;
     if let Some((enter, leave, filter)) = guard {
+        // Values the body computes and code after the construct uses must not stay in
+        // registers: the body may not run on this thread, or runs on a path that skips it.
+        let body_blocks: Vec<_> = blocks
+            .iter()
+            .copied()
+            .filter(|&bb| bb != shape.entry)
+            .collect();
+        ir::demote_escaping(&body_blocks, shape.entry);
         let entry_branch = ir::terminator(shape.entry).expect("entry ends in a branch");
         let body = ir::successors(shape.entry)[0];
         b.before(entry_branch);
@@ -154,7 +162,11 @@ pub fn lower_in_place(
                 )
             }
         };
-        b.cond_br(yes, body, shape.end);
+        if everyone {
+            b.br(body);
+        } else {
+            b.cond_br(yes, body, shape.end);
+        }
         ir::erase(entry_branch);
         b.before(ir::terminator(shape.tail()).expect("tail ends in a branch"));
         let (f, fty) = abi::runtime_fn(module, leave);
