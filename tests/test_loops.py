@@ -477,3 +477,37 @@ def test_array_reduction_leaks_nothing(threads):
         histogram(values, 7)
     after = rtsys.get_allocation_stats()
     assert after.alloc - before.alloc == after.free - before.free
+
+
+@njit
+def section_histogram(values, hist, lo, hi):
+    with openmp("parallel for reduction(+: hist[lo:hi])"):
+        for i in range(values.size):
+            hist[lo + values[i] % (hi - lo)] += 1
+    return hist
+
+
+@njit
+def section_max(a, m):
+    with openmp("parallel for reduction(max: m[:5])"):
+        for i in range(a.size):
+            m[i % 5] = max(m[i % 5], a[i])
+    return m
+
+
+def test_array_section_reductions(threads):
+    values = np.arange(10_000) * 7
+    hist = np.full(12, 5, dtype=np.int64)
+    expected = hist.copy()
+    for v in values:
+        expected[2 + v % 7] += 1
+    assert (section_histogram(values, hist, 2, 9) == expected).all()
+    m = section_max(np.arange(40.0), np.full(8, -1.0))
+    assert m.tolist() == [35.0, 36.0, 37.0, 38.0, 39.0, -1.0, -1.0, -1.0]
+
+
+@pytest.mark.parametrize("item", ["a[1]", "a[::2]", "a + 1"])
+def test_reduction_items_must_be_variables_or_sections(item):
+    with pytest.raises(pyomp.errors.DirectiveSyntaxError,
+                       match="a variable or an array section"):
+        pyomp.directives.parse(f"parallel reduction(+: {item})")

@@ -59,16 +59,38 @@ def _make_combine(fn):
     return combine
 
 
-def _helper(context, builder, ty, name, impl, sig, stores_result):
-    """An internal `i32(ptr original, ptr private)` function calling Numba-compiled impl."""
+def _make_section_init(identity):
+    def init(a, lo, hi):
+        p = a.copy()
+        p[lo:hi] = identity
+        return p
+    return init
+
+
+def _make_section_combine(fn):
+    def combine(dst, src, lo, hi):
+        d, s = dst[lo:hi], src[lo:hi]
+        for idx in np.ndindex(d.shape):
+            d[idx] = fn(d[idx], s[idx])
+        return 0
+    return combine
+
+
+def _helper(context, builder, ty, name, impl, sig, stores_result, section=False):
+    """An internal `i32(ptr original, ptr private[, i64 lo, i64 hi])` function calling
+    Numba-compiled impl."""
     module = builder.module
     ptr = context.get_value_type(ty).as_pointer()
-    fn = llir.Function(module, llir.FunctionType(llir.IntType(32), [ptr, ptr]), name=name)
+    i64 = llir.IntType(64)
+    params = [ptr, ptr] + ([i64, i64] if section else [])
+    fn = llir.Function(module, llir.FunctionType(llir.IntType(32), params), name=name)
     fn.linkage = "internal"
     b = llir.IRBuilder(fn.append_basic_block("entry"))
     cres = context.compile_subroutine(b, impl, sig)
     original = b.load(fn.args[0])
     args = [original] if stores_result else [original, b.load(fn.args[1])]
+    if section:
+        args += [fn.args[2], fn.args[3]]
     status, result = context.call_internal_no_propagate(b, cres.fndesc, sig, args)
     if stores_result:
         b.store(result, fn.args[1])
@@ -76,10 +98,22 @@ def _helper(context, builder, ty, name, impl, sig, stores_result):
     return fn.name
 
 
-def emit(context, builder, ty, op, tag):
+def emit(context, builder, ty, op, tag, section=False):
     """Emit the init and combine helpers for `reduction(op: a)` with `a` of type `ty`;
-    returns their names for the payload."""
+    returns their names for the payload. With `section` (`reduction(op: a[lo:hi])`) they
+    take lo and hi too: the private array is a copy of `a` whose section holds the
+    identity, and only the section is combined (as in C, the region may only use the
+    section's elements)."""
     identity = _identity(op, np.dtype(str(ty.dtype)))
+    if section:
+        i64 = types.int64
+        init = _helper(context, builder, ty, f"pyomp.redinit.{tag}",
+                       _make_section_init(identity), ty(ty, i64, i64), stores_result=True,
+                       section=True)
+        combine = _helper(context, builder, ty, f"pyomp.redcombine.{tag}",
+                          _make_section_combine(_COMBINE[op]), types.intp(ty, ty, i64, i64),
+                          stores_result=False, section=True)
+        return {"red_init": init, "red_combine": combine}
     init = _helper(context, builder, ty, f"pyomp.redinit.{tag}", _make_init(identity),
                    ty(ty), stores_result=True)
     combine = _helper(context, builder, ty, f"pyomp.redcombine.{tag}",

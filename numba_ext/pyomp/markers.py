@@ -19,6 +19,7 @@ from numba.core import cgutils, errors, ir, types
 from numba.core.extending import intrinsic
 
 from . import array_reduction
+from .directives.model import Expr
 from .errors import PyompError
 
 ENTER = "pyomp.region.enter"
@@ -105,7 +106,8 @@ def _annotate_variables(context, builder, info, operands):
         if helpers:
             var.update(helpers)
         if var["sharing"] == "reduction" and array_reduction.supports(ty, var["op"]):
-            var.update(array_reduction.emit(context, builder, ty, var["op"], tag))
+            var.update(array_reduction.emit(context, builder, ty, var["op"], tag,
+                                            section=var.get("section") is not None))
 
 
 def _annotate_exit(context, builder, info, operands):
@@ -235,6 +237,12 @@ def insert(func_ir, region, region_id, decisions, defined, local_names, located)
         if name in defined[region.head]:
             entry["operand"] = len(operands)
             operands.append(ir.Var(head.scope, name, loc))
+        if d.section is not None:  # reduction(op: a[lo:hi]): the bounds, at the start
+            entry["section"] = []
+            for bound, default in zip(d.section, ("0", f"{name}.shape[0]")):
+                bound = bound or Expr(default, (0, 0))
+                entry["section"].append(len(operands))
+                operands.append(clause_operand(enter, func_ir, bound, local_names, located))
         var_payload.append(entry)
     payload = {
         "id": region_id,

@@ -43,6 +43,7 @@ class VarSharing:
     sharing: str  # shared | private | firstprivate | reduction | lastprivate | copyprivate
     why: str
     op: str | None = None  # reduction operator
+    section: tuple | None = None  # reduction of an array section: (lo, hi) Exprs or None
 
 
 def is_user_var(name):
@@ -100,7 +101,7 @@ def decide_worksharing(region, loop_vars):
         if sharing is not None and sharing != "shared":
             for var in clause.vars:
                 decisions[var.name] = VarSharing(var.name, sharing, f"clause {clause.name}",
-                                                 op=clause.op)
+                                                 op=clause.op, section=var.section)
     return decisions
 
 
@@ -120,7 +121,7 @@ def decide(func_ir, region, live_map, defined_at, located, forced=None, inner_re
             continue
         for var in clause.vars:
             explicit[var.name] = VarSharing(var.name, sharing, f"clause {clause.name}",
-                                            op=clause.op)
+                                            op=clause.op, section=var.section)
     default = directive.clause("default")
     default_kind = default.kind if default is not None else "shared"
     live_after = live_map.get(region.exit, set())

@@ -52,6 +52,9 @@ pub struct VarSpec {
     /// new private array with the identity, and combine it into the original.
     pub red_init: Option<String>,
     pub red_combine: Option<String>,
+    /// `reduction(op: a[lo:hi])`: the enter marker operands holding lo and hi (the
+    /// helpers then take them as two more i64 arguments).
+    pub section: Option<Vec<usize>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -195,6 +195,7 @@ pub fn combine_at_end(
 
 /// At the region's tail: lock; Numba's helper combines the private array into the original
 /// element by element; unlock.
+#[allow(clippy::too_many_arguments)]
 pub fn combine_arrays_at_end(
     b: &Builder,
     module: LLVMModuleRef,
@@ -203,6 +204,7 @@ pub fn combine_arrays_at_end(
     combine: &str,
     original: Value,
     private: Value,
+    extra: &[Value],
 ) {
     let loc = &r.payload.loc;
     let ident = abi::ident(module, &loc.file, "reduction", loc.line, loc.column);
@@ -212,6 +214,6 @@ pub fn combine_arrays_at_end(
     let (enter, enter_ty) = abi::runtime_fn(module, "__kmpc_critical");
     let (leave, leave_ty) = abi::runtime_fn(module, "__kmpc_end_critical");
     b.call(enter_ty, enter, &[ident, gtid, lock], "");
-    crate::sharing::call_helper2(b, module, combine, original, private);
+    crate::sharing::call_helper2(b, module, combine, original, private, extra);
     b.call(leave_ty, leave, &[ident, gtid, lock], "");
 }

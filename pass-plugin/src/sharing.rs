@@ -201,8 +201,11 @@ pub fn apply(
                     // An array: a private array from Numba's helper, combined element-wise.
                     let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);
                     b.store(unsafe { LLVMConstNull(ty) }, copy);
-                    call_helper2(&b, module, init, alloca, copy);
-                    reduction::combine_arrays_at_end(&b, module, r, shape, combine, alloca, copy);
+                    let bounds = section_bounds(&b, r, spec);
+                    call_helper2(&b, module, init, alloca, copy, &bounds);
+                    reduction::combine_arrays_at_end(
+                        &b, module, r, shape, combine, alloca, copy, &bounds,
+                    );
                     release_at_end(&b, module, copy, spec, shape);
                     continue;
                 }
@@ -285,13 +288,37 @@ pub fn call_helper2(
     name: &str,
     original: Value,
     private: Value,
+    extra: &[Value],
 ) {
     unsafe {
         let f = LLVMGetNamedFunction(module, ir::cstr(name).as_ptr());
         if !f.is_null() {
-            b.call(LLVMGlobalGetValueType(f), f, &[original, private], "");
+            let mut args = vec![original, private];
+            args.extend_from_slice(extra);
+            b.call(LLVMGlobalGetValueType(f), f, &args, "");
         }
     }
+}
+
+/// An array section's bounds as i64 (`reduction(op: a[lo:hi])`), from the enter marker.
+fn section_bounds(b: &Builder, r: &MarkedRegion, spec: &VarSpec) -> Vec<Value> {
+    let Some(section) = &spec.section else {
+        return Vec::new();
+    };
+    section
+        .iter()
+        .filter_map(|&i| r.enter_operands.get(i).copied())
+        .map(|v| unsafe {
+            let ctx = LLVMGetTypeContext(LLVMTypeOf(v));
+            LLVMBuildIntCast2(
+                b.raw,
+                v,
+                LLVMInt64TypeInContext(ctx),
+                1,
+                ir::cstr("omp.section.bound").as_ptr(),
+            )
+        })
+        .collect()
 }
 
 /// Releases a private copy of a reference-counted value at the end of the region.

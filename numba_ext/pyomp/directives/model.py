@@ -15,10 +15,13 @@ Span = tuple[int, int]
 
 @dataclass(frozen=True)
 class Var:
-    """A Python identifier in a variable list (``private(a, b)`` -> two Vars)."""
+    """A Python identifier in a variable list (``private(a, b)`` -> two Vars); in a
+    reduction list also an array section ``a[lo:hi]``: ``section`` = (lo, hi) Exprs, None
+    where omitted."""
 
     name: str
     span: Span
+    section: tuple | None = None
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,21 @@ class _Builder:
     def var_list(self, node):
         return tuple(self.var(v.children[0]) for v in node.children)
 
+    def reduction_item(self, item):
+        """A reduction list item: a variable, or an array section `a[lo:hi]` (a slice of
+        the first axis, Python's rules)."""
+        node = item.tree()
+        if isinstance(node, ast.Name):
+            return Var(node.id, item.span)
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) \
+                and isinstance(node.slice, ast.Slice) and node.slice.step is None:
+            def part(bound):
+                return None if bound is None else Expr(ast.unparse(bound), item.span)
+            return Var(node.value.id, item.span,
+                       section=(part(node.slice.lower), part(node.slice.upper)))
+        raise self.error("a reduction list item is a variable or an array section "
+                         "`a[lo:hi]`", item.span)
+
     def expr_list(self, node):
         return tuple(self.expr(e) for e in node.children)
 
@@ -243,6 +258,8 @@ class _Builder:
                 f["expr"] = self.expr(child)
             elif data == "var_list":
                 f["vars"] = self.var_list(child)
+            elif data == "red_list":
+                f["vars"] = tuple(self.reduction_item(self.expr(e)) for e in child.children)
             elif data == "expr_list":
                 f["items"] = self.expr_list(child)
             elif data == "reduction_op":
