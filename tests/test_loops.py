@@ -311,7 +311,7 @@ def test_collapse3_with_negative_step(threads):
 
 
 @pytest.mark.parametrize("inner,error", [
-    ("for j in range(i):", pyomp.ParallelForWrongLoopCount),
+    ("for j in range(i,\n                           n):", pyomp.ParallelForWrongLoopCount),
     ("x = 1\n            for j in range(n):", pyomp.ParallelForExtraCode),
 ])
 def test_collapse_shape_errors(inner, error):
@@ -511,3 +511,50 @@ def test_reduction_items_must_be_variables_or_sections(item):
     with pytest.raises(pyomp.errors.DirectiveSyntaxError,
                        match="a variable or an array section"):
         pyomp.directives.parse(f"parallel reduction(+: {item})")
+
+
+@njit
+def upper_triangle(n, hits, owner):
+    with openmp("parallel for collapse(2) schedule(static)"):
+        for i in range(n):
+            for j in range(i + 1, n):
+                hits[i, j] += 1
+                owner[i, j] = omp_get_thread_num()
+    return hits
+
+
+@njit
+def skewed_nest(n, hits):
+    with openmp("parallel for collapse(3) schedule(dynamic, 3) lastprivate(k)"):
+        for i in range(n):
+            for j in range(i):
+                for k in range(j, n, 2):
+                    hits[i, j, k] += 1
+    return k
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 9, 30])
+def test_triangular_collapse_runs_each_iteration_once(n, threads):
+    hits = np.zeros((max(n, 1), max(n, 1)), dtype=np.int64)
+    owner = np.full_like(hits, -1)
+    upper_triangle(n, hits, owner)
+    assert (hits[:n, :n] == np.triu(np.ones((n, n), dtype=np.int64), 1)).all()
+    # static: the collapsed iterations are dealt in blocks in thread order
+    order = [owner[i, j] for i in range(n) for j in range(i + 1, n)]
+    assert order == sorted(order)
+    if len(order) >= threads:
+        assert set(order) == set(range(threads))
+
+
+def test_collapse3_with_dependent_middle_and_inner_loops(threads):
+    n = 11
+    hits = np.zeros((n, n, n), dtype=np.int64)
+    expected = np.zeros_like(hits)
+    last = None
+    for i in range(n):
+        for j in range(i):
+            for k in range(j, n, 2):
+                expected[i, j, k] += 1
+                last = k
+    assert skewed_nest(n, hits) == last
+    assert (hits == expected).all()

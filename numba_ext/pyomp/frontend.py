@@ -13,7 +13,7 @@ import re
 
 from numba.core import analysis, ir, ir_utils
 
-from . import atomics, loops, markers, regions, sections, sharing, threadprivate
+from . import atomics, loops, markers, nonrect, regions, sections, sharing, threadprivate
 from .context import OpenMPContext
 from .errors import (
     NonconstantOpenmpSpecification,
@@ -397,8 +397,12 @@ def mark_regions(func_ir):
         if region.directive.construct == "for":
             linear = _linear_starts(func_ir, region, loop_of[id(region)], defined,
                                     local_names)
-            loops.rewrite(func_ir, region, region.region_id, loop_of[id(region)], linear,
-                          ordered=region.directive.has("ordered"))
+            levels = loop_of[id(region)]
+            rows = (nonrect.build_rows_helper(func_ir, levels, local_names,
+                                              _locator(region.loc))
+                    if any(level.dependent for level in levels) else None)
+            loops.rewrite(func_ir, region, region.region_id, levels, linear,
+                          ordered=region.directive.has("ordered"), rows=rows)
     # (after the loop rewrites: they hold statement positions in the loops' blocks)
     stores = {}
     for decl in declarations:

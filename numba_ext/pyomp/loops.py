@@ -211,6 +211,7 @@ class Level:
     def __init__(self, setup, index, args, header, body, exit_label, var):
         self.setup, self.index, self.args = setup, index, args
         self.header, self.body, self.exit, self.var = header, body, exit_label, var
+        self.dependent = False  # its bounds use an outer loop variable
 
 
 def find_nest(func_ir, region, depth, located):
@@ -235,10 +236,8 @@ def find_nest(func_ir, region, depth, located):
                 f"collapse({depth}): statements between the loops (line "
                 f"{stmts[0].loc.line}); collapsed loops must be perfectly nested"))
         outer_vars = {lv.var for lv in levels}
-        if any(v.name in outer_vars for s in stmts for v in s.list_vars()):
-            raise located(ParallelForWrongLoopCount(
-                f"collapse({depth}): the bounds of an inner loop depend on an outer loop "
-                "variable (a non-rectangular nest), which this version does not collapse"))
+        # bounds that depend on an outer loop variable: a non-rectangular nest (nonrect.py)
+        dependent = any(v.name in outer_vars for s in stmts for v in s.list_vars())
         call = _definition(func_ir, body.body[getiter].value.value)
         fn = _definition(func_ir, call.func) if isinstance(call, ir.Expr) else None
         if not (isinstance(fn, (ir.Global, ir.FreeVar)) and fn.value is range):
@@ -249,6 +248,7 @@ def find_nest(func_ir, region, depth, located):
         first = blocks[branch.truebr].body[0]
         level = Level(parent.body, getiter, call.args, header, branch.truebr, branch.falsebr,
                       first.target.name)
+        level.dependent = dependent
         # after the inner loop, straight back to the outer loop's header
         label = level.exit
         while label != parent.header:
@@ -295,7 +295,7 @@ def _bounds(args):
     return args[0], args[1], (args[2] if len(args) == 3 else None)
 
 
-def rewrite(func_ir, region, region_id, levels, linear=(), ordered=False):
+def rewrite(func_ir, region, region_id, levels, linear=(), ordered=False, rows=None):
     """Turns the loop (or the collapsed nest `levels`) into the chunk loop of the module
     docstring; a collapsed nest runs as one loop over the product of the trip counts.
     An `ordered` loop also marks each iteration's start and end (_mark_iterations)."""
@@ -316,21 +316,30 @@ def rewrite(func_ir, region, region_id, levels, linear=(), ordered=False):
               and s.value.name == iter_var.name]
     header_iter = copies[0] if copies else iter_var
     old_setup.body = old_setup.body[:index]
-    # Inner loops' bounds do not depend on outer loop variables (checked): compute them here.
-    for level in levels[1:]:
-        block = blocks[level.setup]
-        old_setup.body.extend(block.body[1:level.index])
-        del block.body[1:level.index]
-        level.index = 1
     emit = _Emit(old_setup, loc)
     zero, one = emit.const(0), emit.const(1)
     counts = []
-    for level in levels:
-        start, stop, step = _bounds(level.args)
-        counts.append(emit.call("trip_count", trip_count, [start or zero, stop, step or one]))
-    n = counts[0]
-    for count in counts[1:]:
-        n = emit.assign(ir.Expr.binop(operator.mul, n, count, loc))
+    if rows is not None:
+        # non-rectangular: the rows helper walks the outer loops (nonrect.py)
+        helper, free = rows
+        rows_var = emit.call("nest_rows", helper,
+                             [ir.Var(old_setup.scope, name, loc) for name in free])
+        n = emit.assign(ir.Expr.static_getitem(rows_var, 0, None, loc))
+        hint = emit.const(0)
+    else:
+        # Inner loops' bounds do not depend on outer loop variables: compute them here.
+        for level in levels[1:]:
+            block = blocks[level.setup]
+            old_setup.body.extend(block.body[1:level.index])
+            del block.body[1:level.index]
+            level.index = 1
+        for level in levels:
+            start, stop, step = _bounds(level.args)
+            counts.append(emit.call("trip_count", trip_count,
+                                    [start or zero, stop, step or one]))
+        n = counts[0]
+        for count in counts[1:]:
+            n = emit.assign(ir.Expr.binop(operator.mul, n, count, loc))
     emit.call("loop_init", loop_init, [emit.const(region_id), n])
     old_setup.body.append(ir.Jump(dispatch, loc))
 
@@ -371,7 +380,18 @@ def rewrite(func_ir, region, region_id, levels, linear=(), ordered=False):
     emit = _Emit(ir.Block(body_block.scope, loc), loc)
     k = emit.assign(first.value)
     number = emit.assign(ir.Expr.binop(operator.add, lo, k, loc))
-    for depth in range(len(levels) - 1, -1, -1):
+    if rows is not None:
+        from .nonrect import nest_at
+        at = emit.call("nest_at", nest_at, [rows_var, number, hint])
+        emit.block.body.append(ir.Assign(ir.Expr.static_getitem(at, 0, None, loc), hint, loc))
+        outer_values = emit.assign(ir.Expr.static_getitem(at, 1, None, loc))
+        for depth, level in enumerate(levels):
+            value = (emit.assign(ir.Expr.static_getitem(at, 2, None, loc))
+                     if depth == len(levels) - 1 else
+                     emit.assign(ir.Expr.getitem(outer_values, emit.const(depth), loc)))
+            var = ir.Var(body_block.scope, level.var, loc)
+            emit.block.body.append(ir.Assign(value=value, target=var, loc=first.loc))
+    for depth in range(len(levels) - 1, -1, -1) if rows is None else ():
         level = levels[depth]
         if depth:
             index = emit.assign(ir.Expr.binop(operator.mod, number, counts[depth], loc))
