@@ -261,3 +261,27 @@ def order_concurrent(n):
 
 def test_order_concurrent_is_accepted(threads):
     assert (order_concurrent(50) == np.arange(50)).all()
+
+
+@njit
+def raise_before_ordered(n, bad, log):
+    pos = 0
+    with openmp("parallel shared(pos)"):
+        if omp_get_thread_num() == bad:
+            raise ValueError("before the ordered loop")
+        with openmp("for ordered schedule(static, 1)"):
+            for i in range(n):
+                with openmp("ordered"):
+                    log[pos] = i
+                    pos += 1
+    return pos
+
+
+def test_a_thread_raising_before_an_ordered_loop_hangs_nobody(threads):
+    # Its iterations' turns never come: the others must give up waiting, not hang.
+    log = np.zeros(40, dtype=np.int64)
+    for _ in range(5):
+        with pytest.raises(ValueError, match="before the ordered loop"):
+            raise_before_ordered(40, threads - 1, log)
+        assert raise_before_ordered(40, -1, log) == 40
+        assert log.tolist() == list(range(40))

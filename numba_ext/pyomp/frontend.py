@@ -316,8 +316,11 @@ def mark_regions(func_ir):
         if region.directive.construct in ("cancel", "cancellation point"):
             _bind_cancel(region)
     # An `ordered` block in a `simd` loop needs nothing: pyomp runs that loop in order.
+    for r in withs:
+        if r.directive.construct == "ordered":
+            r.binds = _check_ordered_nesting(r)
     in_order_anyway = [r for r in withs if r.directive.construct == "ordered"
-                       and _check_ordered_nesting(r).directive.construct == "simd"]
+                       and r.binds.directive.construct == "simd"]
     withs = _sections_as_loops(func_ir, withs)
     cfg = analysis.compute_cfg_from_blocks(func_ir.blocks)  # sections changed the blocks
     for region in withs:
@@ -343,7 +346,8 @@ def mark_regions(func_ir):
             want = "parallel" if region.directive.cancel_type == "parallel" else "for"
             region.binds = next(r for r in all_regions
                                 if r.stmt is bound.stmt and r.directive.construct == want)
-        if bound is not None and region.directive.cancel_type != "parallel":
+        if bound is not None and region.directive.construct != "ordered" \
+                and region.directive.cancel_type != "parallel":
             region.binds.cancellable = True
     for region in all_regions:  # re-link parents across split combined constructs
         if region.parent is not None and region.parent.directive.construct == "parallel for":

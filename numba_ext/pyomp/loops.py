@@ -94,17 +94,20 @@ def loop_fini(typingctx, region_id):
 
 
 @intrinsic(prefer_literal=True)
-def loop_skip(typingctx, region_id):
+def loop_skip(typingctx, region_id, lo, k):
     """Whether this thread skips the iteration's body (an `ordered` loop after the thread
-    raised: it still passes each of its iterations' turn on)."""
+    raised: it still passes each of its iterations' turn on). Its iteration number is
+    lo + k (the pass records it for the iteration's `ordered` block)."""
     _check_literal(region_id)
 
     def codegen(context, builder, signature, args):
         i64 = llir.IntType(64)
-        fn = _declare(builder, SKIP, llir.IntType(1), [i64])
-        return builder.call(fn, [i64(region_id.literal_value)])
+        lo64 = context.cast(builder, args[1], signature.args[1], types.int64)
+        k64 = context.cast(builder, args[2], signature.args[2], types.int64)
+        fn = _declare(builder, SKIP, llir.IntType(1), [i64, i64, i64])
+        return builder.call(fn, [i64(region_id.literal_value), lo64, k64])
 
-    return types.boolean(region_id), codegen
+    return types.boolean(region_id, lo, k), codegen
 
 
 @intrinsic(prefer_literal=True)
@@ -418,10 +421,10 @@ def rewrite(func_ir, region, region_id, levels, linear=(), ordered=False, rows=N
         _skip_inner_headers(func_ir, region, levels, emit.block.body, loc)
     region.blocks |= {dispatch, inner, done}
     if ordered:
-        _mark_iterations(func_ir, region, region_id, header, inner, loc)
+        _mark_iterations(func_ir, region, region_id, header, inner, loc, lo, first.value)
 
 
-def _mark_iterations(func_ir, region, region_id, header, inner, loc):
+def _mark_iterations(func_ir, region, region_id, header, inner, loc, lo, k):
     """An `ordered` loop ends every iteration with loop_iteration_end (the runtime's
     per-iteration ticket) and starts it with `if loop_skip(id): goto end`:
 
@@ -446,7 +449,7 @@ def _mark_iterations(func_ir, region, region_id, header, inner, loc):
     branch.truebr = check
     blocks[check] = ir.Block(scope, loc)
     emit = _Emit(blocks[check], loc)
-    skip = emit.call("loop_skip", loop_skip, [emit.const(region_id)])
+    skip = emit.call("loop_skip", loop_skip, [emit.const(region_id), lo, k])
     blocks[check].body.append(ir.Branch(skip, end, body, loc))
     blocks[end] = ir.Block(scope, loc)
     emit = _Emit(blocks[end], loc)

@@ -154,6 +154,27 @@ pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
     ),
     // next*, LoopState*
     ("pyomp_loop_cancel", T::Void, &[T::Ptr, T::Ptr], false),
+    // ticket*, LoopState*, iter, status*, cancelled* -> gave up (the team failed)
+    (
+        "pyomp_ordered_wait",
+        T::I32,
+        &[T::Ptr, T::Ptr, T::I64, T::Ptr, T::Ptr],
+        false,
+    ),
+    // ticket*, LoopState*, iter
+    (
+        "pyomp_ordered_pass",
+        T::Void,
+        &[T::Ptr, T::Ptr, T::I64],
+        false,
+    ),
+    // ticket*, LoopState*, iter, passed*, status*, cancelled*
+    (
+        "pyomp_ordered_end",
+        T::Void,
+        &[T::Ptr, T::Ptr, T::I64, T::Ptr, T::Ptr, T::Ptr],
+        false,
+    ),
 ];
 
 /// The declaration of runtime function `name` in `module` (added on first use) and its

@@ -45,13 +45,36 @@ impl TeamErrors {
     /// A new team-shared slot of type `ty`, zeroed before each execution of the region.
     /// Its name starts with "omp.team." so data sharing never privatises it.
     pub fn shared_slot(&self, ctx: LLVMContextRef, ty: LLVMTypeRef, name: &str) -> Value {
+        let full = format!("omp.team.{name}");
+        if let Some(found) = find_alloca(ir::parent_block(self.status), &full) {
+            return found;
+        }
         let b = Builder::new(ctx);
         b.at_start(ir::parent_block(self.status));
-        let slot = b.alloca(ty, &format!("omp.team.{name}"));
+        let slot = b.alloca(ty, &full);
         b.before(ir::terminator(self.pre).expect("pre block ends in a branch"));
         b.store(unsafe { LLVMConstNull(ty) }, slot);
         slot
     }
+
+    /// A per-thread slot named `name` at the start of the region (zeroed when the thread
+    /// enters it), made by whichever construct asks first.
+    pub fn thread_slot(&self, ctx: LLVMContextRef, ty: LLVMTypeRef, name: &str) -> Value {
+        if let Some(found) = find_alloca(self.entry, name) {
+            return found;
+        }
+        let b = Builder::new(ctx);
+        b.at_start(self.entry);
+        let slot = b.alloca(ty, name);
+        b.store(unsafe { LLVMConstNull(ty) }, slot);
+        slot
+    }
+}
+
+fn find_alloca(block: Block, name: &str) -> Option<Value> {
+    ir::instructions(block)
+        .into_iter()
+        .find(|&i| ir::opcode(i) == llvm_sys::LLVMOpcode::LLVMAlloca && ir::name_of(i) == name)
 }
 
 /// Numba's excinfo parameter: `i32 @f(ptr %retptr, ptr %excinfo, ...)`.

@@ -16,7 +16,7 @@
 //! loop exhausted `next` is exactly the end, and the next execution of the construct
 //! starts there. A cancelled loop is exhausted at once (`pyomp_loop_cancel`).
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 
 /// Per thread and loop construct; zeroed when the thread enters the region.
 #[repr(C)]
@@ -119,6 +119,76 @@ pub unsafe extern "C" fn pyomp_loop_cancel(next: *const AtomicI64, state: *mut L
     (*next).fetch_max(st.base + st.n, Ordering::AcqRel);
 }
 
+/// `ordered` turns of a team's loop: a counter shared by the team (the iteration count, in
+/// the construct's count, whose turn it is), as monotonic as `next`.
+///
+/// Waits for iteration `iter`'s turn; returns 1 instead when the team failed or its region
+/// was cancelled meanwhile (a thread that raised before the loop never takes its turns:
+/// without this its team mates would wait forever).
+///
+/// # Safety
+/// `ticket` points to the construct's turn counter, `state` to this thread's LoopState,
+/// `status` and `cancelled` to the team's failure and cancellation flags.
+#[no_mangle]
+pub unsafe extern "C" fn pyomp_ordered_wait(
+    ticket: *const AtomicI64,
+    state: *const LoopState,
+    iter: i64,
+    status: *const AtomicI32,
+    cancelled: *const AtomicI32,
+) -> i32 {
+    let want = (*state).base + iter;
+    let mut spins = 0u32;
+    loop {
+        if (*ticket).load(Ordering::Acquire) == want {
+            return 0;
+        }
+        if (*status).load(Ordering::Relaxed) != 0 || (*cancelled).load(Ordering::Relaxed) != 0 {
+            return 1;
+        }
+        // spin briefly (the turn usually comes soon), then let other threads run: teams
+        // may be larger than the machine
+        spins += 1;
+        if spins < 200 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Passes the turn on after iteration `iter`.
+///
+/// # Safety
+/// As for `pyomp_ordered_wait`.
+#[no_mangle]
+pub unsafe extern "C" fn pyomp_ordered_pass(
+    ticket: *const AtomicI64,
+    state: *const LoopState,
+    iter: i64,
+) {
+    (*ticket).store((*state).base + iter + 1, Ordering::Release);
+}
+
+/// The end of iteration `iter`: if its `ordered` block did not run (`*passed` == 0), the
+/// thread still waits for the iteration's turn and passes it on.
+///
+/// # Safety
+/// As for `pyomp_ordered_wait`; `passed` points to the thread's i32 flag.
+#[no_mangle]
+pub unsafe extern "C" fn pyomp_ordered_end(
+    ticket: *const AtomicI64,
+    state: *const LoopState,
+    iter: i64,
+    passed: *const i32,
+    status: *const AtomicI32,
+    cancelled: *const AtomicI32,
+) {
+    if *passed == 0 && pyomp_ordered_wait(ticket, state, iter, status, cancelled) == 0 {
+        pyomp_ordered_pass(ticket, state, iter);
+    }
+}
+
 /// (code, chunk >= 1) with a runtime schedule's omp_sched_t kind mapped to ours.
 fn resolve(kind: i32, chunk: i64) -> (i32, i64) {
     if kind < OMP_KIND {
@@ -168,6 +238,15 @@ pub fn symbols() -> Vec<(&'static str, usize)> {
         ("pyomp_loop_start", pyomp_loop_start as *const () as usize),
         ("pyomp_loop_next", pyomp_loop_next as *const () as usize),
         ("pyomp_loop_cancel", pyomp_loop_cancel as *const () as usize),
+        (
+            "pyomp_ordered_wait",
+            pyomp_ordered_wait as *const () as usize,
+        ),
+        (
+            "pyomp_ordered_pass",
+            pyomp_ordered_pass as *const () as usize,
+        ),
+        ("pyomp_ordered_end", pyomp_ordered_end as *const () as usize),
     ]
 }
 
@@ -239,6 +318,30 @@ mod tests {
         unsafe { pyomp_loop_cancel(&next, &mut st) };
         assert!(run(&mut st, &next, DYNAMIC, 1, 0, 4).is_empty());
         assert_eq!(next.load(Ordering::Relaxed), 150);
+    }
+
+    #[test]
+    fn ordered_turns_follow_the_construct_count_and_give_up_on_failure() {
+        let ticket = AtomicI64::new(0);
+        let (ok, failed, cancelled) = (AtomicI32::new(0), AtomicI32::new(1), AtomicI32::new(0));
+        let mut st = LoopState::default();
+        unsafe {
+            pyomp_loop_start(&mut st, 3);
+            for iter in 0..3 {
+                assert_eq!(pyomp_ordered_wait(&ticket, &st, iter, &ok, &cancelled), 0);
+                pyomp_ordered_pass(&ticket, &st, iter);
+            }
+            // the next execution starts where this one ended
+            pyomp_loop_start(&mut st, 2);
+            let passed = 0;
+            pyomp_ordered_end(&ticket, &st, 0, &passed, &ok, &cancelled);
+            assert_eq!(ticket.load(Ordering::Relaxed), 4);
+            // a turn that never comes: give up once the team failed
+            assert_eq!(
+                pyomp_ordered_wait(&ticket, &st, 1 + 5, &failed, &cancelled),
+                1
+            );
+        }
     }
 
     #[test]

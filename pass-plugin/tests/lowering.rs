@@ -379,8 +379,8 @@ fn dynamic_nowait_loop_uses_pyomps_dispatcher_and_no_barrier() {
 fn ordered_loop_region() -> String {
     let for_enter = enter_json(2, r#""ordered":true"#, &var("i", "private", None, ""))
         .replace(r#""construct":"parallel""#, r#""construct":"for""#);
-    let ordered_enter =
-        enter_json(3, "", "").replace(r#""construct":"parallel""#, r#""construct":"ordered""#);
+    let ordered_enter = enter_json(3, r#""binds":2"#, "")
+        .replace(r#""construct":"parallel""#, r#""construct":"ordered""#);
     payload("enter.1", &enter_json(1, "", ""))
         + &payload("enter.2", &for_enter)
         + &payload("enter.3", &ordered_enter)
@@ -391,7 +391,7 @@ fn ordered_loop_region() -> String {
         + "declare void @pyomp.loop.init(i64, i64)\n\
 declare {i1, i64, i64} @pyomp.loop.next(i64)\n\
 declare void @pyomp.loop.fini(i64)\n\
-declare i1 @pyomp.loop.skip(i64)\n\
+declare i1 @pyomp.loop.skip(i64, i64, i64)\n\
 declare void @pyomp.loop.iteration_end(i64)\n\
 define i32 @f(ptr %retptr, ptr %excinfo, i64 %n, ptr %out, ptr %pos) {\n\
 entry:\n  %i = alloca i64\n  store i64 0, ptr %i\n  br label %B0\n\
@@ -400,7 +400,7 @@ B1:\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.2)\n  br label %B2\n\
 B2:\n  call void @pyomp.loop.init(i64 2, i64 %n)\n  br label %D\n\
 D:\n  %c = call {i1, i64, i64} @pyomp.loop.next(i64 2)\n  %more = extractvalue {i1, i64, i64} %c, 0\n\
   %lo = extractvalue {i1, i64, i64} %c, 1\n  %hi = extractvalue {i1, i64, i64} %c, 2\n  br i1 %more, label %L, label %X\n\
-L:\n  %k = phi i64 [ %lo, %D ], [ %k1, %END ]\n  store i64 %k, ptr %i\n  %skip = call i1 @pyomp.loop.skip(i64 2)\n  br i1 %skip, label %END, label %O\n\
+L:\n  %k = phi i64 [ %lo, %D ], [ %k1, %END ]\n  store i64 %k, ptr %i\n  %skip = call i1 @pyomp.loop.skip(i64 2, i64 %lo, i64 %k)\n  br i1 %skip, label %END, label %O\n\
 O:\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.3)\n  br label %OB\n\
 OB:\n  %at = load i64, ptr %pos\n  %p = getelementptr i64, ptr %out, i64 %at\n  store i64 %k, ptr %p\n\
   %at1 = add i64 %at, 1\n  store i64 %at1, ptr %pos\n  br label %OE\n\
@@ -411,28 +411,27 @@ E:\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.2)\n  call void (ptr, ..
 }
 
 #[test]
-fn ordered_loop_is_dispatched_and_passes_a_turn_per_iteration() {
+fn ordered_loop_takes_pyomps_turns_one_per_iteration() {
     let (ir, reports) = lower(&ordered_loop_region()).unwrap();
     assert!(
         !ir.contains("pyomp.loop") && !ir.contains("pyomp.region"),
         "{ir}"
     );
     let outlined = function(&ir, "f.omp.parallel.1");
-    // static + ordered = kmp_ord_static (66): dispatched, so the runtime hands out turns
-    let init = outlined
-        .lines()
-        .find(|l| l.contains("@__kmpc_dispatch_init_8("))
-        .expect("an ordered loop is dispatched");
-    assert!(init.contains(", i32 66, i64 0, "), "{init}");
+    // A team's ordered loop: pyomp's dispatcher and turn counter (crate::runtime), shared
+    // by the team; no libomp dispatch buffers to leave stale.
+    assert!(!outlined.contains("__kmpc_dispatch"), "{outlined}");
+    assert!(!outlined.contains("__kmpc_ordered"), "{outlined}");
     for call in [
-        "@__kmpc_ordered(",
-        "@__kmpc_end_ordered(",
-        "@__kmpc_dispatch_fini_8(",
+        "@pyomp_loop_next(",
+        "@pyomp_ordered_wait(ptr %omp.team.ticket.2",
+        "@pyomp_ordered_pass(ptr %omp.team.ticket.2",
+        "@pyomp_ordered_end(ptr %omp.team.ticket.2",
     ] {
         assert!(outlined.contains(call), "{call} missing:\n{outlined}");
     }
-    assert!(outlined.contains("load i32, ptr %omp.skip"), "{outlined}");
-    assert!(outlined.contains("@__kmpc_dispatch_deinit("), "{outlined}");
+    // the iteration number is recorded for the block at each iteration's start
+    assert!(outlined.contains("store i64 %omp.iter.v"), "{outlined}");
     let constructs: Vec<_> = reports.iter().map(|r| r["construct"].clone()).collect();
     assert_eq!(constructs, ["ordered", "for", "parallel"]);
 }

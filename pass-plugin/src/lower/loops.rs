@@ -192,8 +192,8 @@ pub fn lower_for(
     });
     // Dispatched loops of a team use pyomp's dispatcher (crate::runtime), whose state
     // lives in the team's region; orphaned and ordered loops keep libomp's.
-    let own = match (&team, is_static, ordered) {
-        (Some(errors), false, false) => Some(OwnDispatch::create(ctx, errors, id)),
+    let own = match (&team, is_static) {
+        (Some(errors), false) => Some(OwnDispatch::create(ctx, errors, id)),
         _ => None,
     };
     b.before(init);
@@ -226,6 +226,20 @@ pub fn lower_for(
     for skip in marker_calls(&blocks, SKIP, id) {
         body_start = Some(ir::parent_block(skip));
         b.before(skip);
+        if let (Some(errors), true) = (&team, own.is_some()) {
+            // pyomp's ordered turns: the iteration number its `ordered` block waits for
+            let (_, iter_slot, passed) = ordered_slots(ctx, errors, id);
+            let args = ir::call_args(skip);
+            let [_, lo, k] = args[..] else {
+                return Err(PassError::Internal {
+                    message: format!("loop {id}: the skip marker takes (id, lo, k)"),
+                });
+            };
+            let (lo, k) = (to_i64(&b, ctx, lo), to_i64(&b, ctx, k));
+            let iter = unsafe { LLVMBuildAdd(b.raw, lo, k, ir::cstr("omp.iter.v").as_ptr()) };
+            b.store(iter, iter_slot);
+            b.store(unsafe { LLVMConstInt(i32t, 0, 0) }, passed);
+        }
         let flag = b.load(i32t, state.skip, "omp.skip.v");
         let yes = unsafe {
             LLVMBuildICmp(
@@ -244,8 +258,26 @@ pub fn lower_for(
     for end in marker_calls(&blocks, ITERATION_END, id) {
         iteration_end = Some(ir::parent_block(end));
         b.before(end);
-        let (f, fty) = abi::runtime_fn(module, "__kmpc_dispatch_fini_8");
-        b.call(fty, f, &[ident, gtid], "");
+        match (&team, &own) {
+            (Some(errors), Some(own)) => {
+                let (ticket, iter_slot, passed) = ordered_slots(ctx, errors, id);
+                let iter = b.load(i64t, iter_slot, "omp.iter.v");
+                let (f, fty) = abi::runtime_fn(module, "pyomp_ordered_end");
+                let args = [
+                    ticket,
+                    own.state,
+                    iter,
+                    passed,
+                    errors.status,
+                    errors.cancelled,
+                ];
+                b.call(fty, f, &args, "");
+            }
+            _ => {
+                let (f, fty) = abi::runtime_fn(module, "__kmpc_dispatch_fini_8");
+                b.call(fty, f, &[ident, gtid], "");
+            }
+        }
         ir::erase(end);
     }
     for fini in marker_calls(&blocks, FINI, id) {
@@ -371,6 +403,25 @@ fn to_i64(b: &Builder, ctx: LLVMContextRef, v: Value) -> Value {
     }
 }
 
+/// The thread's LoopState of loop `id` (crate::runtime), at the team region's start.
+pub fn loop_state(ctx: LLVMContextRef, team: &TeamErrors, id: u64) -> Value {
+    let ty = unsafe { LLVMArrayType2(LLVMInt64TypeInContext(ctx), 4) };
+    team.thread_slot(ctx, ty, &format!("omp.loop.state.{id}"))
+}
+
+/// What an ordered loop `id` of a team and its `ordered` block share: (the team's turn
+/// counter, the thread's current iteration number, whether its block passed the turn on).
+pub fn ordered_slots(ctx: LLVMContextRef, team: &TeamErrors, id: u64) -> (Value, Value, Value) {
+    unsafe {
+        let (i32t, i64t) = (LLVMInt32TypeInContext(ctx), LLVMInt64TypeInContext(ctx));
+        (
+            team.shared_slot(ctx, i64t, &format!("ticket.{id}")),
+            team.thread_slot(ctx, i64t, &format!("omp.iter.{id}")),
+            team.thread_slot(ctx, i32t, &format!("omp.passed.{id}")),
+        )
+    }
+}
+
 /// The state of a loop run by pyomp's dispatcher (see crate::runtime).
 struct OwnDispatch {
     /// i64 shared by the team: iterations handed out so far.
@@ -388,16 +439,14 @@ impl OwnDispatch {
         unsafe {
             let i64t = LLVMInt64TypeInContext(ctx);
             let next = team.shared_slot(ctx, i64t, &format!("next.{id}"));
+            let state = loop_state(ctx, team, id);
             let b = Builder::new(ctx);
             b.at_start(team.entry);
-            let ty = LLVMArrayType2(i64t, 4);
-            let state = b.alloca(ty, &format!("omp.loop.state.{id}"));
             let i32t = LLVMInt32TypeInContext(ctx);
             let sched_slots = [
                 b.alloca(i32t, "omp.sched.kind"),
                 b.alloca(i32t, "omp.sched.chunk"),
             ];
-            b.store(LLVMConstNull(ty), state);
             OwnDispatch {
                 next,
                 state,
@@ -415,7 +464,11 @@ impl OwnDispatch {
         let (f, fty) = abi::runtime_fn(module, "pyomp_loop_start");
         b.call(fty, f, &[self.state, n], "");
         let c32 = |v: u64| LLVMConstInt(i32t, v, 0);
-        let base = g.sched & 0xff;
+        // (an ordered loop's kmp_ord_* schedule is the plain one + ORDERED)
+        let base = match g.sched & 0xff {
+            s if s > ORDERED * 2 => s - ORDERED,
+            s => s,
+        };
         let (kind, chunk) = match base {
             DYNAMIC_CHUNKED => (c32(crate::runtime::DYNAMIC as u64), chunk),
             GUIDED_CHUNKED => (c32(crate::runtime::GUIDED as u64), chunk),

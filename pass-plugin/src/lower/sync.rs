@@ -96,8 +96,9 @@ pub fn lower_in_place(
         }
         "single" => Some(("__kmpc_single", "__kmpc_end_single", None)),
         "critical" => Some(("__kmpc_critical", "__kmpc_end_critical", None)),
-        // every thread runs its iteration's block, in iteration order (the runtime waits
-        // for the iteration's ticket)
+        // every thread runs its iteration's block, in iteration order: a team's loop
+        // takes pyomp's turns (see own_ordered), an orphaned one libomp's
+        "ordered" if team.is_some() && r.payload.clauses.binds.is_some() => None,
         "ordered" => Some(("__kmpc_ordered", "__kmpc_end_ordered", None)),
         // atomic: for now a critical section on a lock all atomics share (OpenMP asks only
         // that atomics on one location exclude each other); hardware atomics are to come.
@@ -111,6 +112,9 @@ pub fn lower_in_place(
         "barrier" => None,
         other => return Err(r.error(format!("the pass cannot lower '{other}' yet"))),
     };
+    if let (Some(errors), Some(id), "ordered") = (&team, r.payload.clauses.binds, construct) {
+        own_ordered(module, func, shape, &blocks, errors, id);
+    }
     let mut chosen_flag = None;
     if let Some((enter, leave, filter)) = guard {
         // Values the body computes and code after the construct uses must not stay in
@@ -227,6 +231,58 @@ pub fn lower_in_place(
         sharing: applied.decisions,
         can_raise: !rets.is_empty(),
     })
+}
+
+/// A team loop's `ordered` block on pyomp's turns (crate::runtime): wait for this
+/// iteration's turn (or skip the block once the team failed), run the block, pass the turn
+/// on and note it so the iteration's end does not pass it again.
+fn own_ordered(
+    module: LLVMModuleRef,
+    func: Value,
+    shape: &Shape,
+    blocks: &[Block],
+    team: &TeamErrors,
+    loop_id: u64,
+) {
+    let _ = func;
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let b = Builder::new(ctx);
+    let body_blocks: Vec<_> = blocks
+        .iter()
+        .copied()
+        .filter(|&bb| bb != shape.entry)
+        .collect();
+    ir::demote_escaping(&body_blocks, shape.entry);
+    let (ticket, iter_slot, passed) = super::loops::ordered_slots(ctx, team, loop_id);
+    let state = super::loops::loop_state(ctx, team, loop_id);
+    unsafe {
+        let (i32t, i64t) = (LLVMInt32TypeInContext(ctx), LLVMInt64TypeInContext(ctx));
+        let entry_branch = ir::terminator(shape.entry).expect("entry ends in a branch");
+        let body = ir::successors(shape.entry)[0];
+        b.before(entry_branch);
+        let iter = b.load(i64t, iter_slot, "omp.iter.v");
+        let (f, fty) = abi::runtime_fn(module, "pyomp_ordered_wait");
+        let gave_up = b.call(
+            fty,
+            f,
+            &[ticket, state, iter, team.status, team.cancelled],
+            "omp.ordered.gave.up",
+        );
+        let skip = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntNE,
+            gave_up,
+            LLVMConstInt(i32t, 0, 0),
+            ir::cstr("omp.ordered.skip").as_ptr(),
+        );
+        b.cond_br(skip, shape.end, body);
+        ir::erase(entry_branch);
+        b.before(ir::terminator(shape.tail()).expect("tail ends in a branch"));
+        let iter = b.load(i64t, iter_slot, "omp.iter.v");
+        let (f, fty) = abi::runtime_fn(module, "pyomp_ordered_pass");
+        b.call(fty, f, &[ticket, state, iter], "");
+        b.store(LLVMConstInt(i32t, 1, 0), passed);
+    }
 }
 
 /// `single copyprivate(x, ...)`: at the start of the block after the construct every thread
