@@ -558,3 +558,27 @@ def test_collapse3_with_dependent_middle_and_inner_loops(threads):
                 last = k
     assert skewed_nest(n, hits) == last
     assert (hits == expected).all()
+
+
+@njit
+def lastprivate_nowait_then_barrier(n, m, seen):
+    x = -1
+    y = -1
+    with openmp("parallel shared(x, y)"):
+        with openmp("for nowait lastprivate(x) schedule(static, 2)"):
+            for i in range(n):
+                x = i * 3
+        with openmp("barrier"):
+            pass
+        seen[omp_get_thread_num()] = x  # every thread sees the last iteration's value
+        with openmp("for collapse(2) lastprivate(y) schedule(dynamic)"):
+            for i in range(n):
+                for j in range(m):
+                    y = i * 100 + j
+    return x, y
+
+
+def test_lastprivate_with_nowait_and_a_barrier_and_with_collapse(threads):
+    seen = np.zeros(threads, dtype=np.int64)
+    assert lastprivate_nowait_then_barrier(11, 4, seen) == (30, 1003)
+    assert (seen == 30).all()
