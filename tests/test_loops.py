@@ -582,3 +582,22 @@ def test_lastprivate_with_nowait_and_a_barrier_and_with_collapse(threads):
     seen = np.zeros(threads, dtype=np.int64)
     assert lastprivate_nowait_then_barrier(11, 4, seen) == (30, 1003)
     assert (seen == 30).all()
+
+
+@pytest.mark.parametrize("init,op,typename", [("1.5", "&", "float64"),
+                                              ("(1, 2)", "+", "Tuple"),
+                                              ("'ab'", "*", "Literal[str](ab)")])
+def test_reduction_on_an_unsupported_type_is_a_located_error(init, op, typename):
+    f = _compile(textwrap.dedent(f"""
+        def f(n):
+            s = {init}
+            with openmp("parallel for reduction({op}: s)"):
+                for i in range(n):
+                    s = s
+            return s
+    """))
+    with pytest.raises(pyomp.errors.PassError) as err:
+        f(4)
+    msg = str(err.value)
+    assert f"reduction({op}: s) is not supported for a variable of type {typename}" in msg
+    assert ":4:" in msg  # the line of the `with openmp`
