@@ -6,6 +6,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from helpers import compile_source
 from pyomp import njit, omp_get_thread_num, openmp
 
 UPDATES = [("x += v", lambda x, v: x + v), ("x -= v", lambda x, v: x - v),
@@ -16,13 +17,7 @@ BITWISE = [("x |= v", lambda x, v: x | v), ("x &= v", lambda x, v: x & v),
 
 
 def _compile(src, **names):
-    import linecache
-    namespace = {"openmp": openmp, "np": np, "omp_get_thread_num": omp_get_thread_num,
-                 **names}
-    filename = f"<atomic-{abs(hash(src))}>"
-    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
-    exec(compile(src, filename, "exec"), namespace)
-    return njit(namespace["f"])
+    return compile_source(src, "atomic", **names)
 
 
 def _updater(statement, start, directive="atomic"):

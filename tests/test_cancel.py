@@ -11,6 +11,7 @@ import textwrap
 import numpy as np
 import pyomp
 import pytest
+from helpers import compile_source
 from pyomp import njit, omp_get_thread_num, omp_set_schedule, openmp
 
 
@@ -164,12 +165,7 @@ def test_orphaned_cancel_for(threads):
 
 
 def _compile(src):
-    import linecache
-    namespace = {"openmp": openmp, "np": np}
-    filename = f"<cancel-{abs(hash(src))}>"
-    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
-    exec(compile(src, filename, "exec"), namespace)
-    return njit(namespace["f"])
+    return compile_source(src, "cancel")
 
 
 @pytest.mark.parametrize("src,message", [

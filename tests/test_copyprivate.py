@@ -7,6 +7,7 @@ import textwrap
 import numpy as np
 import pyomp
 import pytest
+from helpers import compile_source
 from numba.core.runtime import _nrt_python, rtsys
 from pyomp import njit, omp_get_thread_num, openmp
 
@@ -91,12 +92,7 @@ def test_exception_in_single_with_copyprivate_propagates_without_a_hang(threads)
 
 
 def _compile(src):
-    import linecache
-    namespace = {"openmp": openmp, "np": np}
-    filename = f"<copyprivate-{abs(hash(src))}>"
-    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
-    exec(compile(src, filename, "exec"), namespace)
-    return njit(namespace["f"])
+    return compile_source(src, "copyprivate")
 
 
 @pytest.mark.parametrize("src,error,message", [

@@ -7,7 +7,8 @@ import textwrap
 import numpy as np
 import pyomp
 import pytest
-from pyomp import njit, omp_get_num_threads, omp_get_thread_num, openmp
+from helpers import compile_source
+from pyomp import njit, omp_get_thread_num, openmp
 
 SCHEDULES = ["", "schedule(static)", "schedule(static, 3)", "schedule(dynamic)",
              "schedule(dynamic, 4)", "schedule(guided)", "schedule(guided, 2)",
@@ -16,13 +17,7 @@ SCHEDULES = ["", "schedule(static)", "schedule(static, 3)", "schedule(dynamic)",
 
 
 def _compile(src, **names):
-    import linecache
-    namespace = {"openmp": openmp, "omp_get_thread_num": omp_get_thread_num,
-                 "omp_get_num_threads": omp_get_num_threads, "np": np, **names}
-    filename = f"<loops-{abs(hash(src))}>"
-    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
-    exec(compile(src, filename, "exec"), namespace)
-    return njit(namespace["f"])
+    return compile_source(src, "loops", **names)
 
 
 def counting_loop(schedule):

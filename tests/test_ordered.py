@@ -8,6 +8,7 @@ import textwrap
 import numpy as np
 import pyomp
 import pytest
+from helpers import compile_source
 from pyomp import njit, omp_get_thread_num, openmp
 
 SCHEDULES = ["", "schedule(static)", "schedule(static, 3)", "schedule(dynamic)",
@@ -16,12 +17,7 @@ SCHEDULES = ["", "schedule(static)", "schedule(static, 3)", "schedule(dynamic)",
 
 
 def _compile(src):
-    import linecache
-    namespace = {"openmp": openmp, "omp_get_thread_num": omp_get_thread_num, "np": np}
-    filename = f"<ordered-{abs(hash(src))}>"
-    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
-    exec(compile(src, filename, "exec"), namespace)
-    return njit(namespace["f"])
+    return compile_source(src, "ordered")
 
 
 def _ordered_loop(schedule):

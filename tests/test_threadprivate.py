@@ -7,6 +7,7 @@ import textwrap
 import numpy as np
 import pyomp
 import pytest
+from helpers import compile_source
 from pyomp import njit, omp_get_thread_num, openmp
 
 
@@ -75,12 +76,7 @@ def test_per_thread_counters_over_several_loops(threads):
 
 
 def _compile(src):
-    import linecache
-    namespace = {"openmp": openmp, "np": np}
-    filename = f"<threadprivate-{abs(hash(src))}>"
-    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
-    exec(compile(src, filename, "exec"), namespace)
-    return njit(namespace["f"])
+    return compile_source(src, "threadprivate")
 
 
 @pytest.mark.parametrize("body,message", [

@@ -145,18 +145,7 @@ pub fn lower_cancel(
         }
     }
     ir::erase(entry_branch);
-    ir::erase_with_dead_operands(r.enter);
-    ir::erase_with_dead_operands(r.exit);
-    Ok(RegionReport {
-        id: r.payload.id,
-        construct: construct.to_string(),
-        directive: r.payload.directive.clone(),
-        line: loc.line,
-        function: ir::name_of(func),
-        outlined: String::new(),
-        sharing: Vec::new(),
-        can_raise: false,
-    })
+    Ok(RegionReport::in_place(r, func, Vec::new(), false))
 }
 
 /// i1 from an `if` clause's value (a Numba boolean, or any integer: nonzero is true).

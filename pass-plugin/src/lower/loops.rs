@@ -376,18 +376,12 @@ pub fn lower_for(
         None if can_raise => raise::reraise_after(ctx, func, last_tail, shape.end, errors, None)?,
         None => {}
     }
-    ir::erase_with_dead_operands(r.enter);
-    ir::erase_with_dead_operands(r.exit);
-    Ok(RegionReport {
-        id,
-        construct: r.payload.construct.clone(),
-        directive: r.payload.directive.clone(),
-        line: loc.line,
-        function: ir::name_of(func),
-        outlined: String::new(),
-        sharing: applied.decisions,
+    Ok(RegionReport::in_place(
+        r,
+        func,
+        applied.decisions,
         can_raise,
-    })
+    ))
 }
 
 fn to_i64(b: &Builder, ctx: LLVMContextRef, v: Value) -> Value {

@@ -36,6 +36,29 @@ pub struct RegionReport {
     pub can_raise: bool,
 }
 
+impl RegionReport {
+    /// The report of a construct lowered in place (no outlined function); its markers go.
+    pub fn in_place(
+        r: &MarkedRegion,
+        func: Value,
+        sharing: Vec<sharing::Decision>,
+        can_raise: bool,
+    ) -> Self {
+        ir::erase_with_dead_operands(r.enter);
+        ir::erase_with_dead_operands(r.exit);
+        RegionReport {
+            id: r.payload.id,
+            construct: r.payload.construct.clone(),
+            directive: r.payload.directive.clone(),
+            line: r.payload.loc.line,
+            function: ir::name_of(func),
+            outlined: String::new(),
+            sharing,
+            can_raise,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Parallel,

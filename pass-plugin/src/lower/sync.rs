@@ -117,14 +117,7 @@ pub fn lower_in_place(
     }
     let mut chosen_flag = None;
     if let Some((enter, leave, filter)) = guard {
-        // Values the body computes and code after the construct uses must not stay in
-        // registers: the body may not run on this thread, or runs on a path that skips it.
-        let body_blocks: Vec<_> = blocks
-            .iter()
-            .copied()
-            .filter(|&bb| bb != shape.entry)
-            .collect();
-        ir::demote_escaping(&body_blocks, shape.entry);
+        demote_body_values(shape, &blocks);
         let entry_branch = ir::terminator(shape.entry).expect("entry ends in a branch");
         let body = ir::successors(shape.entry)[0];
         b.before(entry_branch);
@@ -219,18 +212,23 @@ pub fn lower_in_place(
             raise::branch_if_failed(ctx, shape.end, errors, errors.leave);
         }
     }
-    ir::erase_with_dead_operands(r.enter);
-    ir::erase_with_dead_operands(r.exit);
-    Ok(RegionReport {
-        id: r.payload.id,
-        construct: construct.to_string(),
-        directive: r.payload.directive.clone(),
-        line: loc.line,
-        function: ir::name_of(func),
-        outlined: String::new(),
-        sharing: applied.decisions,
-        can_raise: !rets.is_empty(),
-    })
+    Ok(RegionReport::in_place(
+        r,
+        func,
+        applied.decisions,
+        !rets.is_empty(),
+    ))
+}
+
+/// Values the body computes and code after the construct uses must not stay in registers:
+/// the body may not run on this thread, or runs on a path that skips it.
+fn demote_body_values(shape: &Shape, blocks: &[Block]) {
+    let body: Vec<_> = blocks
+        .iter()
+        .copied()
+        .filter(|&bb| bb != shape.entry)
+        .collect();
+    ir::demote_escaping(&body, shape.entry);
 }
 
 /// A team loop's `ordered` block on pyomp's turns (crate::runtime): wait for this
@@ -247,12 +245,7 @@ fn own_ordered(
     let _ = func;
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let b = Builder::new(ctx);
-    let body_blocks: Vec<_> = blocks
-        .iter()
-        .copied()
-        .filter(|&bb| bb != shape.entry)
-        .collect();
-    ir::demote_escaping(&body_blocks, shape.entry);
+    demote_body_values(shape, blocks);
     let (ticket, iter_slot, passed) = super::loops::ordered_slots(ctx, team, loop_id);
     let state = super::loops::loop_state(ctx, team, loop_id);
     unsafe {
