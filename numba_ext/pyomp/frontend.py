@@ -28,11 +28,17 @@ SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for", "simd", "fo
                                   "parallel for simd", "barrier", "master", "masked",
                                   "single", "critical", "sections", "section",
                                   "parallel sections", "atomic", "flush", "ordered",
-                                  "cancel", "cancellation point", "threadprivate"})
+                                  "cancel", "cancellation point", "threadprivate",
+                                  "task", "taskwait", "taskgroup", "taskyield"})
 
 #: Constructs lowered in place inside a team's region (no outlining, no loop).
 IN_PLACE = frozenset({"barrier", "master", "masked", "single", "critical", "atomic",
-                      "flush", "ordered", "cancel", "cancellation point"})
+                      "flush", "ordered", "cancel", "cancellation point", "taskwait",
+                      "taskgroup", "taskyield"})
+
+#: Task clauses not lowered yet (rejected with an error naming them, never ignored).
+_TASK_UNSUPPORTED = frozenset({"depend", "priority", "in_reduction", "affinity", "detach",
+                               "final", "mergeable", "allocate", "task_reduction"})
 
 #: `simd` promises the loop can run in SIMD lanes.  pyomp runs it as the counted loop it is,
 #: which LLVM vectorises where it can; its data-sharing clauses hold trivially for a loop run
@@ -126,6 +132,10 @@ def parse_directive(text, loc):
             f"OpenMP construct '{directive.construct}' is not implemented by this version "
             f"of pyomp", directive=text, span=(start, end)), loc)
     for clause in directive.clauses:
+        if clause.name in _TASK_UNSUPPORTED and directive.construct.startswith("task"):
+            raise _locate(UnsupportedConstructError(
+                f"the '{clause.name}' clause of '{directive.construct}' is not implemented by "
+                "this version of pyomp", directive=text, span=clause.span), loc)
         if clause.name in UNSUPPORTED_CLAUSES:
             raise _locate(UnsupportedConstructError(
                 f"the '{clause.name}' clause is not implemented by this version of pyomp",
@@ -376,6 +386,8 @@ def mark_regions(func_ir):
                 region, [level.var for level in loop_of[id(region)]])
         elif region.directive.construct in IN_PLACE:
             region.sharing = sharing.decide_worksharing(region, [])
+        elif region.directive.construct == "task":
+            continue  # after the regions around it (below)
         else:
             forced = _forced_by_inner_loops(region, all_regions, loop_of)
             for name, (decl, _) in private_to_threads.get(id(region), {}).items():
@@ -393,6 +405,18 @@ def mark_regions(func_ir):
         head = func_ir.blocks[outer.head]
         before = (head, outer.stmt) if plan.target in defined[outer.head] else None
         atomics.apply_scalar(func_ir, region, plan, before)
+    for region in all_regions:  # outer first: a task reads its enclosing region's choices
+        if region.directive.construct == "task":
+            around = region.parent
+            while around is not None and around.directive.construct not in ("parallel",
+                                                                              "task"):
+                around = around.parent
+            inner_reads = set().union(*(
+                markers.clause_reads(r.directive, local_names) for r in all_regions
+                if r is not region and r.head in region.blocks))
+            region.sharing = sharing.decide_task(
+                func_ir, region, around.sharing if around is not None else None,
+                defined[region.head], _locator(region.loc), inner_reads)
     for region in all_regions:
         if region.directive.has("copyprivate"):
             _check_copyprivate(region)
@@ -627,7 +651,18 @@ def strip_shared_dels(func_ir):
         end = exits[rid][0]
         shared = {v["name"] for v in payload["vars"] if v["sharing"] == "shared"}
         ordered = payload["clauses"].get("ordered", False)
-        for label in _blocks_between(func_ir, head, end):
+        inside = _blocks_between(func_ir, head, end)
+        if payload["construct"] == "task":
+            # The task's code runs apart from its creator, which goes on: it may release
+            # only what it made itself (a raise would `del` the creator's loop iterator).
+            made = {s.target.name for label in inside for s in func_ir.blocks[label].body
+                    if isinstance(s, ir.Assign)}
+            for label in inside:
+                block = func_ir.blocks[label]
+                block.body = [s for s in block.body
+                              if not (isinstance(s, ir.Del) and s.value not in made)]
+            continue
+        for label in inside:
             block = func_ir.blocks[label]
             # A thread that raises in an ordered loop goes on running the loop's
             # machinery (without the bodies) to pass its ordered turns on: the temporaries

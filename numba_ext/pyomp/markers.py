@@ -210,6 +210,8 @@ def _clause_payload(enter, func_ir, directive, operands, local_names, located):
         clauses["nowait"] = True
     if directive.construct == "for" and directive.has("ordered"):
         clauses["ordered"] = True
+    if directive.has("untied"):
+        clauses["untied"] = True
     if directive.construct == "critical":
         clauses["name"] = directive.name or ""
     if directive.construct in ("cancel", "cancellation point"):

@@ -156,3 +156,48 @@ def decide(func_ir, region, live_map, defined_at, located, forced=None, inner_re
             f"default(none) requires a data-sharing clause for every variable the region "
             f"uses; missing: {names}", directive=directive.text, span=default.span))
     return decisions
+
+
+def decide_task(func_ir, region, enclosing, defined_at, located, inner_reads=()):
+    """A task's data sharing (OpenMP's rules for tasks): clauses first, then
+    default(...); otherwise a variable the enclosing region shares stays shared, a
+    variable that has no value before the task is the task's own (private), and any other
+    is firstprivate: captured when the task is created.
+
+    `enclosing`: the decisions of the innermost enclosing parallel region or task of
+    this function (None for a task outside any: the function's variables are then
+    firstprivate, as C's are in an orphaned task)."""
+    directive = region.directive
+    reads, writes = region_uses_and_defs(func_ir, region.blocks)
+    reads |= set(inner_reads)
+    explicit = {}
+    for clause in directive.clauses:
+        sharing = CLAUSE_SHARING.get(clause.name)
+        if sharing is not None:
+            for var in clause.vars:
+                explicit[var.name] = VarSharing(var.name, sharing, f"clause {clause.name}")
+    default = directive.clause("default")
+    default_kind = default.kind if default is not None else None
+    decisions, missing = {}, []
+    for name in sorted(reads | writes | set(explicit)):
+        if name in explicit:
+            decisions[name] = explicit[name]
+        elif default_kind == "none":
+            missing.append(name)
+        elif default_kind is not None:
+            decisions[name] = VarSharing(name, default_kind, f"default({default_kind})")
+        elif name not in defined_at:
+            decisions[name] = VarSharing(name, "private", "task default: no value before it")
+        elif enclosing is not None and name in enclosing \
+                and enclosing[name].sharing == "shared":
+            decisions[name] = VarSharing(name, "shared",
+                                         "task default: shared in the enclosing region")
+        else:
+            decisions[name] = VarSharing(name, "firstprivate",
+                                         "task default: captured when the task is created")
+    if missing:
+        names = ", ".join(f"'{n}'" for n in missing)
+        raise located(UnspecifiedVarInDefaultNone(
+            f"default(none) requires a data-sharing clause for every variable the task "
+            f"uses; missing: {names}", directive=directive.text, span=default.span))
+    return decisions

@@ -66,6 +66,37 @@ pub const RUNTIME: &[(&str, T, &[T], bool)] = &[
     ("omp_get_schedule", T::Void, &[T::Ptr, T::Ptr], false),
     ("omp_get_thread_num", T::I32, &[], false),
     ("omp_get_num_threads", T::I32, &[], false),
+    // ident_t*, gtid, flags (1 tied), sizeof_kmp_task_t (+ privates), sizeof_shareds,
+    // entry i32(i32 gtid, ptr task) -> kmp_task_t*
+    (
+        "__kmpc_omp_task_alloc",
+        T::Ptr,
+        &[T::Ptr, T::I32, T::I32, T::I64, T::I64, T::Ptr],
+        false,
+    ),
+    ("__kmpc_omp_task", T::I32, &[T::Ptr, T::I32, T::Ptr], false),
+    // if(false): the encountering thread runs the task at once
+    (
+        "__kmpc_omp_task_begin_if0",
+        T::Void,
+        &[T::Ptr, T::I32, T::Ptr],
+        false,
+    ),
+    (
+        "__kmpc_omp_task_complete_if0",
+        T::Void,
+        &[T::Ptr, T::I32, T::Ptr],
+        false,
+    ),
+    ("__kmpc_omp_taskwait", T::I32, &[T::Ptr, T::I32], false),
+    (
+        "__kmpc_omp_taskyield",
+        T::I32,
+        &[T::Ptr, T::I32, T::I32],
+        false,
+    ),
+    ("__kmpc_taskgroup", T::Void, &[T::Ptr, T::I32], false),
+    ("__kmpc_end_taskgroup", T::Void, &[T::Ptr, T::I32], false),
     // ident_t*, gtid: wait for / pass on the current iteration's turn
     ("__kmpc_ordered", T::Void, &[T::Ptr, T::I32], false),
     ("__kmpc_end_ordered", T::Void, &[T::Ptr, T::I32], false),

@@ -80,6 +80,9 @@ pub struct Clauses {
     /// A worksharing loop a `cancel` inside may cancel.
     #[serde(default)]
     pub cancellable: bool,
+    /// `task untied`: the task may move between threads.
+    #[serde(default)]
+    pub untied: bool,
 }
 
 /// `schedule([modifiers:] kind[, chunk])`; `chunk` indexes the enter marker's operands.

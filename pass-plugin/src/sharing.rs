@@ -138,6 +138,9 @@ pub enum Mode {
     /// is the i32 flag the runtime sets on the thread that runs the sequentially last
     /// iteration of a loop (for lastprivate).
     Worksharing { last: Option<Value> },
+    /// A task (outlined, run later by some thread): firstprivate values are captured when
+    /// the task is created; shared variables are always passed by address.
+    Task,
 }
 
 /// Applies the data-sharing attributes of region `r` (see the module doc).
@@ -185,6 +188,19 @@ pub fn apply(
                 } else {
                     release_at_end(&b, module, copy, spec, shape);
                 }
+            }
+            Sharing::Firstprivate if matches!(mode, Mode::Task) => {
+                // captured at creation (a reference taken for it then), released when the
+                // task ends
+                let at = Builder::new(ctx);
+                at.before(ir::terminator(shape.pre()).expect("pre block ends in a branch"));
+                let v = at.load(ty, alloca, &format!("{}.captured", spec.name));
+                if let Some(incref) = &spec.incref {
+                    call_helper(&at, module, incref, alloca);
+                }
+                let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);
+                b.store(v, copy);
+                release_at_end(&b, module, copy, spec, shape);
             }
             Sharing::Firstprivate => {
                 let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);

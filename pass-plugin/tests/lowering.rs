@@ -461,3 +461,33 @@ entry:\n  %x = alloca i64\n  %y = alloca double\n  store i64 0, ptr %x\n  store 
     assert!(out.contains("seq_cst seq_cst"), "{out}");
     assert!(out.contains("load atomic i64, ptr %x acquire"), "{out}");
 }
+
+/// A task outside any parallel region of its function (as in a recursive fib): captured
+/// values go into the task's allocation, and every return first waits for the child tasks.
+#[test]
+fn orphaned_task_is_allocated_spawned_and_awaited() {
+    let task_enter = enter_json(1, "", &var("x", "firstprivate", Some(0), ""))
+        .replace(r#""construct":"parallel""#, r#""construct":"task""#);
+    let ir = payload("enter.1", &task_enter)
+        + &payload("exit.1", r#"{"id":1,"vars":[]}"#)
+        + DECLS
+        + "define i32 @f(ptr %retptr, ptr %excinfo, ptr %out) {\n\
+entry:\n  %x = alloca i64\n  store i64 7, ptr %x\n  br label %B0\n\
+B0:\n  %xv = load i64, ptr %x\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1, i64 %xv)\n  br label %B1\n\
+B1:\n  %v = load i64, ptr %x\n  store i64 %v, ptr %out\n  br label %E\n\
+E:\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1)\n  ret i32 0\n}\n";
+    let (out, reports) = lower(&ir).unwrap();
+    let f = function(&out, "f");
+    assert!(f.contains("call ptr @__kmpc_omp_task_alloc("), "{f}");
+    assert!(f.contains("call i32 @__kmpc_omp_task("), "{f}");
+    assert!(
+        f.contains("%x.captured = load i64, ptr %x"),
+        "captured at creation:\n{f}"
+    );
+    let wait = f
+        .find("@__kmpc_omp_taskwait(")
+        .expect("a return waits for the tasks");
+    assert!(wait < f.rfind("ret i32").unwrap(), "{f}");
+    assert!(out.contains("omp_task_entry(i32 %0, ptr %1)"), "{out}");
+    assert_eq!(reports[0]["construct"], "task");
+}

@@ -45,6 +45,8 @@ KMPC_SYMBOLS = (
     "__kmpc_copyprivate",
     "__kmpc_omp_task_alloc",
     "__kmpc_omp_task",
+    "__kmpc_omp_task_begin_if0",
+    "__kmpc_omp_task_complete_if0",
     "__kmpc_omp_task_with_deps",
     "__kmpc_omp_taskwait",
     "__kmpc_omp_taskyield",

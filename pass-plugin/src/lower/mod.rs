@@ -10,6 +10,7 @@ pub mod cancel;
 pub mod loops;
 pub mod parallel;
 pub mod sync;
+pub mod task;
 
 use crate::error::{PassError, PassResult};
 use crate::ir::{self, Block, Value};
@@ -63,8 +64,10 @@ impl RegionReport {
 enum Kind {
     Parallel,
     For,
-    /// barrier, master, masked, single
+    /// barrier, master, masked, single, ...
     InPlace,
+    /// an explicit task: outlined, created with __kmpc_omp_task
+    Task,
 }
 
 /// A region of the function being lowered.
@@ -114,7 +117,9 @@ fn lower_function(
             "parallel" => Kind::Parallel,
             "for" => Kind::For,
             "barrier" | "master" | "masked" | "single" | "critical" | "atomic" | "flush"
-            | "ordered" | "cancel" | "cancellation point" => Kind::InPlace,
+            | "ordered" | "cancel" | "cancellation point" | "taskwait" | "taskyield"
+            | "taskgroup" => Kind::InPlace,
+            "task" => Kind::Task,
             other => return Err(r.error(format!("the pass cannot lower '{other}' yet"))),
         });
     }
@@ -203,6 +208,8 @@ fn lower_function(
         }
     }
     let mut reports = Vec::new();
+    // Tasks outside any parallel region of this function record failures here.
+    let mut tasks_record: Option<TeamErrors> = None;
     for &i in &order {
         let report = match nodes[i].kind {
             Kind::For => {
@@ -239,8 +246,34 @@ fn lower_function(
                     .map(|j| nodes[j].errors.expect("parallel has a record"));
                 lower_parallel(module, func, &nodes[i], outer.as_ref())?
             }
+            Kind::Task => {
+                let n = &nodes[i];
+                let (record, replaces) = match n.team {
+                    Some(j) => {
+                        let e = nodes[j].errors.expect("parallel has a record");
+                        (e, e.private)
+                    }
+                    None => {
+                        let r =
+                            *tasks_record.get_or_insert_with(|| task::function_record(ctx, func));
+                        (r, unsafe { LLVMGetParam(func, 1) })
+                    }
+                };
+                task::lower_task(
+                    module,
+                    func,
+                    &n.r,
+                    &n.shape,
+                    n.alloc_block,
+                    &record,
+                    replaces,
+                )?
+            }
         };
         reports.push(report);
+    }
+    if let Some(record) = tasks_record {
+        task::wait_at_returns(module, func, &record)?;
     }
     Ok(reports)
 }

@@ -109,6 +109,24 @@ pub fn lower_in_place(
             b.call(fty, f, &[ident], "");
             None
         }
+        "taskwait" | "taskyield" => {
+            b.at_start(shape.entry);
+            b.before(ir::terminator(shape.entry).expect("entry ends in a branch"));
+            let name = if construct == "taskwait" {
+                "__kmpc_omp_taskwait"
+            } else {
+                "__kmpc_omp_taskyield"
+            };
+            let (f, fty) = abi::runtime_fn(module, name);
+            let mut args = vec![ident, gtid];
+            if construct == "taskyield" {
+                args.push(unsafe { LLVMConstInt(i32t, 0, 0) });
+            }
+            b.call(fty, f, &args, "");
+            None
+        }
+        // every thread runs its block; the end waits for the tasks created inside
+        "taskgroup" => Some(("__kmpc_taskgroup", "__kmpc_end_taskgroup", None)),
         "barrier" => None,
         other => return Err(r.error(format!("the pass cannot lower '{other}' yet"))),
     };
@@ -141,7 +159,7 @@ pub fn lower_in_place(
             };
             args.push(v);
         }
-        let everyone = lock.is_some() || construct == "ordered";
+        let everyone = lock.is_some() || construct == "ordered" || construct == "taskgroup";
         let chosen = b.call(fty, f, &args, if everyone { "" } else { "omp.chosen" });
         chosen_flag = Some(chosen);
         // critical, ordered: every thread runs the block, one at a time

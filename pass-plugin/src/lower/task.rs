@@ -1,0 +1,300 @@
+//! `task`: the outlined region runs as an explicit task of the runtime.
+//!
+//! ```text
+//!   %task = __kmpc_omp_task_alloc(@ident, %gtid, flags, 40 + sizeof(args), 0, @f.omp_task_entry)
+//!   store { inputs... } at %task + 40            ; captured when the task is created
+//!   __kmpc_omp_task(@ident, %gtid, %task)        ; if(c) false: begin_if0; entry; complete_if0
+//! @f.omp_task_entry(i32 %gtid, ptr %task): unpack the inputs, call @f(inputs...), ret 0
+//! ```
+//! The inputs are what CodeExtractor found: firstprivate values loaded at creation
+//! (sharing::Mode::Task), addresses of shared variables, and the failure record of the
+//! team (or of the function, for a task outside any parallel region of it). A task that
+//! raises records the first failure there and ends; the team re-raises after its region, a
+//! function with such tasks waits for its child tasks at each return and re-raises then.
+
+use crate::abi;
+use crate::error::{PassError, PassResult};
+use crate::ir::{self, Block, Builder, Value};
+use crate::markers::MarkedRegion;
+use crate::raise::{self, TeamErrors};
+use crate::region::{self, Shape};
+use crate::sharing::{self, thread_id};
+use crate::{outline, sharing::Mode};
+use llvm_sys::core::*;
+use llvm_sys::prelude::*;
+use llvm_sys::{LLVMIntPredicate, LLVMOpcode, LLVMTypeKind};
+
+use super::RegionReport;
+
+/// kmp_task_t's header: shareds, routine, part_id (+ padding), two data words.
+const HEADER: u64 = 40;
+
+pub fn lower_task(
+    module: LLVMModuleRef,
+    func: Value,
+    r: &MarkedRegion,
+    shape: &Shape,
+    alloc_block: Block,
+    errors: &TeamErrors,
+    replaces: Value,
+) -> PassResult<RegionReport> {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let loc = &r.payload.loc;
+    let blocks = region::blocks(r, shape)?;
+    // The task's own exception slot (it may run on any thread, at any time).
+    let b = Builder::new(ctx);
+    b.at_start(shape.entry);
+    let ptr = unsafe { LLVMPointerTypeInContext(ctx, 0) };
+    let slot = b.alloca(ptr, "omp.task.excinfo");
+    b.store(unsafe { LLVMConstNull(ptr) }, slot);
+    ir::replace_uses_in(replaces, slot, &blocks);
+    let mine = TeamErrors {
+        private: slot,
+        ..*errors
+    };
+    let rets = region::returns(&blocks);
+    let can_raise = !rets.is_empty();
+    let tail = shape.tail();
+    let mut all = blocks.clone();
+    all.extend(raise::redirect_returns(
+        ctx, func, &rets, &mine, tail, None,
+    )?);
+    let team_shared = [
+        errors.status,
+        errors.excinfo,
+        errors.cancelled,
+        errors.loop_cancelled,
+    ];
+    let applied = sharing::apply(module, func, r, shape, &all, &team_shared, Mode::Task)?;
+    let all = region::blocks(r, shape)?;
+    let out = outline::extract(&all, alloc_block, &format!("omp.task.{}", r.payload.id))?;
+    emit_task(module, r, out.function, out.call)?;
+    ir::erase_with_dead_operands(r.enter);
+    ir::erase_with_dead_operands(r.exit);
+    Ok(RegionReport {
+        id: r.payload.id,
+        construct: r.payload.construct.clone(),
+        directive: r.payload.directive.clone(),
+        line: loc.line,
+        function: ir::name_of(func),
+        outlined: ir::name_of(out.function),
+        sharing: applied.decisions,
+        can_raise,
+    })
+}
+
+/// The task entry libomp calls: `i32 (i32 gtid, ptr task)`.
+fn task_entry(module: LLVMModuleRef, outlined: Value, args_ty: LLVMTypeRef) -> Value {
+    unsafe {
+        let ctx = LLVMGetModuleContext(module);
+        let (i32t, i8t) = (LLVMInt32TypeInContext(ctx), LLVMInt8TypeInContext(ctx));
+        let ptr = LLVMPointerTypeInContext(ctx, 0);
+        let mut params = [i32t, ptr];
+        let fty = LLVMFunctionType(i32t, params.as_mut_ptr(), 2, 0);
+        let name = format!("{}.omp_task_entry", ir::name_of(outlined));
+        let f = LLVMAddFunction(module, ir::cstr(&name).as_ptr(), fty);
+        LLVMSetLinkage(f, llvm_sys::LLVMLinkage::LLVMInternalLinkage);
+        let entry = LLVMAppendBasicBlockInContext(ctx, f, ir::cstr("entry").as_ptr());
+        let b = Builder::new(ctx);
+        b.at_end(entry);
+        let mut off = [LLVMConstInt(LLVMInt64TypeInContext(ctx), HEADER, 0)];
+        let data = LLVMBuildGEP2(
+            b.raw,
+            i8t,
+            LLVMGetParam(f, 1),
+            off.as_mut_ptr(),
+            1,
+            ir::cstr("omp.task.data").as_ptr(),
+        );
+        let n = LLVMCountStructElementTypes(args_ty);
+        let fields: Vec<Value> = (0..n)
+            .map(|i| {
+                let p = LLVMBuildStructGEP2(b.raw, args_ty, data, i, ir::cstr("omp.arg").as_ptr());
+                b.load(LLVMStructGetTypeAtIndex(args_ty, i), p, "omp.arg")
+            })
+            .collect();
+        b.call(LLVMGlobalGetValueType(outlined), outlined, &fields, "");
+        b.ret(LLVMConstInt(i32t, 0, 0));
+        f
+    }
+}
+
+fn emit_task(
+    module: LLVMModuleRef,
+    r: &MarkedRegion,
+    outlined: Value,
+    call: Value,
+) -> PassResult<()> {
+    unsafe {
+        let ctx = LLVMGetModuleContext(module);
+        let (i32t, i64t, i8t) = (
+            LLVMInt32TypeInContext(ctx),
+            LLVMInt64TypeInContext(ctx),
+            LLVMInt8TypeInContext(ctx),
+        );
+        let inputs: Vec<Value> = ir::call_args(call);
+        let mut tys: Vec<LLVMTypeRef> = inputs.iter().map(|&v| LLVMTypeOf(v)).collect();
+        let args_ty = LLVMStructTypeInContext(ctx, tys.as_mut_ptr(), tys.len() as u32, 0);
+        let layout = llvm_sys::target::LLVMGetModuleDataLayout(module);
+        let size = llvm_sys::target::LLVMABISizeOfType(layout, args_ty);
+        let entry = task_entry(module, outlined, args_ty);
+        let loc = &r.payload.loc;
+        let parent = ir::parent_function(ir::parent_block(call));
+        let ident = abi::ident(
+            module,
+            &loc.file,
+            &ir::name_of(parent),
+            loc.line,
+            loc.column,
+        );
+        let b = Builder::new(ctx);
+        b.before(call);
+        let gtid = thread_id(&b, module, ident);
+        // flags: 1 = tied (the default; `untied` lets the task move between threads)
+        let flags = if r.payload.clauses.untied { 0 } else { 1 };
+        let (f, fty) = abi::runtime_fn(module, "__kmpc_omp_task_alloc");
+        let task = b.call(
+            fty,
+            f,
+            &[
+                ident,
+                gtid,
+                LLVMConstInt(i32t, flags, 0),
+                LLVMConstInt(i64t, HEADER + size, 0),
+                LLVMConstInt(i64t, 0, 0),
+                entry,
+            ],
+            "omp.task",
+        );
+        let mut off = [LLVMConstInt(i64t, HEADER, 0)];
+        let data = LLVMBuildGEP2(
+            b.raw,
+            i8t,
+            task,
+            off.as_mut_ptr(),
+            1,
+            ir::cstr("omp.task.data").as_ptr(),
+        );
+        for (i, &v) in inputs.iter().enumerate() {
+            let p = LLVMBuildStructGEP2(
+                b.raw,
+                args_ty,
+                data,
+                i as u32,
+                ir::cstr("omp.capture").as_ptr(),
+            );
+            b.store(v, p);
+        }
+        let condition = r
+            .payload
+            .clauses
+            .if_
+            .and_then(|i| r.enter_operands.get(i))
+            .copied();
+        let (spawn, spawn_ty) = abi::runtime_fn(module, "__kmpc_omp_task");
+        match condition {
+            None => {
+                b.call(spawn_ty, spawn, &[ident, gtid, task], "");
+            }
+            Some(c) => {
+                // if(c) false: the task runs now, on this thread
+                let c = if LLVMGetTypeKind(LLVMTypeOf(c)) == LLVMTypeKind::LLVMIntegerTypeKind
+                    && LLVMGetIntTypeWidth(LLVMTypeOf(c)) == 1
+                {
+                    c
+                } else {
+                    LLVMBuildICmp(
+                        b.raw,
+                        LLVMIntPredicate::LLVMIntNE,
+                        c,
+                        LLVMConstNull(LLVMTypeOf(c)),
+                        ir::cstr("omp.if").as_ptr(),
+                    )
+                };
+                let here = ir::parent_block(call);
+                let rest = ir::split_before(call, "omp.task.after");
+                let deferred = LLVMAppendBasicBlockInContext(
+                    ctx,
+                    parent,
+                    ir::cstr("omp.task.deferred").as_ptr(),
+                );
+                let now =
+                    LLVMAppendBasicBlockInContext(ctx, parent, ir::cstr("omp.task.now").as_ptr());
+                ir::erase(ir::terminator(here).expect("split leaves a branch"));
+                b.at_end(here);
+                b.cond_br(c, deferred, now);
+                b.at_end(deferred);
+                b.call(spawn_ty, spawn, &[ident, gtid, task], "");
+                b.br(rest);
+                b.at_end(now);
+                let (f, fty) = abi::runtime_fn(module, "__kmpc_omp_task_begin_if0");
+                b.call(fty, f, &[ident, gtid, task], "");
+                b.call(LLVMGlobalGetValueType(entry), entry, &[gtid, task], "");
+                let (f, fty) = abi::runtime_fn(module, "__kmpc_omp_task_complete_if0");
+                b.call(fty, f, &[ident, gtid, task], "");
+                b.br(rest);
+            }
+        }
+        ir::erase(call);
+        if ir::opcode(task) != LLVMOpcode::LLVMCall {
+            return Err(PassError::Internal {
+                message: "task allocation is not a call".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A function that creates tasks outside any parallel region of its own keeps their
+/// failure record in its frame: at each of its returns it first waits for its child tasks
+/// (they may still use the frame), then re-raises a task's exception.
+pub fn function_record(ctx: LLVMContextRef, func: Value) -> TeamErrors {
+    let entry = ir::blocks(func)[0];
+    let b = Builder::new(ctx);
+    b.at_start(entry);
+    unsafe {
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let ptr = LLVMPointerTypeInContext(ctx, 0);
+        let status = b.alloca(i32t, "omp.tasks.status");
+        let excinfo = b.alloca(ptr, "omp.tasks.excinfo");
+        let cancelled = b.alloca(i32t, "omp.tasks.cancelled");
+        let loop_cancelled = b.alloca(i32t, "omp.tasks.loop.cancelled");
+        for slot in [status, cancelled, loop_cancelled] {
+            b.store(LLVMConstInt(i32t, 0, 0), slot);
+        }
+        b.store(LLVMConstNull(ptr), excinfo);
+        TeamErrors {
+            status,
+            excinfo,
+            private: excinfo,
+            leave: entry,
+            entry,
+            cancelled,
+            loop_cancelled,
+            pre: entry,
+        }
+    }
+}
+
+/// Before each `ret` of `func`: wait for the child tasks, then return a task's failure.
+pub fn wait_at_returns(module: LLVMModuleRef, func: Value, record: &TeamErrors) -> PassResult<()> {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let rets: Vec<Value> = ir::blocks(func)
+        .into_iter()
+        .filter_map(ir::terminator)
+        .filter(|&t| ir::opcode(t) == LLVMOpcode::LLVMRet)
+        .collect();
+    let ident = abi::ident(module, "", &ir::name_of(func), 0, 0);
+    for ret in rets {
+        let b = Builder::new(ctx);
+        b.before(ret);
+        let gtid = thread_id(&b, module, ident);
+        let (f, fty) = abi::runtime_fn(module, "__kmpc_omp_taskwait");
+        b.call(fty, f, &[ident, gtid], "");
+        // a normal return becomes the first failed task's status, if any
+        let block = ir::parent_block(ret);
+        let end = ir::split_before(ret, "omp.tasks.done");
+        raise::reraise_after(ctx, func, block, end, record, None)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,196 @@
+"""Explicit tasks (first slice of the tasking issue): `task` with the OpenMP data-sharing
+defaults and clauses, `taskwait`, `taskgroup`, `taskyield`, `if`, recursion (fib) in
+functions with tasks outside any region of their own, exceptions from tasks, arrays
+captured by tasks kept alive and released."""
+
+import textwrap
+
+import numpy as np
+import pyomp
+import pytest
+from helpers import compile_source
+from numba.core.runtime import _nrt_python, rtsys
+from pyomp import njit, omp_get_thread_num, openmp
+
+
+@njit
+def squares(n, out, who):
+    with openmp("parallel"):
+        with openmp("single"):
+            for i in range(n):
+                with openmp("task"):  # i is firstprivate: captured at creation
+                    out[i] = i * i
+                    who[i] = omp_get_thread_num()
+            with openmp("taskwait"):
+                pass
+    return out
+
+
+def test_tasks_in_single_run_every_body_once(threads):
+    out, who = np.zeros(200), np.full(200, -1, dtype=np.int64)
+    assert (squares(200, out, who) == np.arange(200) ** 2).all()
+    assert set(who.tolist()) <= set(range(threads))
+
+
+@njit
+def fib_serial(n):
+    if n < 2:
+        return n
+    return fib_serial(n - 1) + fib_serial(n - 2)
+
+
+@njit
+def fib(n):
+    if n < 12:
+        return fib_serial(n)
+    x = 0
+    y = 0
+    with openmp("task shared(x)"):
+        x = fib(n - 1)
+    with openmp("task shared(y)"):
+        y = fib(n - 2)
+    with openmp("taskwait"):
+        pass
+    return x + y
+
+
+@njit
+def run_fib(n):
+    r = 0
+    with openmp("parallel shared(r)"):
+        with openmp("single"):
+            r = fib(n)
+    return r
+
+
+def test_recursive_fib_with_tasks(threads):
+    for _ in range(5):
+        assert run_fib(22) == 17711
+
+
+@njit
+def shared_and_firstprivate(n):
+    total = 0
+    seen = np.zeros(n, dtype=np.int64)
+    with openmp("parallel shared(total)"):
+        with openmp("single"):
+            k = 100
+            for i in range(n):
+                with openmp("task"):  # total shared (as in the region), k firstprivate
+                    seen[i] = k + i
+                    with openmp("atomic"):
+                        total += 1
+                k += 1  # changes after creation do not reach the task
+    return total, seen
+
+
+def test_task_data_sharing_defaults(threads):
+    total, seen = shared_and_firstprivate(50)
+    assert total == 50
+    assert seen.tolist() == [100 + 2 * i for i in range(50)]
+
+
+@njit
+def groups(n, out):
+    with openmp("parallel"):
+        with openmp("single"):
+            with openmp("taskgroup"):
+                for i in range(n):
+                    with openmp("task"):
+                        out[i] = 1
+                    with openmp("taskyield"):
+                        pass
+            # the taskgroup waited for its tasks
+            done = 0
+            for i in range(n):
+                done += out[i]
+            out[n] = done
+    return out
+
+
+def test_taskgroup_waits_for_its_tasks(threads):
+    assert groups(40, np.zeros(41))[40] == 40
+
+
+@njit
+def undeferred(n, flag, out):
+    with openmp("parallel"):
+        with openmp("single"):
+            for i in range(n):
+                with openmp("task if(flag)"):
+                    out[i] = omp_get_thread_num() + 1
+    return out
+
+
+def test_if_false_runs_the_task_at_once(threads):
+    out = undeferred(30, False, np.zeros(30))
+    assert len(set(out.tolist())) == 1  # all on the thread running the single
+    assert (undeferred(30, True, np.zeros(30)) > 0).all()
+
+
+@njit
+def raising_tasks(n, bad, out):
+    with openmp("parallel"):
+        with openmp("single"):
+            for i in range(n):
+                with openmp("task"):
+                    if i == bad:
+                        raise ValueError("task failed", i)
+                    out[i] = i
+    return out
+
+
+@njit
+def orphan_tasks(n, bad, out):
+    for i in range(n):
+        with openmp("task"):
+            if i == bad:
+                raise KeyError("orphan task", i)
+            out[i] = 2 * i
+    return out
+
+
+def test_exceptions_in_tasks_propagate(threads):
+    for _ in range(3):
+        with pytest.raises(ValueError, match="task failed"):
+            raising_tasks(30, 11, np.zeros(30))
+        assert (raising_tasks(30, -1, np.zeros(30)) == np.arange(30)).all()
+        with pytest.raises(KeyError, match="orphan task"):
+            orphan_tasks(30, 4, np.zeros(30))
+        assert (orphan_tasks(30, -1, np.zeros(30)) == 2 * np.arange(30)).all()
+
+
+@njit
+def captured_arrays(n):
+    total = np.zeros(1)
+    with openmp("parallel"):
+        with openmp("single"):
+            for i in range(n):
+                a = np.full(3, float(i))  # a new array each time, captured by the task
+                with openmp("task"):
+                    with openmp("atomic"):
+                        total[0] += a.sum()
+    return total[0]
+
+
+def test_captured_arrays_stay_alive_and_are_released(threads):
+    assert captured_arrays(10) == 3 * sum(range(10))
+    _nrt_python.memsys_enable_stats()
+    before = rtsys.get_allocation_stats()
+    assert captured_arrays(300) == 3 * sum(range(300))
+    after = rtsys.get_allocation_stats()
+    assert after.alloc - before.alloc == after.free - before.free
+
+
+@pytest.mark.parametrize("clause", ["depend(in: x)", "priority(2)", "final(1)",
+                                    "mergeable"])
+def test_task_clauses_not_lowered_yet_are_rejected(clause):
+    f = compile_source(textwrap.dedent(f"""
+        def f(x):
+            with openmp("task {clause}"):
+                x += 1
+            return x
+    """), "tasks")
+    with pytest.raises(pyomp.errors.UnsupportedConstructError) as err:
+        f(1)
+    assert f"'{clause.split('(')[0]}' clause of 'task' is not implemented" in str(err.value)
