@@ -1,7 +1,8 @@
 """Explicit tasks (first slice of the tasking issue): `task` with the OpenMP data-sharing
-defaults and clauses, `taskwait`, `taskgroup`, `taskyield`, `if`, recursion (fib) in
-functions with tasks outside any region of their own, exceptions from tasks, arrays
-captured by tasks kept alive and released."""
+defaults and clauses, `taskwait`, `taskgroup`, `taskyield`, `if`, `final`, `priority`,
+`depend` on variables and array elements, recursion (fib) in functions with tasks
+outside any region of their own, exceptions from tasks, arrays captured by tasks kept
+alive and released."""
 
 import textwrap
 
@@ -10,7 +11,7 @@ import pyomp
 import pytest
 from helpers import compile_source
 from numba.core.runtime import _nrt_python, rtsys
-from pyomp import njit, omp_get_thread_num, openmp
+from pyomp import njit, omp_get_thread_num, omp_in_final, openmp
 
 
 @njit
@@ -182,8 +183,7 @@ def test_captured_arrays_stay_alive_and_are_released(threads):
     assert after.alloc - before.alloc == after.free - before.free
 
 
-@pytest.mark.parametrize("clause", ["depend(in: x)", "priority(2)", "final(1)",
-                                    "mergeable"])
+@pytest.mark.parametrize("clause", ["in_reduction(+: x)", "affinity(x)"])
 def test_task_clauses_not_lowered_yet_are_rejected(clause):
     f = compile_source(textwrap.dedent(f"""
         def f(x):
@@ -194,3 +194,66 @@ def test_task_clauses_not_lowered_yet_are_rejected(clause):
     with pytest.raises(pyomp.errors.UnsupportedConstructError) as err:
         f(1)
     assert f"'{clause.split('(')[0]}' clause of 'task' is not implemented" in str(err.value)
+
+
+@njit
+def dependent_chain(n, log):
+    x = 0
+    pos = np.zeros(1, dtype=np.int64)
+    with openmp("parallel"):
+        with openmp("single"):
+            for i in range(n):
+                with openmp("task depend(inout: x) shared(x)"):
+                    x = x * 2 + 1
+                    log[pos[0]] = i
+                    pos[0] += 1
+    return x
+
+
+def test_inout_dependences_on_a_variable_serialise_in_creation_order(threads):
+    log = np.zeros(40, dtype=np.int64)
+    assert dependent_chain(40, log) == 2 ** 40 - 1
+    assert log.tolist() == list(range(40))
+
+
+@njit
+def element_dependences(n, a, b):
+    with openmp("parallel"):
+        with openmp("single"):
+            for i in range(n):
+                with openmp("task depend(out: a[i % 4])"):
+                    a[i % 4] = a[i % 4] * 3 + i
+                with openmp("task depend(in: a[i % 4]) depend(mutexinoutset: b[0])"):
+                    b[0] += a[i % 4]
+            with openmp("taskwait depend(in: a[0])"):
+                pass
+            b[1] = a[0]  # the tasks on a[0] are done
+    return a, b
+
+
+def test_dependences_on_array_elements(threads):
+    n = 40
+    a, b = element_dependences(n, np.zeros(4, dtype=np.int64), np.zeros(2, dtype=np.int64))
+    ea, total = np.zeros(4, dtype=np.int64), 0
+    for i in range(n):
+        ea[i % 4] = ea[i % 4] * 3 + i
+        total += ea[i % 4]
+    assert (a == ea).all() and b[0] == total and b[1] == ea[0]
+
+
+@njit
+def finals(flag):
+    seen = np.full(3, -1, dtype=np.int64)
+    with openmp("parallel"):
+        with openmp("single"):
+            with openmp("task final(flag) priority(2) mergeable untied"):
+                seen[0] = omp_in_final()
+                with openmp("task"):
+                    seen[1] = omp_in_final()
+    seen[2] = omp_in_final()
+    return seen
+
+
+def test_final_tasks_and_their_descendants_are_final(threads):
+    assert finals(True).tolist() == [1, 1, 0]
+    assert finals(False).tolist() == [0, 0, 0]

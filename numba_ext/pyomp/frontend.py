@@ -37,8 +37,8 @@ IN_PLACE = frozenset({"barrier", "master", "masked", "single", "critical", "atom
                       "taskgroup", "taskyield"})
 
 #: Task clauses not lowered yet (rejected with an error naming them, never ignored).
-_TASK_UNSUPPORTED = frozenset({"depend", "priority", "in_reduction", "affinity", "detach",
-                               "final", "mergeable", "allocate", "task_reduction"})
+_TASK_UNSUPPORTED = frozenset({"in_reduction", "affinity", "detach", "allocate",
+                               "task_reduction"})
 
 #: `simd` promises the loop can run in SIMD lanes.  pyomp runs it as the counted loop it is,
 #: which LLVM vectorises where it can; its data-sharing clauses hold trivially for a loop run

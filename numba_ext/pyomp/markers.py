@@ -150,11 +150,12 @@ def clause_reads(directive, local_names):
     region evaluates them inside that region, so they count among the region's reads."""
     names = set()
     for clause in directive.clauses:
-        expr = getattr(clause, "expr", None)
-        if expr is None:
-            continue
-        names |= {n.id for n in ast.walk(expr.tree())
-                  if isinstance(n, ast.Name) and n.id in local_names}
+        exprs = [clause.expr] if clause.expr is not None else []
+        if clause.name == "depend":
+            exprs += list(clause.items)
+        for expr in exprs:
+            names |= {n.id for n in ast.walk(expr.tree())
+                      if isinstance(n, ast.Name) and n.id in local_names}
     return names
 
 
@@ -186,10 +187,47 @@ def clause_operand(builder, func_ir, expr, local_names, located):
     return builder.call("clause_expr", helper, args)
 
 
+#: kmp_depend_info flags of each dependence type (as Clang sets them).
+_DEPEND_FLAGS = {"in": 1, "out": 3, "inout": 3, "mutexinoutset": 4, "inoutset": 8}
+
+
+def _depend_operands(enter, func_ir, directive, operands, local_names, located):
+    """`depend(type: x, a[i])` of a task or taskwait: per item, an operand giving its
+    address (a variable: its value, whose alloca the pass finds; an array element: its
+    address, computed here) and the runtime's flag for the type."""
+    from . import tasks
+    out = []
+    for clause in directive.clauses_named("depend"):
+        flag = _DEPEND_FLAGS.get(clause.kind)
+        if flag is None:
+            raise located(PyompError(f"depend({clause.kind}: ...) is not implemented by "
+                                     "this version of pyomp", span=clause.span))
+        for item in clause.items:
+            tree = item.tree()
+            if isinstance(tree, ast.Name) and tree.id in local_names:
+                out.append({"flag": flag, "operand": len(operands), "kind": "variable"})
+                operands.append(ir.Var(enter.scope, tree.id, enter.loc))
+                continue
+            if isinstance(tree, ast.Subscript) and isinstance(tree.value, ast.Name) \
+                    and tree.value.id in local_names \
+                    and not isinstance(tree.slice, (ast.Slice, ast.Tuple)):
+                index = Expr(ast.unparse(tree.slice), item.span)
+                idx = clause_operand(enter, func_ir, index, local_names, located)
+                addr = enter.call("element_address", tasks.element_address,
+                                  [ir.Var(enter.scope, tree.value.id, enter.loc), idx])
+                out.append({"flag": flag, "operand": len(operands), "kind": "address"})
+                operands.append(addr)
+                continue
+            raise located(PyompError(
+                f"a dependence is on a variable or an array element (`x`, `a[i]`), not "
+                f"'{item.text}'", span=item.span))
+    return out
+
+
 def _clause_payload(enter, func_ir, directive, operands, local_names, located):
     """The clause part of the payload; clause expressions become marker operands."""
     clauses = {}
-    for name in ("num_threads", "if", "filter"):
+    for name in ("num_threads", "if", "filter", "final", "priority"):
         clause = directive.clause(name)
         if clause is not None:
             clauses[name] = len(operands)
@@ -212,6 +250,9 @@ def _clause_payload(enter, func_ir, directive, operands, local_names, located):
         clauses["ordered"] = True
     if directive.has("untied"):
         clauses["untied"] = True
+    depends = _depend_operands(enter, func_ir, directive, operands, local_names, located)
+    if depends:
+        clauses["depend"] = depends
     if directive.construct == "critical":
         clauses["name"] = directive.name or ""
     if directive.construct in ("cancel", "cancellation point"):

@@ -75,6 +75,20 @@ pub const RUNTIME: &[(&str, T, &[T], bool)] = &[
         false,
     ),
     ("__kmpc_omp_task", T::I32, &[T::Ptr, T::I32, T::Ptr], false),
+    // ident_t*, gtid, task, ndeps, kmp_depend_info*, ndeps_noalias, noalias list
+    (
+        "__kmpc_omp_task_with_deps",
+        T::I32,
+        &[T::Ptr, T::I32, T::Ptr, T::I32, T::Ptr, T::I32, T::Ptr],
+        false,
+    ),
+    // ident_t*, gtid, ndeps, kmp_depend_info*, ndeps_noalias, noalias list
+    (
+        "__kmpc_omp_wait_deps",
+        T::Void,
+        &[T::Ptr, T::I32, T::I32, T::Ptr, T::I32, T::Ptr],
+        false,
+    ),
     // if(false): the encountering thread runs the task at once
     (
         "__kmpc_omp_task_begin_if0",

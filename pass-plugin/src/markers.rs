@@ -83,6 +83,22 @@ pub struct Clauses {
     /// `task untied`: the task may move between threads.
     #[serde(default)]
     pub untied: bool,
+    /// task final(e) / priority(e): operand indices.
+    #[serde(rename = "final")]
+    pub final_: Option<usize>,
+    pub priority: Option<usize>,
+    /// task / taskwait depend(...): one entry per list item.
+    #[serde(default)]
+    pub depend: Vec<Depend>,
+}
+
+/// One dependence: kmp_depend_info's flag for its type, and the operand giving its address
+/// (`kind` "variable": a value loaded from the variable's alloca; "address": an integer).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Depend {
+    pub flag: u64,
+    pub operand: usize,
+    pub kind: String,
 }
 
 /// `schedule([modifiers:] kind[, chunk])`; `chunk` indexes the enter marker's operands.

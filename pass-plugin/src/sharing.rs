@@ -28,7 +28,7 @@ pub type Decision = (String, String, String);
 /// The alloca a marker operand was loaded from. Numba packs a call's `*args` into a tuple
 /// and unpacks it for the callee, so an operand may be `extractvalue (insertvalue ...), i`:
 /// follow the chain to the value inserted at `i`.
-fn alloca_behind(v: Value) -> Option<Value> {
+pub fn alloca_behind(v: Value) -> Option<Value> {
     if !ir::is_instruction(v) {
         return None;
     }

@@ -117,12 +117,23 @@ pub fn lower_in_place(
             } else {
                 "__kmpc_omp_taskyield"
             };
-            let (f, fty) = abi::runtime_fn(module, name);
             let mut args = vec![ident, gtid];
             if construct == "taskyield" {
                 args.push(unsafe { LLVMConstInt(i32t, 0, 0) });
             }
-            b.call(fty, f, &args, "");
+            match super::task::dependences(&b, module, r, func)? {
+                // taskwait depend(...): wait only for the tasks it depends on
+                Some((n, list)) => unsafe {
+                    let (f, fty) = abi::runtime_fn(module, "__kmpc_omp_wait_deps");
+                    let none = LLVMConstNull(LLVMPointerTypeInContext(ctx, 0));
+                    let zero = LLVMConstInt(i32t, 0, 0);
+                    b.call(fty, f, &[ident, gtid, n, list, zero, none], "");
+                },
+                None => {
+                    let (f, fty) = abi::runtime_fn(module, name);
+                    b.call(fty, f, &args, "");
+                }
+            }
             None
         }
         // every thread runs its block; the end waits for the tasks created inside

@@ -150,8 +150,21 @@ fn emit_task(
         let b = Builder::new(ctx);
         b.before(call);
         let gtid = thread_id(&b, module, ident);
-        // flags: 1 = tied (the default; `untied` lets the task move between threads)
-        let flags = if r.payload.clauses.untied { 0 } else { 1 };
+        // flags: 1 = tied (the default; `untied` lets the task move between threads),
+        // 2 = final (its descendants run at once), 0x20 = a priority is given
+        let clauses = &r.payload.clauses;
+        let operand = |i: Option<usize>| i.and_then(|i| r.enter_operands.get(i)).copied();
+        let base = u64::from(!clauses.untied) | if clauses.priority.is_some() { 0x20 } else { 0 };
+        let flags = match operand(clauses.final_) {
+            Some(f) => LLVMBuildSelect(
+                b.raw,
+                truth(&b, f),
+                LLVMConstInt(i32t, base | 2, 0),
+                LLVMConstInt(i32t, base, 0),
+                ir::cstr("omp.task.flags").as_ptr(),
+            ),
+            None => LLVMConstInt(i32t, base, 0),
+        };
         let (f, fty) = abi::runtime_fn(module, "__kmpc_omp_task_alloc");
         let task = b.call(
             fty,
@@ -159,13 +172,27 @@ fn emit_task(
             &[
                 ident,
                 gtid,
-                LLVMConstInt(i32t, flags, 0),
+                flags,
                 LLVMConstInt(i64t, HEADER + size, 0),
                 LLVMConstInt(i64t, 0, 0),
                 entry,
             ],
             "omp.task",
         );
+        if let Some(p) = operand(clauses.priority) {
+            // kmp_task_t's second data word holds the priority
+            let mut at = [LLVMConstInt(i64t, 32, 0)];
+            let field = LLVMBuildGEP2(
+                b.raw,
+                i8t,
+                task,
+                at.as_mut_ptr(),
+                1,
+                ir::cstr("omp.task.priority").as_ptr(),
+            );
+            let p = LLVMBuildIntCast2(b.raw, p, i32t, 1, ir::cstr("omp.priority").as_ptr());
+            b.store(p, field);
+        }
         let mut off = [LLVMConstInt(i64t, HEADER, 0)];
         let data = LLVMBuildGEP2(
             b.raw,
@@ -191,26 +218,26 @@ fn emit_task(
             .if_
             .and_then(|i| r.enter_operands.get(i))
             .copied();
-        let (spawn, spawn_ty) = abi::runtime_fn(module, "__kmpc_omp_task");
+        let deps = dependences(&b, module, r, parent)?;
+        let spawn_now = |b: &Builder| match deps {
+            Some((n, list)) => {
+                let (f, fty) = abi::runtime_fn(module, "__kmpc_omp_task_with_deps");
+                let none = LLVMConstNull(LLVMPointerTypeInContext(ctx, 0));
+                let zero = LLVMConstInt(i32t, 0, 0);
+                b.call(fty, f, &[ident, gtid, task, n, list, zero, none], "")
+            }
+            None => {
+                let (f, fty) = abi::runtime_fn(module, "__kmpc_omp_task");
+                b.call(fty, f, &[ident, gtid, task], "")
+            }
+        };
         match condition {
             None => {
-                b.call(spawn_ty, spawn, &[ident, gtid, task], "");
+                spawn_now(&b);
             }
             Some(c) => {
                 // if(c) false: the task runs now, on this thread
-                let c = if LLVMGetTypeKind(LLVMTypeOf(c)) == LLVMTypeKind::LLVMIntegerTypeKind
-                    && LLVMGetIntTypeWidth(LLVMTypeOf(c)) == 1
-                {
-                    c
-                } else {
-                    LLVMBuildICmp(
-                        b.raw,
-                        LLVMIntPredicate::LLVMIntNE,
-                        c,
-                        LLVMConstNull(LLVMTypeOf(c)),
-                        ir::cstr("omp.if").as_ptr(),
-                    )
-                };
+                let c = truth(&b, c);
                 let here = ir::parent_block(call);
                 let rest = ir::split_before(call, "omp.task.after");
                 let deferred = LLVMAppendBasicBlockInContext(
@@ -224,9 +251,16 @@ fn emit_task(
                 b.at_end(here);
                 b.cond_br(c, deferred, now);
                 b.at_end(deferred);
-                b.call(spawn_ty, spawn, &[ident, gtid, task], "");
+                spawn_now(&b);
                 b.br(rest);
                 b.at_end(now);
+                if let Some((n, list)) = deps {
+                    // an undeferred task still waits for what it depends on
+                    let (f, fty) = abi::runtime_fn(module, "__kmpc_omp_wait_deps");
+                    let none = LLVMConstNull(LLVMPointerTypeInContext(ctx, 0));
+                    let zero = LLVMConstInt(i32t, 0, 0);
+                    b.call(fty, f, &[ident, gtid, n, list, zero, none], "");
+                }
                 let (f, fty) = abi::runtime_fn(module, "__kmpc_omp_task_begin_if0");
                 b.call(fty, f, &[ident, gtid, task], "");
                 b.call(LLVMGlobalGetValueType(entry), entry, &[gtid, task], "");
@@ -242,6 +276,88 @@ fn emit_task(
             });
         }
         Ok(())
+    }
+}
+
+/// i1 from a clause value (a Numba boolean, or any integer: nonzero is true).
+fn truth(b: &Builder, v: Value) -> Value {
+    unsafe {
+        let ty = LLVMTypeOf(v);
+        if LLVMGetTypeKind(ty) == LLVMTypeKind::LLVMIntegerTypeKind && LLVMGetIntTypeWidth(ty) == 1
+        {
+            return v;
+        }
+        LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntNE,
+            v,
+            LLVMConstNull(ty),
+            ir::cstr("omp.truth").as_ptr(),
+        )
+    }
+}
+
+/// The kmp_depend_info list of a task's or taskwait's `depend` clauses, filled at the
+/// builder: (count, address), or None without dependences. Each entry is
+/// { i64 address, i64 length, i8 flags }; a variable's address is its alloca's.
+pub fn dependences(
+    b: &Builder,
+    module: LLVMModuleRef,
+    r: &MarkedRegion,
+    func: Value,
+) -> PassResult<Option<(Value, Value)>> {
+    let deps = &r.payload.clauses.depend;
+    if deps.is_empty() {
+        return Ok(None);
+    }
+    unsafe {
+        let ctx = LLVMGetModuleContext(module);
+        let (i8t, i32t, i64t) = (
+            LLVMInt8TypeInContext(ctx),
+            LLVMInt32TypeInContext(ctx),
+            LLVMInt64TypeInContext(ctx),
+        );
+        let mut fields = [i64t, i64t, i8t];
+        let info = LLVMStructTypeInContext(ctx, fields.as_mut_ptr(), 3, 0);
+        let list_ty = LLVMArrayType2(info, deps.len() as u64);
+        let at_entry = Builder::new(ctx);
+        at_entry.at_start(ir::blocks(func)[0]);
+        let list = at_entry.alloca(list_ty, "omp.deps");
+        for (i, d) in deps.iter().enumerate() {
+            let v = r
+                .enter_operands
+                .get(d.operand)
+                .copied()
+                .ok_or_else(|| r.error("a dependence without its operand"))?;
+            let addr = if d.kind == "variable" {
+                let alloca = sharing::alloca_behind(v)
+                    .ok_or_else(|| r.error("a dependence on a variable without storage"))?;
+                LLVMBuildPtrToInt(b.raw, alloca, i64t, ir::cstr("omp.dep.addr").as_ptr())
+            } else {
+                LLVMBuildIntCast2(b.raw, v, i64t, 0, ir::cstr("omp.dep.addr").as_ptr())
+            };
+            let mut idx = [LLVMConstInt(i32t, 0, 0), LLVMConstInt(i32t, i as u64, 0)];
+            let entry = LLVMBuildGEP2(
+                b.raw,
+                list_ty,
+                list,
+                idx.as_mut_ptr(),
+                2,
+                ir::cstr("omp.dep").as_ptr(),
+            );
+            let parts = [addr, LLVMConstInt(i64t, 8, 0), LLVMConstInt(i8t, d.flag, 0)];
+            for (k, part) in parts.into_iter().enumerate() {
+                let p = LLVMBuildStructGEP2(
+                    b.raw,
+                    info,
+                    entry,
+                    k as u32,
+                    ir::cstr("omp.dep.field").as_ptr(),
+                );
+                b.store(part, p);
+            }
+        }
+        Ok(Some((LLVMConstInt(i32t, deps.len() as u64, 0), list)))
     }
 }
 

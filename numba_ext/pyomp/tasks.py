@@ -1,0 +1,25 @@
+"""Helpers for task dependences: the address of an array element, which the runtime
+matches dependences on (`depend(inout: a[i])`)."""
+
+from __future__ import annotations
+
+from numba.core import cgutils, errors, types
+from numba.core.extending import intrinsic
+from numba.np.arrayobj import make_array
+
+
+@intrinsic
+def element_address(typingctx, arr, index):
+    """The address of arr[index] as an integer (Numba's own indexing, negative indices
+    wrap as in Python)."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 1
+            and isinstance(index, types.Integer)):
+        raise errors.TypingError("pyomp: a dependence on an array element needs a 1-d array "
+                                 f"and an integer index, not {arr}[{index}]")
+
+    def codegen(context, builder, sig, args):
+        ary = make_array(arr)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, arr, ary, [args[1]], wraparound=True)
+        return builder.ptrtoint(ptr, context.get_value_type(types.intp))
+
+    return types.intp(arr, index), codegen
