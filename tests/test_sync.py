@@ -301,3 +301,19 @@ def test_benchmark_histograms_match_numpy(threads):
     expected = np.bincount(values & 255, minlength=256)
     assert (histogram_atomic(values, np.zeros(256, dtype=np.int64)) == expected).all()
     assert (histogram_private(values, np.zeros(256, dtype=np.int64)) == expected).all()
+
+
+@njit
+def shared_scalar_set_in_single(n):
+    r = 0
+    with openmp("parallel shared(r)"):
+        with openmp("single"):
+            r = n * 2 + 1
+    return r
+
+
+def test_a_shared_scalar_set_in_single_is_not_cleared_by_the_team(threads):
+    # Numba frees `r` right after the region's start (every path there reassigns it);
+    # that `del` ran on every thread and raced with the single's store.
+    for _ in range(200):
+        assert shared_scalar_set_in_single(20) == 41

@@ -257,3 +257,109 @@ def finals(flag):
 def test_final_tasks_and_their_descendants_are_final(threads):
     assert finals(True).tolist() == [1, 1, 0]
     assert finals(False).tolist() == [0, 0, 0]
+
+
+@njit
+def tasks_in_a_loop_and_nested(n, out):
+    with openmp("parallel"):
+        with openmp("for schedule(dynamic, 2)"):
+            for i in range(n):
+                with openmp("task"):  # tasks from a worksharing loop ...
+                    with openmp("task"):  # ... creating tasks
+                        out[i] += 1
+                    out[n + i] += 1
+    return out
+
+
+def test_tasks_inside_worksharing_loops_and_tasks_creating_tasks(threads):
+    out = tasks_in_a_loop_and_nested(100, np.zeros(200))
+    assert (out == 1).all()
+
+
+@njit
+def tasks_in_nested_regions(n, out):
+    with openmp("parallel num_threads(2)"):
+        with openmp("parallel num_threads(2) shared(out)"):
+            with openmp("single"):
+                for i in range(n):
+                    with openmp("task"):
+                        with openmp("atomic"):
+                            out[i] += 1
+    return out
+
+
+def test_tasks_in_nested_parallel_regions(threads):
+    out = tasks_in_nested_regions(50, np.zeros(50))
+    assert (out == 2).all()  # each of the two outer threads' inner team ran all tasks
+
+
+@njit
+def many_tasks(n):
+    count = np.zeros(1, dtype=np.int64)
+    with openmp("parallel"):
+        with openmp("single"):
+            for _i in range(n):
+                with openmp("task"):
+                    with openmp("atomic"):
+                        count[0] += 1
+    return count[0]
+
+
+def test_a_million_tasks():
+    # one bounded stress run, oversubscribed (3 threads on the 2-core CI machine)
+    import os
+
+    pyomp.omp_set_num_threads(3)
+    try:
+        assert many_tasks(1_000_000) == 1_000_000
+    finally:
+        pyomp.omp_set_num_threads(os.cpu_count() or 1)
+
+
+def test_recursive_tasks_a_hundred_times(threads):
+    for _ in range(100):
+        assert run_fib(16) == 987
+
+
+def test_recursive_tasks_with_cache(tmp_path):
+    import subprocess
+    import sys
+    src = tmp_path / "cached_fib.py"
+    src.write_text(textwrap.dedent("""
+        from pyomp import njit, openmp
+
+        @njit(cache=True)
+        def fib(n):
+            if n < 10:
+                a, b = 0, 1
+                for _ in range(n):
+                    a, b = b, a + b
+                return a
+            x = 0
+            y = 0
+            with openmp("task shared(x)"):
+                x = fib(n - 1)
+            with openmp("task shared(y)"):
+                y = fib(n - 2)
+            with openmp("taskwait"):
+                pass
+            return x + y
+
+        @njit(cache=True)
+        def run(n):
+            r = 0
+            with openmp("parallel shared(r)"):
+                with openmp("single"):
+                    r = fib(n)
+            return r
+
+        print(run(20))
+    """))
+    env = {"PYTHONPATH": str(tmp_path), "OMP_WAIT_POLICY": "passive",
+           "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    for _ in range(2):  # compile and cache, then load from the cache
+        out = subprocess.run([sys.executable, str(src)], env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "6765"
+    assert any((tmp_path / "cache").rglob("*.nbi"))

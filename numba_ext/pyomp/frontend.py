@@ -644,14 +644,27 @@ def strip_shared_dels(func_ir):
         fn = globals_.get(call.func.name)
         if fn is markers.region_enter or fn is markers.region_exit:
             payload = json.loads(consts[call.args[0].name])
-            (enters if fn is markers.region_enter else exits)[payload["id"]] = (label, payload)
-    for rid, (head, payload) in enters.items():
+            (enters if fn is markers.region_enter else exits)[payload["id"]] = (label, payload,
+                                                                                call)
+    for rid, (head, payload, enter_call) in enters.items():
         if rid not in exits:
             continue
         end = exits[rid][0]
         shared = {v["name"] for v in payload["vars"] if v["sharing"] == "shared"}
         ordered = payload["clauses"].get("ordered", False)
         inside = _blocks_between(func_ir, head, end)
+        # The head block's statements after the enter marker belong to the region too
+        # (Numba puts the `del` of a variable every path redefines right after its last
+        # use, which may be the marker itself: a shared `r` set in a `single`).
+        head_block = func_ir.blocks[head]
+        at = next(i for i, stmt in enumerate(head_block.body)
+                  if isinstance(stmt, ir.Assign) and stmt.value is enter_call)
+        kept = head_block.body[:at + 1]
+        for stmt in head_block.body[at + 1:]:
+            if not (isinstance(stmt, ir.Del) and (stmt.value in shared
+                                                  or payload["construct"] == "task")):
+                kept.append(stmt)
+        head_block.body = kept
         if payload["construct"] == "task":
             # The task's code runs apart from its creator, which goes on: it may release
             # only what it made itself (a raise would `del` the creator's loop iterator).
