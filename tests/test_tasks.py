@@ -363,3 +363,74 @@ def test_recursive_tasks_with_cache(tmp_path):
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "6765"
     assert any((tmp_path / "cache").rglob("*.nbi"))
+
+
+@njit
+def taskloop_sum(n, out, grain, after):
+    with openmp("parallel"):
+        with openmp("single"):
+            with openmp("taskloop grainsize(grain)"):
+                for i in range(n):
+                    out[i] += i * 2
+            after[0] = out[:n].sum()  # the taskloop's implicit taskgroup waited
+    return out
+
+
+@njit
+def taskloop_collapsed(n, m, out, k):
+    with openmp("parallel"):
+        with openmp("single"):
+            with openmp("taskloop collapse(2) num_tasks(k)"):
+                for i in range(n):
+                    for j in range(m):
+                        out[i, j] += i * 10 + j
+    return out
+
+
+@njit
+def taskloop_nogroup(n, out):
+    with openmp("parallel"):
+        with openmp("single"):
+            with openmp("taskloop nogroup"):
+                for i in range(n):
+                    out[i] += 1
+            with openmp("taskwait"):
+                pass
+    return out
+
+
+@pytest.mark.parametrize("grain", [1, 7, 1000])
+def test_taskloop_runs_every_iteration_once(grain, threads):
+    n = 300
+    after = np.zeros(1)
+    out = taskloop_sum(n, np.zeros(n), grain, after)
+    assert (out == 2 * np.arange(n)).all() and after[0] == 2 * sum(range(n))
+    out = taskloop_collapsed(6, 7, np.zeros((6, 7)), 5)
+    assert (out == np.add.outer(np.arange(6) * 10, np.arange(7))).all()
+    assert (taskloop_nogroup(100, np.zeros(100)) == 1).all()
+
+
+@njit
+def orphan_taskloop(n, out):
+    with openmp("taskloop"):
+        for i in range(n):
+            out[i] = i + 1
+    return out
+
+
+def test_taskloop_outside_a_region():
+    assert (orphan_taskloop(50, np.zeros(50)) == np.arange(1, 51)).all()
+
+
+@pytest.mark.parametrize("body,message", [
+    ("""with openmp("taskloop"):
+            x += 1""", "must contain exactly one `for"),
+    ("""with openmp("taskloop reduction(+: x)"):
+            for i in range(x):
+                x += i""", "'reduction' clause of 'taskloop' is not implemented"),
+])
+def test_taskloop_errors(body, message):
+    f = compile_source("def f(x):\n    " + textwrap.dedent("    " + body).strip() +
+                       "\n    return x\n", "taskloop")
+    with pytest.raises(pyomp.PyompError, match=message):
+        f(3)

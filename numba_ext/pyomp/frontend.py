@@ -29,7 +29,8 @@ SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for", "simd", "fo
                                   "single", "critical", "sections", "section",
                                   "parallel sections", "atomic", "flush", "ordered",
                                   "cancel", "cancellation point", "threadprivate",
-                                  "task", "taskwait", "taskgroup", "taskyield"})
+                                  "task", "taskwait", "taskgroup", "taskyield",
+                                  "taskloop", "taskloop simd"})
 
 #: Constructs lowered in place inside a team's region (no outlining, no loop).
 IN_PLACE = frozenset({"barrier", "master", "masked", "single", "critical", "atomic",
@@ -132,6 +133,11 @@ def parse_directive(text, loc):
             f"OpenMP construct '{directive.construct}' is not implemented by this version "
             f"of pyomp", directive=text, span=(start, end)), loc)
     for clause in directive.clauses:
+        if clause.name in ("lastprivate", "reduction") and \
+                directive.construct.startswith("taskloop"):
+            raise _locate(UnsupportedConstructError(
+                f"the '{clause.name}' clause of 'taskloop' is not implemented by this "
+                "version of pyomp", directive=text, span=clause.span), loc)
         if clause.name in _TASK_UNSUPPORTED and directive.construct.startswith("task"):
             raise _locate(UnsupportedConstructError(
                 f"the '{clause.name}' clause of '{directive.construct}' is not implemented by "
@@ -257,6 +263,50 @@ _CANCELLED_BY = {"parallel": ("parallel",),
                   "sections": ("sections", "parallel sections")}
 
 
+#: taskloop clauses that belong to its tasks.
+_TASK_PART = frozenset({"private", "firstprivate", "shared", "default", "if", "final",
+                        "priority", "untied", "mergeable"})
+
+
+def _chunk_task(func_ir, region, chunk, defined, local_names):
+    """The task a taskloop creates for each chunk: a region around the chunk loop of the
+    rewritten loop, with the taskloop's data clauses, its chunk bounds captured."""
+    blocks = func_ir.blocks
+    d = region.directive
+    task_directive = dataclasses.replace(
+        d, construct="task", clauses=tuple(c for c in d.clauses if c.name in _TASK_PART))
+    inner = blocks[chunk.inner]
+    # The task ends where its chunk does: a block of its own between the chunk loop's
+    # header and the next dispatch (which the first dispatch also reaches).
+    end = max(blocks) + 1
+    header = blocks[chunk.header].terminator
+    blocks[end] = ir.Block(inner.scope, header.loc)
+    blocks[end].body.append(ir.Jump(chunk.dispatch, header.loc))
+    header.falsebr = end
+    region.blocks.add(end)
+    task = regions.Region(head=chunk.inner, body=chunk.header, pop=end, exit=end,
+                          blocks=chunk.chunk_blocks(blocks) - {end},
+                          stmt=inner.body[0], directive=task_directive, parent=region)
+    around = region.parent
+    while around is not None and around.directive.construct not in ("parallel", "task"):
+        around = around.parent
+    task.sharing = sharing.decide_task(
+        func_ir, task, around.sharing if around is not None else None,
+        defined[task.head], _locator(region.loc))
+    # What the chunk loop reads of the creator's temporaries (the chunk's bounds, the
+    # collapsed loops' trip counts) is captured too: the creator goes on and reuses them.
+    made = {s.target.name for label in task.blocks for s in blocks[label].body
+            if isinstance(s, ir.Assign)}
+    read = {v.name for label in task.blocks for s in blocks[label].body
+            for v in s.list_vars() if not sharing.is_user_var(v.name)}
+    for name in sorted(read - made) + [chunk.lo.name, chunk.hi.name]:
+        task.sharing[name] = sharing.VarSharing(name, "firstprivate",
+                                                "the task's chunk of the taskloop")
+    task.region_id = next(_region_ids)
+    task.call = None
+    return task
+
+
 def _bind_cancel(region):
     """`cancel <kind>` and `cancellation point <kind>` must stand directly in the construct
     they cancel (OpenMP's closely-nested rule): no other construct between them, so the
@@ -375,10 +425,15 @@ def mark_regions(func_ir):
     loop_of = {}
     for region in all_regions:
         located = _locator(region.loc)
-        if region.directive.construct == "for":
+        if region.directive.construct in ("for", "taskloop"):
             collapse = region.directive.clause("collapse")
             depth = collapse.expr.int_value() if collapse is not None else 1
             loop_of[id(region)] = loops.find_nest(func_ir, region, depth, located)
+            if region.directive.construct == "taskloop" and \
+                    any(level.dependent for level in loop_of[id(region)]):
+                raise located(UnsupportedConstructError(
+                    "taskloop over a non-rectangular nest is not implemented by this "
+                    "version of pyomp", directive=region.directive.text))
     for region in all_regions:
         located = _locator(region.loc)
         if region.directive.construct == "for":
@@ -386,8 +441,9 @@ def mark_regions(func_ir):
                 region, [level.var for level in loop_of[id(region)]])
         elif region.directive.construct in IN_PLACE:
             region.sharing = sharing.decide_worksharing(region, [])
-        elif region.directive.construct == "task":
-            continue  # after the regions around it (below)
+        elif region.directive.construct in ("task", "taskloop"):
+            region.sharing = {}  # tasks: after the regions around them (below)
+            continue
         else:
             forced = _forced_by_inner_loops(region, all_regions, loop_of)
             for name, (decl, _) in private_to_threads.get(id(region), {}).items():
@@ -420,8 +476,12 @@ def mark_regions(func_ir):
     for region in all_regions:
         if region.directive.has("copyprivate"):
             _check_copyprivate(region)
+    chunk_tasks = []
     for region in all_regions:
         region.region_id = next(_region_ids)
+        if region.directive.construct == "taskloop":
+            chunk = loops.rewrite(func_ir, region, region.region_id, loop_of[id(region)])
+            chunk_tasks.append((region, chunk))
         if region.directive.construct == "for":
             linear = _linear_starts(func_ir, region, loop_of[id(region)], defined,
                                     local_names)
@@ -440,6 +500,14 @@ def mark_regions(func_ir):
         for name, (decl, copyin) in private_to_threads.get(id(region), {}).items():
             threadprivate.rewrite_region(func_ir, region, name, stores[(id(decl), name)],
                                          copyin)
+    if chunk_tasks:
+        defined = regions.definitely_defined(func_ir,
+                                             analysis.compute_cfg_from_blocks(func_ir.blocks))
+        for region, chunk in chunk_tasks:
+            task = _chunk_task(func_ir, region, chunk, defined, local_names)
+            all_regions.insert(all_regions.index(region) + 1, task)
+        defined = regions.definitely_defined(func_ir,
+                                             analysis.compute_cfg_from_blocks(func_ir.blocks))
     for region in all_regions:  # outer first: enter markers nest in order
         located = _locator(region.loc)
         region.payload = markers.insert(func_ir, region, region.region_id, region.sharing,

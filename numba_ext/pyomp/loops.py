@@ -422,6 +422,27 @@ def rewrite(func_ir, region, region_id, levels, linear=(), ordered=False, rows=N
     region.blocks |= {dispatch, inner, done}
     if ordered:
         _mark_iterations(func_ir, region, region_id, header, inner, loc, lo, first.value)
+    return ChunkLoop(dispatch, inner, header, lo, hi)
+
+
+class ChunkLoop:
+    """Where the rewritten loop's parts are: the dispatch block (asks for the next chunk),
+    the block that starts a chunk, the chunk loop's header, and the chunk's bounds."""
+
+    def __init__(self, dispatch, inner, header, lo, hi):
+        self.dispatch, self.inner, self.header, self.lo, self.hi = \
+            dispatch, inner, header, lo, hi
+
+    def chunk_blocks(self, blocks):
+        """The blocks that run one chunk: from its start up to the next dispatch."""
+        seen, stack = set(), [self.inner]
+        while stack:
+            label = stack.pop()
+            if label in seen or label == self.dispatch:
+                continue
+            seen.add(label)
+            stack.extend(blocks[label].terminator.get_targets())
+        return seen
 
 
 def _mark_iterations(func_ir, region, region_id, header, inner, loc, lo, k):

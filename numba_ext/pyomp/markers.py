@@ -227,7 +227,8 @@ def _depend_operands(enter, func_ir, directive, operands, local_names, located):
 def _clause_payload(enter, func_ir, directive, operands, local_names, located):
     """The clause part of the payload; clause expressions become marker operands."""
     clauses = {}
-    for name in ("num_threads", "if", "filter", "final", "priority"):
+    for name in ("num_threads", "if", "filter", "final", "priority", "grainsize",
+                 "num_tasks"):
         clause = directive.clause(name)
         if clause is not None:
             clauses[name] = len(operands)
@@ -250,6 +251,8 @@ def _clause_payload(enter, func_ir, directive, operands, local_names, located):
         clauses["ordered"] = True
     if directive.has("untied"):
         clauses["untied"] = True
+    if directive.has("nogroup"):
+        clauses["nogroup"] = True
     depends = _depend_operands(enter, func_ir, directive, operands, local_names, located)
     if depends:
         clauses["depend"] = depends

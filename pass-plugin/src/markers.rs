@@ -83,6 +83,11 @@ pub struct Clauses {
     /// `task untied`: the task may move between threads.
     #[serde(default)]
     pub untied: bool,
+    /// taskloop grainsize(e) / num_tasks(e): operand indices; nogroup.
+    pub grainsize: Option<usize>,
+    pub num_tasks: Option<usize>,
+    #[serde(default)]
+    pub nogroup: bool,
     /// task final(e) / priority(e): operand indices.
     #[serde(rename = "final")]
     pub final_: Option<usize>,

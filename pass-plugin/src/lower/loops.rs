@@ -294,7 +294,11 @@ pub fn lower_for(
         ir::erase(fini);
     }
     // The construct's end: a thread that raised inside the loop still comes here.
-    let first_tail = shape.tail();
+    // (a block of its own: the last block of the construct may hold user code)
+    let first_tail = ir::split_before(
+        ir::terminator(shape.tail()).expect("tail ends in a branch"),
+        "omp.construct.end",
+    );
     let applied = sharing::apply(
         module,
         func,

@@ -68,6 +68,8 @@ enum Kind {
     InPlace,
     /// an explicit task: outlined, created with __kmpc_omp_task
     Task,
+    /// a taskloop: the encountering thread creates a task per chunk (in place)
+    Taskloop,
 }
 
 /// A region of the function being lowered.
@@ -120,6 +122,7 @@ fn lower_function(
             | "ordered" | "cancel" | "cancellation point" | "taskwait" | "taskyield"
             | "taskgroup" => Kind::InPlace,
             "task" => Kind::Task,
+            "taskloop" => Kind::Taskloop,
             other => return Err(r.error(format!("the pass cannot lower '{other}' yet"))),
         });
     }
@@ -245,6 +248,10 @@ fn lower_function(
                     .team
                     .map(|j| nodes[j].errors.expect("parallel has a record"));
                 lower_parallel(module, func, &nodes[i], outer.as_ref())?
+            }
+            Kind::Taskloop => {
+                let n = &nodes[i];
+                task::lower_taskloop(module, func, &n.r, &n.shape)?
             }
             Kind::Task => {
                 let n = &nodes[i];

@@ -71,7 +71,11 @@ pub fn lower_in_place(
         b.at_start(shape.entry);
         let slot = b.alloca(i32t, "omp.held.status");
         b.store(unsafe { LLVMConstInt(i32t, 0, 0) }, slot);
-        let tail = shape.tail();
+        // after the body's last statements (the last block may hold user code)
+        let tail = ir::split_before(
+            ir::terminator(shape.tail()).expect("tail ends in a branch"),
+            "omp.construct.end",
+        );
         for &ret in &rets {
             let code = ir::operands(ret)[0];
             b.before(ret);

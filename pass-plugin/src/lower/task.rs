@@ -414,3 +414,158 @@ pub fn wait_at_returns(module: LLVMModuleRef, func: Value, record: &TeamErrors) 
     }
     Ok(())
 }
+
+/// `taskloop`: the encountering thread cuts the loop into chunks (pyomp's dispatcher with a
+/// static chunked schedule for one thread) and creates a task per chunk; the front end made
+/// the chunk loop that task's region, already lowered. The chunk size comes from
+/// `grainsize(g)`, or `num_tasks(k)` (ceil(n / k)), or else four chunks per thread of the
+/// team. Unless `nogroup`, the loop is a taskgroup: it waits for its tasks (and theirs).
+pub fn lower_taskloop(
+    module: LLVMModuleRef,
+    func: Value,
+    r: &MarkedRegion,
+    shape: &Shape,
+) -> PassResult<RegionReport> {
+    use super::loops::{marker_calls, FINI, INIT, NEXT};
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let loc = &r.payload.loc;
+    let ident = abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
+    let blocks = region::blocks(r, shape)?;
+    let id = r.payload.id;
+    let clauses = &r.payload.clauses;
+    let operand = |i: Option<usize>| i.and_then(|i| r.enter_operands.get(i)).copied();
+    unsafe {
+        let (i32t, i64t) = (LLVMInt32TypeInContext(ctx), LLVMInt64TypeInContext(ctx));
+        let b = Builder::new(ctx);
+        b.at_start(shape.entry);
+        let state_ty = LLVMArrayType2(i64t, 4);
+        let state = b.alloca(state_ty, "omp.taskloop.state");
+        let unused = b.alloca(i64t, "omp.taskloop.next");
+        let lb = b.alloca(i64t, "omp.taskloop.lo");
+        let ub = b.alloca(i64t, "omp.taskloop.hi");
+        b.store(LLVMConstNull(state_ty), state);
+        let gtid = thread_id(&b, module, ident);
+        let inits = marker_calls(&blocks, INIT, id);
+        let [init] = inits[..] else {
+            return Err(PassError::Internal {
+                message: format!("taskloop {id} has {} init markers", inits.len()),
+            });
+        };
+        b.before(init);
+        let n = LLVMBuildIntCast2(
+            b.raw,
+            ir::call_args(init)[1],
+            i64t,
+            1,
+            ir::cstr("omp.n").as_ptr(),
+        );
+        let (f, fty) = abi::runtime_fn(module, "pyomp_loop_start");
+        b.call(fty, f, &[state, n], "");
+        let one = LLVMConstInt(i64t, 1, 0);
+        let div_up = |b: &Builder, a: Value, d: Value| {
+            let d = LLVMBuildSelect(
+                b.raw,
+                LLVMBuildICmp(
+                    b.raw,
+                    LLVMIntPredicate::LLVMIntSLT,
+                    d,
+                    one,
+                    ir::cstr("omp.small").as_ptr(),
+                ),
+                one,
+                d,
+                ir::cstr("omp.d").as_ptr(),
+            );
+            let a1 = LLVMBuildAdd(
+                b.raw,
+                a,
+                LLVMBuildSub(b.raw, d, one, ir::cstr("omp.dm1").as_ptr()),
+                ir::cstr("omp.a1").as_ptr(),
+            );
+            LLVMBuildSDiv(b.raw, a1, d, ir::cstr("omp.q").as_ptr())
+        };
+        let chunk = match (operand(clauses.grainsize), operand(clauses.num_tasks)) {
+            (Some(g), _) => LLVMBuildIntCast2(b.raw, g, i64t, 1, ir::cstr("omp.grain").as_ptr()),
+            (None, Some(k)) => {
+                let k = LLVMBuildIntCast2(b.raw, k, i64t, 1, ir::cstr("omp.ntasks").as_ptr());
+                div_up(&b, n, k)
+            }
+            (None, None) => {
+                let (f, fty) = abi::runtime_fn(module, "omp_get_num_threads");
+                let nth = b.call(fty, f, &[], "omp.nth");
+                let nth = LLVMBuildIntCast2(b.raw, nth, i64t, 1, ir::cstr("omp.nth64").as_ptr());
+                let k = LLVMBuildMul(
+                    b.raw,
+                    nth,
+                    LLVMConstInt(i64t, 4, 0),
+                    ir::cstr("omp.k").as_ptr(),
+                );
+                div_up(&b, n, k)
+            }
+        };
+        let chunk = LLVMBuildSelect(
+            b.raw,
+            LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntSLT,
+                chunk,
+                one,
+                ir::cstr("omp.c0").as_ptr(),
+            ),
+            one,
+            chunk,
+            ir::cstr("omp.chunk").as_ptr(),
+        );
+        if !clauses.nogroup {
+            let (f, fty) = abi::runtime_fn(module, "__kmpc_taskgroup");
+            b.call(fty, f, &[ident, gtid], "");
+        }
+        ir::erase(init);
+        for next in marker_calls(&blocks, NEXT, id) {
+            b.before(next);
+            let (f, fty) = abi::runtime_fn(module, "pyomp_loop_next");
+            let args = [
+                unused,
+                state,
+                LLVMConstInt(i32t, crate::runtime::STATIC_CHUNKED as u64, 0),
+                chunk,
+                LLVMConstInt(i32t, 0, 0),
+                LLVMConstInt(i32t, 1, 0),
+                lb,
+                ub,
+            ];
+            let got = b.call(fty, f, &args, "omp.chunk.got");
+            let more = LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntNE,
+                got,
+                LLVMConstInt(i32t, 0, 0),
+                ir::cstr("omp.more").as_ptr(),
+            );
+            let lo = b.load(i64t, lb, "omp.lo");
+            let hi = b.load(i64t, ub, "omp.hi");
+            let ret_ty = ir::type_of(next);
+            let first = LLVMStructGetTypeAtIndex(ret_ty, 0);
+            let more = if LLVMGetIntTypeWidth(first) != 1 {
+                LLVMBuildZExt(b.raw, more, first, ir::cstr("omp.more.z").as_ptr())
+            } else {
+                more
+            };
+            let mut v = LLVMGetUndef(ret_ty);
+            for (i, part) in [more, lo, hi].into_iter().enumerate() {
+                v = LLVMBuildInsertValue(b.raw, v, part, i as u32, ir::cstr("omp.chunk").as_ptr());
+            }
+            LLVMReplaceAllUsesWith(next, v);
+            ir::erase(next);
+        }
+        for fini in marker_calls(&blocks, FINI, id) {
+            if !clauses.nogroup {
+                b.before(fini);
+                let (f, fty) = abi::runtime_fn(module, "__kmpc_end_taskgroup");
+                b.call(fty, f, &[ident, gtid], "");
+            }
+            ir::erase(fini);
+        }
+    }
+    Ok(RegionReport::in_place(r, func, Vec::new(), false))
+}
