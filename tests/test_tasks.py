@@ -434,3 +434,26 @@ def test_taskloop_errors(body, message):
                        "\n    return x\n", "taskloop")
     with pytest.raises(pyomp.PyompError, match=message):
         f(3)
+
+
+@pytest.mark.parametrize("item,message", [
+    ("a[1:3]", "a dependence is on a variable or an array element"),
+    ("x + 1", "a dependence is on a variable or an array element"),
+])
+def test_dependences_on_unsupported_expressions_are_errors(item, message):
+    f = compile_source(textwrap.dedent(f"""
+        def f(a, x):
+            with openmp("task depend(in: {item})"):
+                a[0] = x
+            return a
+    """), "depend")
+    with pytest.raises(pyomp.PyompError, match=message) as err:
+        f(np.zeros(4), 1)
+    assert "with openmp" in str(err.value)
+
+
+def test_task_clauses_on_the_wrong_construct_are_errors():
+    with pytest.raises(pyomp.errors.ClauseNotAllowedError, match="grainsize"):
+        pyomp.directives.parse("task grainsize(4)")
+    with pytest.raises(pyomp.errors.ClauseNotAllowedError, match="depend"):
+        pyomp.directives.parse("taskloop depend(in: x)")
