@@ -207,6 +207,47 @@ pub fn demote_escaping(inside: &[Block], slot_block: Block) {
     }
 }
 
+/// i1 from a clause value: a Numba boolean as it is, any other integer compared with 0.
+pub fn truth(b: &Builder, v: Value) -> Value {
+    unsafe {
+        let ty = LLVMTypeOf(v);
+        if LLVMGetTypeKind(ty) == llvm_sys::LLVMTypeKind::LLVMIntegerTypeKind
+            && LLVMGetIntTypeWidth(ty) == 1
+        {
+            return v;
+        }
+        LLVMBuildICmp(
+            b.raw,
+            llvm_sys::LLVMIntPredicate::LLVMIntNE,
+            v,
+            LLVMConstNull(ty),
+            cstr("omp.truth").as_ptr(),
+        )
+    }
+}
+
+/// Stores `values` into the fields of struct `ty` at `at` (the argument blocks of forks
+/// and tasks).
+pub fn store_fields(b: &Builder, ty: LLVMTypeRef, at: Value, values: &[Value]) {
+    for (i, &v) in values.iter().enumerate() {
+        let p =
+            unsafe { LLVMBuildStructGEP2(b.raw, ty, at, i as u32, cstr("omp.arg.addr").as_ptr()) };
+        b.store(v, p);
+    }
+}
+
+/// Loads every field of struct `ty` at `at` (what `store_fields` stored).
+pub fn load_fields(b: &Builder, ty: LLVMTypeRef, at: Value) -> Vec<Value> {
+    unsafe {
+        (0..LLVMCountStructElementTypes(ty))
+            .map(|i| {
+                let p = LLVMBuildStructGEP2(b.raw, ty, at, i, cstr("omp.arg").as_ptr());
+                b.load(LLVMStructGetTypeAtIndex(ty, i), p, "omp.arg")
+            })
+            .collect()
+    }
+}
+
 /// Replaces every operand `old` of `user` with `new`.
 pub fn replace_operand(user: Value, old: Value, new: Value) {
     unsafe {

@@ -30,7 +30,7 @@ use crate::region::{self, Shape};
 use crate::sharing::thread_id;
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
-use llvm_sys::{LLVMIntPredicate, LLVMTypeKind};
+use llvm_sys::LLVMIntPredicate;
 
 use super::{loops, RegionReport};
 
@@ -93,7 +93,7 @@ pub fn lower_cancel(
                     .clauses
                     .if_
                     .and_then(|i| r.enter_operands.get(i))
-                    .map(|&c| truth(&b, c));
+                    .map(|&c| ir::truth(&b, c));
                 match condition {
                     Some(c) => b.cond_br(c, call_bb, body),
                     None => b.br(call_bb),
@@ -146,22 +146,4 @@ pub fn lower_cancel(
     }
     ir::erase(entry_branch);
     Ok(RegionReport::in_place(r, func, Vec::new(), false))
-}
-
-/// i1 from an `if` clause's value (a Numba boolean, or any integer: nonzero is true).
-fn truth(b: &Builder, v: Value) -> Value {
-    unsafe {
-        let ty = LLVMTypeOf(v);
-        if LLVMGetTypeKind(ty) == LLVMTypeKind::LLVMIntegerTypeKind && LLVMGetIntTypeWidth(ty) == 1
-        {
-            return v;
-        }
-        LLVMBuildICmp(
-            b.raw,
-            LLVMIntPredicate::LLVMIntNE,
-            v,
-            LLVMConstNull(ty),
-            ir::cstr("omp.if").as_ptr(),
-        )
-    }
 }

@@ -33,14 +33,7 @@ fn microtask(module: LLVMModuleRef, outlined: Value, args_ty: LLVMTypeRef) -> Va
         let entry = LLVMAppendBasicBlockInContext(ctx, f, ir::cstr("entry").as_ptr());
         let b = Builder::new(ctx);
         b.at_end(entry);
-        let n = LLVMCountStructElementTypes(args_ty);
-        let fields: Vec<Value> = (0..n)
-            .map(|i| {
-                let name = ir::cstr("omp.arg");
-                let p = LLVMBuildStructGEP2(b.raw, args_ty, LLVMGetParam(f, 2), i, name.as_ptr());
-                b.load(LLVMStructGetTypeAtIndex(args_ty, i), p, "omp.arg")
-            })
-            .collect();
+        let fields = ir::load_fields(&b, args_ty, LLVMGetParam(f, 2));
         b.call(LLVMGlobalGetValueType(outlined), outlined, &fields, "");
         LLVMBuildRetVoid(b.raw);
         f
@@ -98,16 +91,7 @@ pub fn emit_fork(
         b.at_start(alloc_block);
         let args = b.alloca(args_ty, "omp.args");
         b.before(out.call);
-        for (i, &v) in inputs.iter().enumerate() {
-            let p = LLVMBuildStructGEP2(
-                b.raw,
-                args_ty,
-                args,
-                i as u32,
-                ir::cstr("omp.arg.addr").as_ptr(),
-            );
-            b.store(v, p);
-        }
+        ir::store_fields(&b, args_ty, args, &inputs);
         let (f, fty) = abi::runtime_fn(module, "__kmpc_global_thread_num");
         let gtid = b.call(fty, f, &[ident], "omp.gtid");
         let clauses = &r.payload.clauses;

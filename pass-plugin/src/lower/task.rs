@@ -22,7 +22,7 @@ use crate::sharing::{self, thread_id};
 use crate::{outline, sharing::Mode};
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
-use llvm_sys::{LLVMIntPredicate, LLVMOpcode, LLVMTypeKind};
+use llvm_sys::{LLVMIntPredicate, LLVMOpcode};
 
 use super::RegionReport;
 
@@ -106,13 +106,7 @@ fn task_entry(module: LLVMModuleRef, outlined: Value, args_ty: LLVMTypeRef) -> V
             1,
             ir::cstr("omp.task.data").as_ptr(),
         );
-        let n = LLVMCountStructElementTypes(args_ty);
-        let fields: Vec<Value> = (0..n)
-            .map(|i| {
-                let p = LLVMBuildStructGEP2(b.raw, args_ty, data, i, ir::cstr("omp.arg").as_ptr());
-                b.load(LLVMStructGetTypeAtIndex(args_ty, i), p, "omp.arg")
-            })
-            .collect();
+        let fields = ir::load_fields(&b, args_ty, data);
         b.call(LLVMGlobalGetValueType(outlined), outlined, &fields, "");
         b.ret(LLVMConstInt(i32t, 0, 0));
         f
@@ -158,7 +152,7 @@ fn emit_task(
         let flags = match operand(clauses.final_) {
             Some(f) => LLVMBuildSelect(
                 b.raw,
-                truth(&b, f),
+                ir::truth(&b, f),
                 LLVMConstInt(i32t, base | 2, 0),
                 LLVMConstInt(i32t, base, 0),
                 ir::cstr("omp.task.flags").as_ptr(),
@@ -202,16 +196,7 @@ fn emit_task(
             1,
             ir::cstr("omp.task.data").as_ptr(),
         );
-        for (i, &v) in inputs.iter().enumerate() {
-            let p = LLVMBuildStructGEP2(
-                b.raw,
-                args_ty,
-                data,
-                i as u32,
-                ir::cstr("omp.capture").as_ptr(),
-            );
-            b.store(v, p);
-        }
+        ir::store_fields(&b, args_ty, data, &inputs);
         let condition = r
             .payload
             .clauses
@@ -237,7 +222,7 @@ fn emit_task(
             }
             Some(c) => {
                 // if(c) false: the task runs now, on this thread
-                let c = truth(&b, c);
+                let c = ir::truth(&b, c);
                 let here = ir::parent_block(call);
                 let rest = ir::split_before(call, "omp.task.after");
                 let deferred = LLVMAppendBasicBlockInContext(
@@ -276,24 +261,6 @@ fn emit_task(
             });
         }
         Ok(())
-    }
-}
-
-/// i1 from a clause value (a Numba boolean, or any integer: nonzero is true).
-fn truth(b: &Builder, v: Value) -> Value {
-    unsafe {
-        let ty = LLVMTypeOf(v);
-        if LLVMGetTypeKind(ty) == LLVMTypeKind::LLVMIntegerTypeKind && LLVMGetIntTypeWidth(ty) == 1
-        {
-            return v;
-        }
-        LLVMBuildICmp(
-            b.raw,
-            LLVMIntPredicate::LLVMIntNE,
-            v,
-            LLVMConstNull(ty),
-            ir::cstr("omp.truth").as_ptr(),
-        )
     }
 }
 
