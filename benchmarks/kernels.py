@@ -383,3 +383,326 @@ def sync_reduction(reps, dl, out):
 syncbench = {"for": sync_for, "parallelfor": sync_parallel_for, "barrier": sync_barrier,
              "single": sync_single, "critical": sync_critical, "lock": sync_lock,
              "atomic": sync_atomic, "reduction": sync_reduction}
+
+
+# -- Tasks ---------------------------------------------------------------------------------
+# Task-parallel kernels (fib, merge sort, a linked list) and the EPCC taskbench overheads;
+# c/fib.c, c/mergesort.c, c/linkedlist.c and c/taskbench.c are the same in C.
+
+FIB_CUTOFF = 20  # fib(n) for n < FIB_CUTOFF runs serially, without tasks
+
+
+@njit
+def fib_serial(n):
+    if n < 2:
+        return n
+    return fib_serial(n - 1) + fib_serial(n - 2)
+
+
+@njit
+def fib_task(n):
+    if n < FIB_CUTOFF:
+        return fib_serial(n)
+    x = 0
+    y = 0
+    with openmp("task shared(x)"):
+        x = fib_task(n - 1)
+    with openmp("task shared(y)"):
+        y = fib_task(n - 2)
+    with openmp("taskwait"):
+        pass
+    return x + y
+
+
+@njit
+def fib(n):
+    r = 0
+    with openmp("parallel shared(r)"):
+        with openmp("single"):
+            r = fib_task(n)
+    return r
+
+
+# Merge sort: halves sorted by two tasks down to SORT_CUTOFF elements, then the same serial
+# merge sort (insertion sort below INSERTION_CUTOFF elements) in both languages; merges go
+# through a temporary buffer of the array's size and are copied back.
+SORT_CUTOFF = 8192
+INSERTION_CUTOFF = 32
+
+
+@njit
+def _insertion_sort(a, lo, hi):
+    for i in range(lo + 1, hi):
+        v = a[i]
+        j = i - 1
+        while j >= lo and a[j] > v:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
+
+
+@njit
+def _merge(a, tmp, lo, mid, hi):
+    """Merges the sorted a[lo:mid] and a[mid:hi] (stable) through tmp[lo:hi]."""
+    i = lo
+    j = mid
+    k = lo
+    while i < mid and j < hi:
+        if a[j] < a[i]:
+            tmp[k] = a[j]
+            j += 1
+        else:
+            tmp[k] = a[i]
+            i += 1
+        k += 1
+    while i < mid:
+        tmp[k] = a[i]
+        i += 1
+        k += 1
+    while j < hi:
+        tmp[k] = a[j]
+        j += 1
+        k += 1
+    for k in range(lo, hi):
+        a[k] = tmp[k]
+
+
+@njit
+def _merge_sort_serial(a, tmp, lo, hi):
+    if hi - lo <= INSERTION_CUTOFF:
+        _insertion_sort(a, lo, hi)
+        return
+    mid = (lo + hi) >> 1
+    _merge_sort_serial(a, tmp, lo, mid)
+    _merge_sort_serial(a, tmp, mid, hi)
+    _merge(a, tmp, lo, mid, hi)
+
+
+@njit
+def _merge_sort_task(a, tmp, lo, hi):
+    if hi - lo <= SORT_CUTOFF:
+        _merge_sort_serial(a, tmp, lo, hi)
+        return
+    mid = (lo + hi) >> 1
+    with openmp("task"):
+        _merge_sort_task(a, tmp, lo, mid)
+    with openmp("task"):
+        _merge_sort_task(a, tmp, mid, hi)
+    with openmp("taskwait"):
+        pass
+    _merge(a, tmp, lo, mid, hi)
+
+
+@njit
+def merge_sort(a, tmp):
+    """Sorts a (float64) in place; tmp: a buffer of the same size."""
+    with openmp("parallel"):
+        with openmp("single"):
+            _merge_sort_task(a, tmp, 0, a.size)
+    return a
+
+
+def sort_keys(n):
+    """n float64 keys in [0, 1): splitmix64 of the index (c/mergesort.c makes the same)."""
+    z = np.arange(n, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+# Linked list: node p's successor is nxt[p] (-1 ends the list); one thread walks it and
+# creates one task per node, which runs size[p] dependent additions into out[p].
+
+@njit
+def list_work(size):
+    a = 0.0
+    for i in range(size):
+        a += i
+    return a
+
+
+@njit
+def linked_list(head, nxt, size, out):
+    with openmp("parallel"):
+        with openmp("single"):
+            p = head
+            while p >= 0:
+                with openmp("task firstprivate(p)"):
+                    out[p] = list_work(size[p])
+                p = nxt[p]
+    return out
+
+
+def make_list(n):
+    """(head, nxt, size): the nodes linked in the order k * 7919 % n (n coprime to 7919),
+    node i doing 64 + (i * 2654435761 % 1000003) % 4032 iterations; c/linkedlist.c builds
+    the same list."""
+    assert n % 7919 != 0
+    order = np.arange(n, dtype=np.int64) * 7919 % n
+    nxt = np.full(n, -1, dtype=np.int64)
+    nxt[order[:-1]] = order[1:]
+    size = 64 + (np.arange(n, dtype=np.int64) * 2654435761 % 1000003) % 4032
+    return order[0], nxt, size
+
+
+# -- EPCC taskbench ------------------------------------------------------------------------
+# Each kernel: (reps, delay length, out) -> (microseconds per task, check count).  As in
+# EPCC, every thread runs `reps` tasks (each the delay loop and a store to the thread's own
+# cache line): the reference is `reps` delays without OpenMP and the difference is divided
+# by `reps` (with one thread: the cost of one task; with k: of k tasks run side by side).
+# The check count is the number of task bodies run.  c/taskbench.c is the same in C.
+
+TREE_DEPTH = 5  # task tree: 2**(TREE_DEPTH + 1) - 1 = 63 tasks per tree
+
+
+@njit
+def _task_body(dl, out):
+    delay(dl, out)
+    out[omp_get_thread_num() * 16] += 1
+
+
+@njit
+def task_parallel(reps, dl, out):
+    """Every thread creates `reps` tasks."""
+    nt = omp_get_max_threads()
+    _per_thread_counts(out, nt)
+    t0 = omp_get_wtime()
+    with openmp("parallel"):
+        for _r in range(reps):
+            with openmp("task"):
+                _task_body(dl, out)
+    t1 = omp_get_wtime()
+    count = _per_thread_counts(out, nt)
+    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+
+
+@njit
+def task_master(reps, dl, out):
+    """The master thread creates threads x reps tasks."""
+    nt = omp_get_max_threads()
+    _per_thread_counts(out, nt)
+    t0 = omp_get_wtime()
+    with openmp("parallel"):
+        with openmp("master"):
+            for _r in range(reps * nt):
+                with openmp("task"):
+                    _task_body(dl, out)
+    t1 = omp_get_wtime()
+    count = _per_thread_counts(out, nt)
+    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+
+
+@njit
+def task_conditional(reps, dl, out):
+    """Every thread creates `reps` tasks with an if clause false at run time (undeferred)."""
+    nt = omp_get_max_threads()
+    _per_thread_counts(out, nt)
+    t0 = omp_get_wtime()
+    with openmp("parallel"):
+        for _r in range(reps):
+            with openmp("task if(dl < 0)"):
+                _task_body(dl, out)
+    t1 = omp_get_wtime()
+    count = _per_thread_counts(out, nt)
+    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+
+
+@njit
+def task_taskwait(reps, dl, out):
+    """Every thread creates a task and waits for it, `reps` times."""
+    nt = omp_get_max_threads()
+    _per_thread_counts(out, nt)
+    t0 = omp_get_wtime()
+    with openmp("parallel"):
+        for _r in range(reps):
+            with openmp("task"):
+                _task_body(dl, out)
+            with openmp("taskwait"):
+                pass
+    t1 = omp_get_wtime()
+    count = _per_thread_counts(out, nt)
+    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+
+
+@njit
+def task_barrier(reps, dl, out):
+    """Every thread creates a task, then a barrier (which completes the tasks), `reps`
+    times."""
+    nt = omp_get_max_threads()
+    _per_thread_counts(out, nt)
+    t0 = omp_get_wtime()
+    with openmp("parallel"):
+        for _r in range(reps):
+            with openmp("task"):
+                _task_body(dl, out)
+            with openmp("barrier"):
+                pass
+    t1 = omp_get_wtime()
+    count = _per_thread_counts(out, nt)
+    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+
+
+@njit
+def _nested_inner(nt, dl, out):
+    # A function of its own: a task nested directly in a task's body (same function) runs
+    # its taskwait with the outer creator's thread id (see README), which libomp rejects.
+    for _i in range(nt):
+        with openmp("task untied"):
+            _task_body(dl, out)
+    with openmp("taskwait"):
+        pass
+
+
+@njit
+def task_nested(reps, dl, out):
+    """Every thread creates reps / threads tasks, each creating `threads` (untied) tasks and
+    waiting for them."""
+    nt = omp_get_max_threads()
+    outer = reps // nt
+    total = outer * nt
+    _per_thread_counts(out, nt)
+    t0 = omp_get_wtime()
+    with openmp("parallel"):
+        for _r in range(outer):
+            with openmp("task"):
+                _nested_inner(nt, dl, out)
+    t1 = omp_get_wtime()
+    count = _per_thread_counts(out, nt)
+    return ((t1 - t0) - _reference(total, dl, out)) / total * 1e6, count
+
+
+@njit
+def _tree(level, dl, out):
+    """A binary tree of tasks below this one, `level` deep; each node's body is the delay."""
+    if level > 0:
+        with openmp("task"):
+            _tree(level - 1, dl, out)
+        with openmp("task"):
+            _tree(level - 1, dl, out)
+    _task_body(dl, out)
+    with openmp("taskwait"):
+        pass
+
+
+@njit
+def task_tree(reps, dl, out):
+    """Every thread creates reps / 63 tasks, each the root of a task tree of 63 tasks."""
+    nt = omp_get_max_threads()
+    nodes = 2 ** (TREE_DEPTH + 1) - 1
+    trees = reps // nodes
+    total = trees * nodes
+    _per_thread_counts(out, nt)
+    t0 = omp_get_wtime()
+    with openmp("parallel"):
+        for _r in range(trees):
+            with openmp("task"):
+                _tree(TREE_DEPTH, dl, out)
+    t1 = omp_get_wtime()
+    count = _per_thread_counts(out, nt)
+    return ((t1 - t0) - _reference(total, dl, out)) / total * 1e6, count
+
+
+taskbench = {"parallel": task_parallel, "master": task_master,
+             "conditional": task_conditional, "taskwait": task_taskwait,
+             "barrier": task_barrier, "nested": task_nested, "tree": task_tree}

@@ -35,6 +35,14 @@ SYNC_REPS = {"for": 100_000, "parallelfor": 100_000, "barrier": 200_000,
              "single": 200_000, "critical": 100_000, "lock": 100_000, "atomic": 20_000_000,
              "reduction": 100_000}
 
+# Tasks: fib(n) (serial below n = 20), merge sort of n doubles, a linked list of n nodes, and
+# the EPCC taskbench overheads: the delay loop as syncbench's, tasks per thread per run.
+FIB_N = 32
+SORT_N = 10_000_000
+LIST_N = 50_000
+TASK_DELAY = SYNC_DELAY
+TASK_REPS = 200_000
+
 
 def build(name):
     """Compiles c/<name>.c with each C compiler (once); returns {label: executable}."""
@@ -54,6 +62,14 @@ def run_c(exe, threads, *args):
     out = subprocess.run([str(exe), *map(str, args)], env=env, capture_output=True,
                          text=True, check=True)
     return float(out.stdout.split()[0])
+
+
+def run_c_checked(exe, threads, *args):
+    """run_c for the programs that check their result themselves (exit status 1 if wrong)."""
+    try:
+        return run_c(exe, threads, *args)
+    except subprocess.CalledProcessError as err:
+        raise RuntimeError(f"{exe.name} {' '.join(map(str, args))}: wrong result") from err
 
 
 def kernels(quick, only):
@@ -165,6 +181,57 @@ def kernels(quick, only):
                            run_c(e, k, kind, n, SYNC_DELAY))
                    for label, exe in sync_c.items()},
             })
+    if "tasks" in only:
+        from kernels import fib, linked_list, make_list, merge_sort, sort_keys, taskbench
+
+        def checked(check, f, *args):
+            """timed(f, *args), raising if check(result) fails (checked after the clock)."""
+            t0 = pyomp.omp_get_wtime()
+            r = f(*args)
+            t = pyomp.omp_get_wtime() - t0
+            if not check(r):
+                raise RuntimeError(f"{f.__name__}: wrong result")
+            return t
+
+        fib_n = 27 if quick else FIB_N
+        fib_ref = 0, 1
+        for _ in range(fib_n):
+            fib_ref = fib_ref[1], sum(fib_ref)
+        c_exe = build("fib")
+        yield ("fib tasks", f"n={fib_n}", "s", {
+            "pyomp": lambda k: checked(lambda r: r == fib_ref[0], fib, fib_n),
+            **{label: (lambda k, e=exe: run_c_checked(e, k, fib_n))
+               for label, exe in c_exe.items()},
+        })
+        sort_n = SORT_N // 10 if quick else SORT_N
+        keys = sort_keys(sort_n)
+        keys_sorted = np.sort(keys)
+        tmp = np.zeros_like(keys)  # reused: its pages are touched, as in c/mergesort.c
+        c_exe = build("mergesort")
+        yield ("merge sort tasks", f"n={sort_n:,}", "s", {
+            "pyomp": lambda k: checked(lambda r: np.array_equal(r, keys_sorted), merge_sort,
+                                       keys.copy(), tmp),
+            **{label: (lambda k, e=exe: run_c_checked(e, k, sort_n))
+               for label, exe in c_exe.items()},
+        })
+        list_n = LIST_N // 10 if quick else LIST_N
+        head, nxt, size = make_list(list_n)
+        expected = (size * (size - 1) // 2).astype(np.float64)
+        c_exe = build("linkedlist")
+        yield ("linked list tasks", f"n={list_n:,}", "s", {
+            "pyomp": lambda k: checked(lambda r: np.array_equal(r, expected), linked_list,
+                                       head, nxt, size, np.zeros(list_n)),
+            **{label: (lambda k, e=exe: run_c_checked(e, k, list_n))
+               for label, exe in c_exe.items()},
+        })
+        tb_c = build("taskbench")
+        task_reps = TASK_REPS // (10 if quick else 1)
+        for kind, kernel in taskbench.items():
+            yield (f"task {kind}", f"reps={task_reps:,}", "us", {
+                "pyomp": lambda k, f=kernel: f(task_reps, TASK_DELAY, out)[0],
+                **{label: (lambda k, e=exe, kind=kind: run_c(e, k, kind, task_reps, TASK_DELAY))
+                   for label, exe in tb_c.items()},
+            })
 
 
 def main(argv=None):
@@ -172,7 +239,7 @@ def main(argv=None):
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--kernels",
                         default="pi,piloop,matmul,mandelbrot,jacobi,histogram,forkjoin,"
-                                "schedbench,syncbench",
+                                "schedbench,syncbench,tasks",
                         help="comma-separated subset")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")

@@ -457,3 +457,46 @@ def test_task_clauses_on_the_wrong_construct_are_errors():
         pyomp.directives.parse("task grainsize(4)")
     with pytest.raises(pyomp.errors.ClauseNotAllowedError, match="depend"):
         pyomp.directives.parse("taskloop depend(in: x)")
+
+
+@njit
+def shares_an_argument(depth, out):
+    if depth == 0:
+        return 0
+    with openmp("task shared(out)"):
+        out[depth] += 1
+        shares_an_argument(depth - 1, out)
+    with openmp("task shared(out)"):
+        out[depth] += 1
+    with openmp("taskwait"):
+        pass
+    return 1  # `out` is not used any more: Numba would release it before the tasks end
+
+
+@njit
+def run_shares_an_argument(out):
+    with openmp("parallel"):
+        with openmp("single"):
+            shares_an_argument(10, out)
+    return out
+
+
+@njit
+def taskwait_inside_a_task(n, out):
+    with openmp("parallel"):
+        with openmp("single"):
+            for _i in range(n):
+                with openmp("task"):
+                    for _k in range(3):
+                        with openmp("task"):
+                            with openmp("atomic"):
+                                out[0] += 1
+                    with openmp("taskwait"):  # waits as the thread running the task
+                        pass
+    return out
+
+
+def test_regressions_from_the_task_benchmarks(threads):
+    for _ in range(20):
+        assert (run_shares_an_argument(np.zeros(11))[1:] == 2).all()
+        assert taskwait_inside_a_task(100, np.zeros(1))[0] == 300

@@ -268,6 +268,39 @@ _TASK_PART = frozenset({"private", "firstprivate", "shared", "default", "if", "f
                         "priority", "untied", "mergeable"})
 
 
+def _keep_task_shared_alive(func_ir, all_regions, defined):
+    """A task outside any parallel region of the function may still run when the function
+    reaches a `return`, and Numba releases a variable after its last use in the function:
+    a variable such a task shares must stay alive until the tasks are done. At each
+    `return`, the function first waits for its child tasks, then uses those variables."""
+    from . import tasks
+    names = set()
+    for region in all_regions:
+        if region.directive.construct != "task":
+            continue
+        around = region.parent
+        while around is not None and around.directive.construct != "parallel":
+            around = around.parent
+        if around is None:
+            names |= {n for n, d in region.sharing.items() if d.sharing == "shared"}
+    if not names:
+        return
+    for label, block in func_ir.blocks.items():
+        if not isinstance(block.terminator, ir.Return):
+            continue
+        loc, scope = block.terminator.loc, block.scope
+        fn = ir.Var(scope, scope.redefine("$pyomp_wait_fn", loc).name, loc)
+        stmts = [ir.Assign(ir.Global("wait_for_child_tasks", tasks.wait_for_child_tasks, loc),
+                           fn, loc),
+                 ir.Assign(ir.Expr.call(fn, [], (), loc),
+                           ir.Var(scope, scope.redefine("$pyomp_wait", loc).name, loc), loc)]
+        for name in sorted(names & defined.get(label, set())):
+            stmts.append(ir.Assign(ir.Var(scope, name, loc),
+                                   ir.Var(scope, scope.redefine("$pyomp_keep", loc).name, loc),
+                                   loc))
+        block.body[-1:-1] = stmts
+
+
 def _chunk_task(func_ir, region, chunk, defined, local_names):
     """The task a taskloop creates for each chunk: a region around the chunk loop of the
     rewritten loop, with the taskloop's data clauses, its chunk bounds captured."""
@@ -512,6 +545,7 @@ def mark_regions(func_ir):
         located = _locator(region.loc)
         region.payload = markers.insert(func_ir, region, region.region_id, region.sharing,
                                         defined, local_names, located)
+    _keep_task_shared_alive(func_ir, all_regions, defined)
     for region in withs:
         _drop_context_call(func_ir, region.call)
         head = func_ir.blocks[region.head]

@@ -23,3 +23,24 @@ def element_address(typingctx, arr, index):
         return builder.ptrtoint(ptr, context.get_value_type(types.intp))
 
     return types.intp(arr, index), codegen
+
+
+@intrinsic
+def wait_for_child_tasks(typingctx):
+    """`taskwait` from plain code: a function whose tasks share its variables waits for
+    them before those variables are released (see frontend.keep_task_shared_alive)."""
+
+    def codegen(context, builder, sig, args):
+        from llvmlite import ir as llir
+        module = builder.module
+        ptr = llir.IntType(8).as_pointer()
+        i32 = llir.IntType(32)
+        gtid_fn = cgutils.get_or_insert_function(
+            module, llir.FunctionType(i32, [ptr]), "__kmpc_global_thread_num")
+        wait_fn = cgutils.get_or_insert_function(
+            module, llir.FunctionType(i32, [ptr, i32]), "__kmpc_omp_taskwait")
+        null = llir.Constant(ptr, None)
+        builder.call(wait_fn, [null, builder.call(gtid_fn, [null])])
+        return context.get_dummy_value()
+
+    return types.none(), codegen

@@ -237,10 +237,17 @@ fn lower_function(
                 }
                 let may_cancel = nodes[i].team.is_some_and(|j| nodes[j].may_cancel);
                 let n = &nodes[i];
+                // Inside a task, the thread running the task is not the one that entered the
+                // team's region: take its id there.
+                let in_task = enclosing(i)
+                    .into_iter()
+                    .filter(|&j| matches!(nodes[j].kind, Kind::Parallel | Kind::Task))
+                    .min_by_key(|&j| sets[j].len())
+                    .is_some_and(|j| nodes[j].kind == Kind::Task);
                 if c == "cancel" || c == "cancellation point" {
                     cancel::lower_cancel(module, func, &n.r, &n.shape, team)?
                 } else {
-                    sync::lower_in_place(module, func, &n.r, &n.shape, team, may_cancel)?
+                    sync::lower_in_place(module, func, &n.r, &n.shape, team, may_cancel, in_task)?
                 }
             }
             Kind::Parallel => {

@@ -34,6 +34,7 @@ pub fn lower_in_place(
     shape: &Shape,
     team: Option<TeamErrors>,
     may_cancel: bool,
+    in_task: bool,
 ) -> PassResult<RegionReport> {
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let construct = r.payload.construct.as_str();
@@ -50,8 +51,8 @@ pub fn lower_in_place(
     // The thread's runtime id: taken once per team region (at its entry, which dominates
     // every construct inside), else here.
     let gtid = match &team {
-        Some(errors) => sharing::thread_id_at(errors.entry, module, ident),
-        None => thread_id(&b, module, ident),
+        Some(errors) if !in_task => sharing::thread_id_at(errors.entry, module, ident),
+        _ => thread_id(&b, module, ident),
     };
     let applied = sharing::apply(
         module,
