@@ -261,50 +261,55 @@ def _per_thread_counts(out, nt):
 
 
 @njit
-def sync_for(reps, dl, out):
+def _begin(out):
+    """The EPCC measurement's start: the per-thread counters cleared, the clock read."""
     nt = omp_get_max_threads()
     _per_thread_counts(out, nt)
-    t0 = omp_get_wtime()
+    return nt, omp_get_wtime()
+
+
+@njit
+def _end(t0, reps, dl, out, nt):
+    """(microseconds per construct, check count): the time since t0 minus the reference
+    run's, per repetition."""
+    t1 = omp_get_wtime()
+    count = _per_thread_counts(out, nt)
+    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+
+
+@njit
+def sync_for(reps, dl, out):
+    nt, t0 = _begin(out)
     with openmp("parallel"):
         for _r in range(reps):
             with openmp("for"):
                 for _i in range(nt):
                     delay(dl, out)
                     out[omp_get_thread_num() * 16] += 1
-    t1 = omp_get_wtime()
-    count = _per_thread_counts(out, nt)
-    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+    return _end(t0, reps, dl, out, nt)
 
 
 @njit
 def sync_parallel_for(reps, dl, out):
-    nt = omp_get_max_threads()
-    _per_thread_counts(out, nt)
-    t0 = omp_get_wtime()
+    nt, t0 = _begin(out)
     for _r in range(reps):
         with openmp("parallel for"):
             for _i in range(nt):
                 delay(dl, out)
                 out[omp_get_thread_num() * 16] += 1
-    t1 = omp_get_wtime()
-    count = _per_thread_counts(out, nt)
-    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+    return _end(t0, reps, dl, out, nt)
 
 
 @njit
 def sync_barrier(reps, dl, out):
-    nt = omp_get_max_threads()
-    _per_thread_counts(out, nt)
-    t0 = omp_get_wtime()
+    nt, t0 = _begin(out)
     with openmp("parallel"):
         for _r in range(reps):
             delay(dl, out)
             out[omp_get_thread_num() * 16] += 1
             with openmp("barrier"):
                 pass
-    t1 = omp_get_wtime()
-    count = _per_thread_counts(out, nt)
-    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+    return _end(t0, reps, dl, out, nt)
 
 
 @njit
@@ -565,82 +570,62 @@ def _task_body(dl, out):
 @njit
 def task_parallel(reps, dl, out):
     """Every thread creates `reps` tasks."""
-    nt = omp_get_max_threads()
-    _per_thread_counts(out, nt)
-    t0 = omp_get_wtime()
+    nt, t0 = _begin(out)
     with openmp("parallel"):
         for _r in range(reps):
             with openmp("task"):
                 _task_body(dl, out)
-    t1 = omp_get_wtime()
-    count = _per_thread_counts(out, nt)
-    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+    return _end(t0, reps, dl, out, nt)
 
 
 @njit
 def task_master(reps, dl, out):
     """The master thread creates threads x reps tasks."""
-    nt = omp_get_max_threads()
-    _per_thread_counts(out, nt)
-    t0 = omp_get_wtime()
+    nt, t0 = _begin(out)
     with openmp("parallel"):
         with openmp("master"):
             for _r in range(reps * nt):
                 with openmp("task"):
                     _task_body(dl, out)
-    t1 = omp_get_wtime()
-    count = _per_thread_counts(out, nt)
-    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+    return _end(t0, reps, dl, out, nt)
 
 
 @njit
 def task_conditional(reps, dl, out):
     """Every thread creates `reps` tasks with an if clause false at run time (undeferred)."""
-    nt = omp_get_max_threads()
-    _per_thread_counts(out, nt)
-    t0 = omp_get_wtime()
+    nt, t0 = _begin(out)
     with openmp("parallel"):
         for _r in range(reps):
             with openmp("task if(dl < 0)"):
                 _task_body(dl, out)
-    t1 = omp_get_wtime()
-    count = _per_thread_counts(out, nt)
-    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+    return _end(t0, reps, dl, out, nt)
 
 
 @njit
 def task_taskwait(reps, dl, out):
     """Every thread creates a task and waits for it, `reps` times."""
-    nt = omp_get_max_threads()
-    _per_thread_counts(out, nt)
-    t0 = omp_get_wtime()
+    nt, t0 = _begin(out)
     with openmp("parallel"):
         for _r in range(reps):
             with openmp("task"):
                 _task_body(dl, out)
             with openmp("taskwait"):
                 pass
-    t1 = omp_get_wtime()
-    count = _per_thread_counts(out, nt)
-    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+    return _end(t0, reps, dl, out, nt)
 
 
 @njit
 def task_barrier(reps, dl, out):
     """Every thread creates a task, then a barrier (which completes the tasks), `reps`
     times."""
-    nt = omp_get_max_threads()
-    _per_thread_counts(out, nt)
-    t0 = omp_get_wtime()
+    nt, t0 = _begin(out)
     with openmp("parallel"):
         for _r in range(reps):
             with openmp("task"):
                 _task_body(dl, out)
             with openmp("barrier"):
                 pass
-    t1 = omp_get_wtime()
-    count = _per_thread_counts(out, nt)
-    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
+    return _end(t0, reps, dl, out, nt)
 
 
 @njit
