@@ -317,3 +317,43 @@ def test_a_shared_scalar_set_in_single_is_not_cleared_by_the_team(threads):
     # that `del` ran on every thread and raced with the single's store.
     for _ in range(200):
         assert shared_scalar_set_in_single(20) == 41
+
+
+@njit
+def locked_increments(lock, n, counter):
+    # a read-modify-write that loses updates without the lock
+    with openmp("parallel"):
+        for _i in range(n):
+            pyomp.omp_set_lock(lock)
+            v = counter[0]
+            for _k in range(20):  # widen the window between read and write
+                v = v + 0
+            counter[0] = v + 1
+            pyomp.omp_unset_lock(lock)
+    return counter[0]
+
+
+@njit
+def nested_locking(lock, n, counter):
+    with openmp("parallel"):
+        for _i in range(n):
+            pyomp.omp_set_nest_lock(lock)
+            pyomp.omp_set_nest_lock(lock)  # the owner may take it again
+            counter[0] += 1
+            pyomp.omp_unset_nest_lock(lock)
+            pyomp.omp_unset_nest_lock(lock)
+    return counter[0]
+
+
+@njit
+def make_lock():
+    return pyomp.omp_init_lock()
+
+
+def test_locks_made_in_one_function_guard_another(threads):
+    lock = make_lock()  # a handle from compiled code, passed on
+    assert locked_increments(lock, 400, np.zeros(1, dtype=np.int64)) == 400 * threads
+    pyomp.omp_destroy_lock(lock)
+    nest = pyomp.omp_init_nest_lock()
+    assert nested_locking(nest, 200, np.zeros(1, dtype=np.int64)) == 200 * threads
+    pyomp.omp_destroy_nest_lock(nest)
