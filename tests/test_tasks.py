@@ -425,9 +425,12 @@ def test_taskloop_outside_a_region():
 @pytest.mark.parametrize("body,message", [
     ("""with openmp("taskloop"):
             x += 1""", "must contain exactly one `for"),
-    ("""with openmp("taskloop reduction(+: x)"):
-            for i in range(x):
-                x += i""", "'reduction' clause of 'taskloop' is not implemented"),
+    ("""with openmp("taskloop lastprivate(x)"):
+            for i in range(3):
+                x = i""", "'lastprivate' clause of 'taskloop' is not implemented"),
+    ("""with openmp("taskloop nogroup reduction(+: x)"):
+            for i in range(3):
+                x += i""", "cannot be `nogroup`"),
 ])
 def test_taskloop_errors(body, message):
     f = compile_source("def f(x):\n    " + textwrap.dedent("    " + body).strip() +
@@ -467,7 +470,7 @@ def shares_an_argument(depth, out):
         out[depth] += 1
         shares_an_argument(depth - 1, out)
     with openmp("task shared(out)"):
-        out[depth] += 1
+        out[11 + depth] += 1  # its own element: the two tasks run at the same time
     with openmp("taskwait"):
         pass
     return 1  # `out` is not used any more: Numba would release it before the tasks end
@@ -498,5 +501,23 @@ def taskwait_inside_a_task(n, out):
 
 def test_regressions_from_the_task_benchmarks(threads):
     for _ in range(20):
-        assert (run_shares_an_argument(np.zeros(11))[1:] == 2).all()
+        out = run_shares_an_argument(np.zeros(22))
+        assert (out[1:11] == 1).all() and (out[12:] == 1).all()
         assert taskwait_inside_a_task(100, np.zeros(1))[0] == 300
+
+
+@njit
+def taskloop_reductions(n):
+    s = 0.0
+    m = -1
+    with openmp("parallel shared(s, m)"):
+        with openmp("single"):
+            with openmp("taskloop grainsize(10) reduction(+: s) reduction(max: m)"):
+                for i in range(n):
+                    s += i * 0.5
+                    m = max(m, i % 37)
+    return s, m
+
+
+def test_taskloop_reductions(threads):
+    assert taskloop_reductions(1000) == (0.5 * sum(range(1000)), 36)

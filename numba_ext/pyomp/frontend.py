@@ -133,8 +133,11 @@ def parse_directive(text, loc):
             f"OpenMP construct '{directive.construct}' is not implemented by this version "
             f"of pyomp", directive=text, span=(start, end)), loc)
     for clause in directive.clauses:
-        if clause.name in ("lastprivate", "reduction") and \
-                directive.construct.startswith("taskloop"):
+        if clause.name == "nogroup" and directive.has("reduction"):
+            raise _locate(PyompError(
+                "a taskloop with a reduction waits for its tasks: it cannot be `nogroup`",
+                directive=text, span=clause.span), loc)
+        if clause.name == "lastprivate" and directive.construct.startswith("taskloop"):
             raise _locate(UnsupportedConstructError(
                 f"the '{clause.name}' clause of 'taskloop' is not implemented by this "
                 "version of pyomp", directive=text, span=clause.span), loc)
@@ -265,7 +268,7 @@ _CANCELLED_BY = {"parallel": ("parallel",),
 
 #: taskloop clauses that belong to its tasks.
 _TASK_PART = frozenset({"private", "firstprivate", "shared", "default", "if", "final",
-                        "priority", "untied", "mergeable"})
+                        "priority", "untied", "mergeable", "reduction"})
 
 
 def _keep_task_shared_alive(func_ir, all_regions, defined):

@@ -175,7 +175,8 @@ def decide_task(func_ir, region, enclosing, defined_at, located, inner_reads=())
         sharing = CLAUSE_SHARING.get(clause.name)
         if sharing is not None:
             for var in clause.vars:
-                explicit[var.name] = VarSharing(var.name, sharing, f"clause {clause.name}")
+                explicit[var.name] = VarSharing(var.name, sharing, f"clause {clause.name}",
+                                                op=clause.op, section=var.section)
     default = directive.clause("default")
     default_kind = default.kind if default is not None else None
     decisions, missing = {}, []
