@@ -359,13 +359,7 @@ pub fn lower_for(
         // here, or a `cancel for` may cancel this loop, a cancellation barrier lets the
         // others go (and ends the loop's cancellation); otherwise a plain one does.
         b.before(ir::terminator(last_tail).expect("tail ends in a branch"));
-        let barrier = if may_cancel || cancellable {
-            "__kmpc_cancel_barrier"
-        } else {
-            "__kmpc_barrier"
-        };
-        let (f, fty) = abi::runtime_fn(module, barrier);
-        b.call(fty, f, &[ident, gtid], "");
+        super::sync::emit_barrier(&b, module, ident, gtid, may_cancel || cancellable);
         if let Some(flag) = cancel_flag {
             b.store(unsafe { LLVMConstInt(i32t, 0, 0) }, flag);
         }

@@ -233,13 +233,7 @@ pub fn lower_in_place(
                 message: "empty block after a construct".into(),
             })?;
         b.before(first);
-        let barrier = if may_cancel {
-            "__kmpc_cancel_barrier"
-        } else {
-            "__kmpc_barrier"
-        };
-        let (f, fty) = abi::runtime_fn(module, barrier);
-        b.call(fty, f, &[ident, gtid], "");
+        emit_barrier(&b, module, ident, gtid, may_cancel);
         if let Some(errors) = &team {
             // split after the barrier so the check can branch away
             ir::split_before(first, "omp.after.barrier");
@@ -252,6 +246,24 @@ pub fn lower_in_place(
         applied.decisions,
         !rets.is_empty(),
     ))
+}
+
+/// A barrier every thread of the team reaches; a cancellation barrier when a team mate may
+/// cancel the region (or the construct) instead of arriving, so it lets the others go.
+pub fn emit_barrier(
+    b: &Builder,
+    module: LLVMModuleRef,
+    ident: Value,
+    gtid: Value,
+    cancellable: bool,
+) {
+    let name = if cancellable {
+        "__kmpc_cancel_barrier"
+    } else {
+        "__kmpc_barrier"
+    };
+    let (f, fty) = abi::runtime_fn(module, name);
+    b.call(fty, f, &[ident, gtid], "");
 }
 
 /// Values the body computes and code after the construct uses must not stay in registers:
