@@ -18,6 +18,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 THREAD_COUNTS = (1, 2, 3, 8)
 
 
+def pytest_configure(config):
+    # No compiled function of the suite may look racy to pyomp (a RaceWarning fails the
+    # test); a test that means to race says so with pytest.warns(RaceWarning).  Here, not
+    # in pyproject.toml: resolving the category imports pyomp (and Numba), which must come
+    # after the environment above is set.
+    config.addinivalue_line("filterwarnings", "error::pyomp.errors.RaceWarning")
+
+
 @pytest.fixture(params=THREAD_COUNTS, ids=lambda k: f"{k}threads")
 def threads(request):
     """Runs a test at each thread count, for both OpenMP and Numba's own threading."""

@@ -582,17 +582,32 @@ def test_lastprivate_with_nowait_and_a_barrier_and_with_collapse(threads):
 @pytest.mark.parametrize("init,op,typename", [("1.5", "&", "float64"),
                                               ("(1, 2)", "+", "Tuple"),
                                               ("'ab'", "*", "Literal[str](ab)")])
-def test_reduction_on_an_unsupported_type_is_a_located_error(init, op, typename):
-    f = _compile(textwrap.dedent(f"""
+def test_reduction_on_an_unsupported_type_is_a_located_error(init, op, typename,
+                                                             monkeypatch):
+    src = textwrap.dedent(f"""
         def f(n):
             s = {init}
             with openmp("parallel for reduction({op}: s)"):
                 for i in range(n):
                     s = s
             return s
-    """))
-    with pytest.raises(pyomp.errors.PassError) as err:
-        f(4)
+    """)
+    # Found after typing, before lowering (pyomp.typechecks), with a caret under the
+    # variable and the operators its type has.
+    with pytest.raises(pyomp.PyompError) as err:
+        _compile(src)(4)
+    assert not isinstance(err.value, pyomp.errors.PassError)
     msg = str(err.value)
     assert f"reduction({op}: s) is not supported for a variable of type {typename}" in msg
     assert ":4:" in msg  # the line of the `with openmp`
+    src_line, caret = msg.splitlines()[1:3]
+    assert src_line[caret.index("^"):].startswith("s)")
+    assert ("floats reduce with +, -, *, max, min" if init == "1.5"
+            else "reductions work on integers, floats") in msg
+    # The Rust pass checks again: its PassError names the file and line and shows it.
+    monkeypatch.setattr(pyomp.typechecks, "_check_reductions", lambda region, typemap: None)
+    with pytest.raises(pyomp.errors.PassError) as err:
+        _compile(src)(4)
+    msg = str(err.value)
+    assert f"reduction({op}: s) is not supported for a variable of type {typename}" in msg
+    assert ":4:" in msg and 'with openmp("parallel for' in msg.splitlines()[1]

@@ -25,6 +25,8 @@ from .errors import (
                      ParallelForInvalidCollapseCount,
                      ParallelForWrongLoopCount,
                      PyompError,
+                     PyompWarning,
+                     RaceWarning,
                      UnspecifiedVarInDefaultNone,
 )
 from .explain import explain
@@ -38,5 +40,6 @@ __all__ = [
     "njit", "jit", "openmp", "explain", "openmp_context", "OpenMPCompiler", "errors", "PyompError",
     "UnspecifiedVarInDefaultNone", "NonconstantOpenmpSpecification",
     "NonStringOpenmpSpecification", "ParallelForExtraCode", "ParallelForWrongLoopCount",
-    "ParallelForInvalidCollapseCount", "MultipleNumThreadsClauses",
+    "ParallelForInvalidCollapseCount", "MultipleNumThreadsClauses", "PyompWarning",
+    "RaceWarning",
 ] + list(_runtime_all)

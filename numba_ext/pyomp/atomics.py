@@ -73,7 +73,9 @@ def try_rewrite(func_ir, region):
         return False
     old = _definition(defs, new.lhs)
     index = store.index_var if isinstance(store, ir.StaticSetItem) else store.index
-    if index is None or not isinstance(old, ir.Expr) or old.value.name != store.target.name:
+    if index is None or not isinstance(old, ir.Expr) \
+            or old.op not in ("getitem", "static_getitem") \
+            or old.value.name != store.target.name:
         return False
     if old.op == "getitem":
         same_index = old.index.name == index.name

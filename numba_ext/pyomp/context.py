@@ -43,11 +43,13 @@ class OpenMPContext(WithContext):
         # runs, so reaching this means the function is compiled by another pipeline.
         loc = blocks[blk_start].loc
         from .frontend import source_line_of
+        source = source_line_of(loc)
         raise PyompError(
             "`with openmp(...)` is compiled by plain Numba here, which would ignore the "
             "directive; decorate the function with pyomp.njit (or numba.njit("
             "pipeline_class=pyomp.OpenMPCompiler))",
-            filename=loc.filename, line=loc.line, source_line=source_line_of(loc),
+            filename=loc.filename, line=loc.line, source_line=source,
+            column=len(source) - len(source.lstrip()) if source else None,
         )
 
 

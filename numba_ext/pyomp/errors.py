@@ -148,6 +148,17 @@ class MultipleNumThreadsClauses(PyompError):
     """More than one num_threads clause on a construct."""
 
 
+class PyompWarning(UserWarning):
+    """Base class of the warnings pyomp gives about a user's program (filter them with the
+    `warnings` module: `warnings.simplefilter("ignore", pyomp.PyompWarning)`)."""
+
+
+class RaceWarning(PyompWarning):
+    """A probable data race found at compile time: a shared variable or array element
+    written by several threads without synchronisation (pyomp.races).  The message names
+    the variable, the line and the clause that was probably meant."""
+
+
 class OpenMPRuntimeNotFound(ImportError):
     """No usable OpenMP runtime library could be loaded (an ImportError)."""
 

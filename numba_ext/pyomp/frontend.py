@@ -9,11 +9,25 @@ import dataclasses
 import itertools
 import json
 import linecache
+import operator
 import re
 
 from numba.core import analysis, ir, ir_utils
 
-from . import atomics, loops, markers, nonrect, regions, sections, sharing, threadprivate
+# tasks' intrinsics are registered at import: one imported during a compilation is unknown to
+# its typing context (NameError on the first compilation in a process)
+from . import (
+    atomics,
+    loops,
+    markers,
+    nonrect,
+    races,
+    regions,
+    sections,
+    sharing,
+    tasks,
+    threadprivate,
+)
 from .context import OpenMPContext
 from .errors import (
     NonconstantOpenmpSpecification,
@@ -38,8 +52,7 @@ IN_PLACE = frozenset({"barrier", "master", "masked", "single", "critical", "atom
                       "taskgroup", "taskyield"})
 
 #: Task clauses not lowered yet (rejected with an error naming them, never ignored).
-_TASK_UNSUPPORTED = frozenset({"in_reduction", "affinity", "detach", "allocate",
-                               "task_reduction"})
+_TASK_UNSUPPORTED = frozenset({"affinity", "detach", "allocate"})
 
 #: `simd` promises the loop can run in SIMD lanes.  pyomp runs it as the counted loop it is,
 #: which LLVM vectorises where it can; its data-sharing clauses hold trivially for a loop run
@@ -64,16 +77,36 @@ def source_line_of(loc):
     return linecache.getline(loc.filename, loc.line) or None
 
 
-def _locate(err, loc):
-    """Attach the `with` statement's location to an error raised while reading it."""
+def construct_span(text):
+    """(start, end) of the construct name that begins a directive string ('parallel for'
+    of 'parallel for schedule(static)'): where a caret goes when no clause is at fault."""
+    from .directives.checks import CONSTRUCTS
+    words = {w for c in CONSTRUCTS for w in c.split()}
+    start = len(text) - len(text.lstrip())
+    end = start
+    for m in re.finditer(r"\s*([A-Za-z_]\w*)", text[start:]):
+        if m.start() != end - start or m.group(1) not in words:
+            break
+        end = start + m.end()
+    return start, max(end, start + 1)
+
+
+def _locate(err, loc, directive=None):
+    """Attach the `with` statement's location to an error raised while reading it; an
+    error about a whole construct (no token of its own) points at the construct name."""
     if isinstance(err, PyompError):
         err.at(filename=loc.filename, line=loc.line, source_line=source_line_of(loc))
+        if directive is not None and err.directive is None:
+            err.directive, err.span = directive.text, construct_span(directive.text)
     return err
 
 
-def _locator(loc):
-    """A function that attaches `loc` to an error (what region-level checks call)."""
-    return lambda err: _locate(err, loc)
+def _locator(where, directive=None):
+    """A function that attaches the location of `where` (an `ir.Loc`, or a region: then
+    also its directive) to an error (what region-level checks call)."""
+    if isinstance(where, regions.Region):
+        return lambda err: _locate(err, where.loc, where.directive)
+    return lambda err: _locate(err, where, directive)
 
 
 def find_openmp_withs(func_ir):
@@ -126,25 +159,22 @@ def parse_directive(text, loc):
     except PyompError as err:
         raise _locate(err, loc) from None
     if directive.construct not in SUPPORTED_CONSTRUCTS:
-        start = len(text) - len(text.lstrip())
-        words = re.match(r"[a-z_ ]*[a-z_]", text[start:])
-        end = start + (words.end() if words else 1)
         raise _locate(UnsupportedConstructError(
             f"OpenMP construct '{directive.construct}' is not implemented by this version "
-            f"of pyomp", directive=text, span=(start, end)), loc)
+            f"of pyomp", directive=text, span=construct_span(text)), loc)
     for clause in directive.clauses:
         if clause.name == "nogroup" and directive.has("reduction"):
             raise _locate(PyompError(
                 "a taskloop with a reduction waits for its tasks: it cannot be `nogroup`",
                 directive=text, span=clause.span), loc)
-        if clause.name == "lastprivate" and directive.construct.startswith("taskloop"):
-            raise _locate(UnsupportedConstructError(
-                f"the '{clause.name}' clause of 'taskloop' is not implemented by this "
-                "version of pyomp", directive=text, span=clause.span), loc)
         if clause.name in _TASK_UNSUPPORTED and directive.construct.startswith("task"):
             raise _locate(UnsupportedConstructError(
                 f"the '{clause.name}' clause of '{directive.construct}' is not implemented by "
                 "this version of pyomp", directive=text, span=clause.span), loc)
+        if clause.name == "reduction" and clause.modifier == "inscan":
+            raise _locate(UnsupportedConstructError(
+                "`inscan` reductions go with the `scan` directive, which this version of "
+                "pyomp does not implement", directive=text, span=clause.span), loc)
         if clause.name in UNSUPPORTED_CLAUSES:
             raise _locate(UnsupportedConstructError(
                 f"the '{clause.name}' clause is not implemented by this version of pyomp",
@@ -242,7 +272,7 @@ def _check_ordered_nesting(region):
     """An `ordered` block binds to the innermost enclosing loop construct, which must
     carry the `ordered` clause; no region that changes who runs the code may stand between
     them (OpenMP's closely-nested rule).  Returns that loop construct."""
-    located = _locator(region.loc)
+    located = _locator(region)
     loop = _ordered_loop(region)
     if loop is None:
         raise located(PyompError(
@@ -261,6 +291,87 @@ def _check_ordered_nesting(region):
     return loop
 
 
+#: Why the threads of a team do not all run the body of a construct together, per leaf
+#: construct: a construct nested in it with no `parallel` between (closely nested) that
+#: needs the whole team, or one given thread, cannot work there.
+_NOT_THE_WHOLE_TEAM = {
+    "for": "the threads run different iterations of its loop",
+    "loop": "the threads run different iterations of its loop",
+    "sections": "each of its sections runs on one thread",
+    "section": "each section runs on one thread",
+    "single": "only one thread runs its block",
+    "master": "only the primary thread runs its block",
+    "masked": "only the selected thread runs its block",
+    "critical": "the threads run its block one at a time",
+    "ordered": "the threads run its block one at a time, in iteration order",
+    "task": "a task runs on one thread, whenever the runtime schedules it",
+    "taskloop": "each of its tasks runs on one thread, whenever the runtime schedules it",
+    "atomic": "its statement is one indivisible update",
+}
+#: OpenMP 5.2, 17.1: the regions a barrier or worksharing region (needs every thread of
+#: the team) and a master/masked region (needs a given thread) may not be closely nested in.
+_NO_TEAM_INSIDE = frozenset(_NOT_THE_WHOLE_TEAM)
+_NO_MASKED_INSIDE = frozenset({"for", "loop", "sections", "section", "single", "task",
+                               "taskloop", "atomic"})
+
+
+def _check_nothing_inside_atomic(region):
+    """No OpenMP construct may run inside an `atomic` block (its body is one update); one
+    that also takes the atomics' lock (a nested `atomic`) would wait for itself forever."""
+    outer = region.parent
+    while outer is not None and outer.directive.construct != "atomic":
+        outer = outer.parent
+    if outer is not None:
+        raise _locator(region)(PyompError(
+            f"'{region.directive.construct}' cannot be nested inside 'atomic' (line "
+            f"{outer.loc.line}): an atomic block holds one update statement and no OpenMP "
+            "construct"))
+
+
+def _check_closely_nested(region):
+    """OpenMP's nesting restrictions: a barrier or worksharing construct (for, sections,
+    single) must be reached by all threads of a team or none, so it cannot be closely
+    nested (no `parallel` between) in a construct whose body not every thread runs; master
+    and masked not in worksharing or task constructs; a critical not in a critical of the
+    same name (its thread would wait for itself)."""
+    from .directives.checks import leaves
+    d = region.directive
+    located = _locator(region)
+    construct = d.construct
+    if construct in ("barrier", "for", "for simd", "sections", "single"):
+        forbidden = _NO_TEAM_INSIDE
+        what = ("a barrier" if construct == "barrier" else "a worksharing construct") + \
+            " must be reached by all threads of the team or by none"
+    elif construct in ("master", "masked"):
+        forbidden = _NO_MASKED_INSIDE
+        what = f"a '{construct}' block is meant for one thread of the whole team"
+    else:
+        forbidden = None
+    outer = region.parent
+    while forbidden and outer is not None:
+        parts = leaves(outer.directive.construct)
+        bad = next((p for p in reversed(parts) if p in forbidden), None)
+        if bad is not None:
+            raise located(PyompError(
+                f"'{construct}' cannot be nested inside '{bad}' (line {outer.loc.line}) "
+                f"without a 'parallel' region between them: {what}, and "
+                f"{_NOT_THE_WHOLE_TEAM[bad]}; move it out of the '{bad}' block (or open a "
+                "nested `parallel` region around it)"))
+        if parts[0] == "parallel":
+            break
+        outer = outer.parent
+    if construct == "critical":
+        outer = region.parent
+        while outer is not None:
+            if outer.directive.construct == "critical" and outer.directive.name == d.name:
+                name = f"critical({d.name})" if d.name else "critical"
+                raise located(PyompError(
+                    f"'{name}' is nested inside a '{name}' (line {outer.loc.line}): the "
+                    "thread holding its lock would wait for itself forever; give the inner "
+                    "one a different name"))
+            outer = outer.parent
+
+
 _CANCELLED_BY = {"parallel": ("parallel",),
                   "for": ("for", "parallel for", "for simd", "parallel for simd"),
                   "sections": ("sections", "parallel sections")}
@@ -268,7 +379,8 @@ _CANCELLED_BY = {"parallel": ("parallel",),
 
 #: taskloop clauses that belong to its tasks.
 _TASK_PART = frozenset({"private", "firstprivate", "shared", "default", "if", "final",
-                        "priority", "untied", "mergeable", "reduction"})
+                        "priority", "untied", "mergeable", "reduction", "in_reduction",
+                        "lastprivate"})
 
 
 def _keep_task_shared_alive(func_ir, all_regions, defined):
@@ -276,7 +388,6 @@ def _keep_task_shared_alive(func_ir, all_regions, defined):
     reaches a `return`, and Numba releases a variable after its last use in the function:
     a variable such a task shares must stay alive until the tasks are done. At each
     `return`, the function first waits for its child tasks, then uses those variables."""
-    from . import tasks
     names = set()
     for region in all_regions:
         if region.directive.construct != "task":
@@ -323,19 +434,28 @@ def _chunk_task(func_ir, region, chunk, defined, local_names):
     task = regions.Region(head=chunk.inner, body=chunk.header, pop=end, exit=end,
                           blocks=chunk.chunk_blocks(blocks) - {end},
                           stmt=inner.body[0], directive=task_directive, parent=region)
+    if task_directive.has("lastprivate"):
+        # The task whose chunk ends the loop ran its sequentially last iteration: it copies
+        # its lastprivate values out when it ends. The flag is computed when the task is
+        # created and handed to the pass as an operand of the task's enter marker.
+        flag = ir.Var(inner.scope, inner.scope.redefine("$pyomp_last", header.loc).name,
+                      header.loc)
+        inner.body.insert(0, ir.Assign(ir.Expr.binop(operator.eq, chunk.hi, chunk.n,
+                                                     header.loc), flag, header.loc))
+        task.last_flag = flag
     around = region.parent
     while around is not None and around.directive.construct not in ("parallel", "task"):
         around = around.parent
     task.sharing = sharing.decide_task(
         func_ir, task, around.sharing if around is not None else None,
-        defined[task.head], _locator(region.loc))
+        defined[task.head], _locator(region))
     # What the chunk loop reads of the creator's temporaries (the chunk's bounds, the
     # collapsed loops' trip counts) is captured too: the creator goes on and reuses them.
     made = {s.target.name for label in task.blocks for s in blocks[label].body
             if isinstance(s, ir.Assign)}
     read = {v.name for label in task.blocks for s in blocks[label].body
             for v in s.list_vars() if not sharing.is_user_var(v.name)}
-    for name in sorted(read - made) + [chunk.lo.name, chunk.hi.name]:
+    for name in sorted(read - made) + [chunk.lo.name, chunk.hi.name, chunk.n.name]:
         task.sharing[name] = sharing.VarSharing(name, "firstprivate",
                                                 "the task's chunk of the taskloop")
     task.region_id = next(_region_ids)
@@ -348,7 +468,7 @@ def _bind_cancel(region):
     they cancel (OpenMP's closely-nested rule): no other construct between them, so the
     jump to its end leaves nothing half done (a lock held, a turn not passed on)."""
     d = region.directive
-    located = _locator(region.loc)
+    located = _locator(region)
     kind = d.cancel_type
     if kind == "taskgroup":
         raise located(UnsupportedConstructError(
@@ -399,8 +519,8 @@ def mark_regions(func_ir):
             return None
         if label not in known:
             stmt, call = by_head[label]
-            located = _locator(stmt.loc)
             directive = parse_directive(directive_text(func_ir, stmt, call), stmt.loc)
+            located = _locator(stmt.loc, directive)
             region = regions.find_region(func_ir, label, stmt, located, region_at)
             region.directive, region.call = directive, call
             known[label] = region
@@ -408,6 +528,9 @@ def mark_regions(func_ir):
 
     withs = [region_at(label) for label, _, _ in found]
     regions.nest(withs)
+    for region in withs:
+        _check_closely_nested(region)
+        _check_nothing_inside_atomic(region)
     for region in withs:
         if region.directive.construct in ("cancel", "cancellation point"):
             _bind_cancel(region)
@@ -417,11 +540,12 @@ def mark_regions(func_ir):
             r.binds = _check_ordered_nesting(r)
     in_order_anyway = [r for r in withs if r.directive.construct == "ordered"
                        and r.binds.directive.construct == "simd"]
+    race_facts = races.Facts.collect(withs)  # protected blocks, before the rewrites
     withs = _sections_as_loops(func_ir, withs)
     cfg = analysis.compute_cfg_from_blocks(func_ir.blocks)  # sections changed the blocks
     for region in withs:
         if region.directive.construct == "simd":
-            loops.find_nest(func_ir, region, 1, _locator(region.loc))  # checks the loop
+            loops.find_nest(func_ir, region, 1, _locator(region))  # checks the loop
     # An atomic array-element update becomes one hardware atomic: no region left to lower.
     hardware_atomics = [r for r in withs if r.directive.construct == "atomic"
                         and ((r.directive.atomic_kind in (None, "update")
@@ -460,18 +584,22 @@ def mark_regions(func_ir):
     private_to_threads = _threadprivate_uses(func_ir, declarations, all_regions, local_names)
     loop_of = {}
     for region in all_regions:
-        located = _locator(region.loc)
+        located = _locator(region)
         if region.directive.construct in ("for", "taskloop"):
             collapse = region.directive.clause("collapse")
             depth = collapse.expr.int_value() if collapse is not None else 1
             loop_of[id(region)] = loops.find_nest(func_ir, region, depth, located)
+            # (for typechecks.py: range(...) of each loop must be over integers)
+            region.range_args = [(level.var, [a.name for a in level.args],
+                                  func_ir.blocks[level.setup].body[level.index].loc.line)
+                                 for level in loop_of[id(region)]]
             if region.directive.construct == "taskloop" and \
                     any(level.dependent for level in loop_of[id(region)]):
                 raise located(UnsupportedConstructError(
                     "taskloop over a non-rectangular nest is not implemented by this "
                     "version of pyomp", directive=region.directive.text))
     for region in all_regions:
-        located = _locator(region.loc)
+        located = _locator(region)
         if region.directive.construct == "for":
             region.sharing = sharing.decide_worksharing(
                 region, [level.var for level in loop_of[id(region)]])
@@ -508,10 +636,13 @@ def mark_regions(func_ir):
                 if r is not region and r.head in region.blocks))
             region.sharing = sharing.decide_task(
                 func_ir, region, around.sharing if around is not None else None,
-                defined[region.head], _locator(region.loc), inner_reads)
+                defined[region.head], _locator(region), inner_reads)
     for region in all_regions:
         if region.directive.has("copyprivate"):
             _check_copyprivate(region)
+        if region.directive.has("in_reduction"):
+            _check_in_reduction(region)
+    races.check(func_ir, all_regions, loop_of, race_facts)  # RaceWarnings
     chunk_tasks = []
     for region in all_regions:
         region.region_id = next(_region_ids)
@@ -523,7 +654,7 @@ def mark_regions(func_ir):
                                     local_names)
             levels = loop_of[id(region)]
             rows = (nonrect.build_rows_helper(func_ir, levels, local_names,
-                                              _locator(region.loc))
+                                              _locator(region))
                     if any(level.dependent for level in levels) else None)
             loops.rewrite(func_ir, region, region.region_id, levels, linear,
                           ordered=region.directive.has("ordered"), rows=rows)
@@ -545,7 +676,7 @@ def mark_regions(func_ir):
         defined = regions.definitely_defined(func_ir,
                                              analysis.compute_cfg_from_blocks(func_ir.blocks))
     for region in all_regions:  # outer first: enter markers nest in order
-        located = _locator(region.loc)
+        located = _locator(region)
         region.payload = markers.insert(func_ir, region, region.region_id, region.sharing,
                                         defined, local_names, located)
     _keep_task_shared_alive(func_ir, all_regions, defined)
@@ -567,13 +698,14 @@ def _sections_as_loops(func_ir, withs):
         if construct == "section" and (region.parent is None or not region.parent.directive
                                        .construct.endswith("sections")):
             raise _locate(PyompError(
-                "a `section` block must stand directly inside a 'sections' construct"),
-                region.loc)
+                "a `section` block must stand directly inside a 'sections' construct "
+                "(`with openmp(\"sections\"):` around the `section` blocks)"),
+                region.loc, region.directive)
     children = [r for r in withs if r.directive.construct == "section"]
     for region in withs:
         if region.directive.construct.endswith("sections"):
             mine = [c for c in children if c.parent is region]
-            region.directive = sections.rewrite(func_ir, region, mine, _locator(region.loc))
+            region.directive = sections.rewrite(func_ir, region, mine, _locator(region))
             func_ir._definitions = ir_utils.build_definitions(func_ir.blocks)
     kept = [r for r in withs if r.directive.construct != "section"]
     for child in children:  # their enter_with/pop_block are gone with their blocks
@@ -603,7 +735,7 @@ def _threadprivate_uses(func_ir, declarations, all_regions, local_names):
     uses = {}
     for region in all_regions:
         d = region.directive
-        located = _locator(region.loc)
+        located = _locator(region)
         for clause in d.clauses:
             if clause.name in sharing.CLAUSE_SHARING:
                 for var in clause.vars:
@@ -633,6 +765,30 @@ def _threadprivate_uses(func_ir, declarations, all_regions, local_names):
     return uses
 
 
+def _check_in_reduction(region):
+    """`in_reduction(op: x)` joins the reduction of x that an enclosing `taskgroup
+    task_reduction(op: x)` (or `reduction(task, op: x)`) opened: the operators must agree.
+    (Without one in this function, the task combines into x when it ends.)"""
+    for clause in region.directive.clauses_named("in_reduction"):
+        for var in clause.vars:
+            around = region.parent
+            while around is not None:
+                d = around.directive
+                opened = [c for c in d.clauses_named("task_reduction")] + \
+                    [c for c in d.clauses_named("reduction") if c.modifier == "task"]
+                match = next((c for c in opened if any(v.name == var.name for v in c.vars)),
+                             None)
+                if match is not None:
+                    if match.op != clause.op:
+                        raise _locate(PyompError(
+                            f"in_reduction({clause.op}: {var.name}) joins the reduction "
+                            f"'{around.directive.text}' opened on line {around.loc.line} "
+                            f"with operator '{match.op}'; the operators must be the same",
+                            directive=region.directive.text, span=var.span), region.loc)
+                    break
+                around = around.parent
+
+
 def _check_copyprivate(region):
     """copyprivate broadcasts into each thread's own variable: a variable the enclosing
     parallel region shares would be one variable written by every thread at once."""
@@ -659,7 +815,7 @@ def _linear_starts(func_ir, region, levels, defined, local_names):
     head = func_ir.blocks[region.head]
     found = []
     for clause in d.clauses_named("linear"):
-        located = _locator(region.loc)
+        located = _locator(region)
         if clause.modifiers:
             raise located(UnsupportedConstructError(
                 f"linear modifier '{clause.modifiers[0]}' is not implemented by this version "
@@ -701,14 +857,16 @@ def _forced_by_inner_loops(region, all_regions, loop_of):
     (the loop combines into them)."""
     forced = {}
     for inner in all_regions:
-        if inner.directive.construct != "for" or _enclosing_parallel(inner) is not region:
+        construct = inner.directive.construct
+        if construct not in ("for", "taskloop") or _enclosing_parallel(inner) is not region:
             continue
+        what = "worksharing loop" if construct == "for" else "taskloop"
         for level in loop_of[id(inner)]:
-            forced[level.var] = ("private", "the loop variable of a worksharing loop")
+            forced[level.var] = ("private", f"the loop variable of a {what}")
         for clause in inner.directive.clauses:
-            if clause.name in ("reduction", "lastprivate", "linear"):
+            if clause.name in ("reduction", "lastprivate", "linear", "in_reduction"):
                 for var in clause.vars:
-                    forced[var.name] = ("shared", f"{clause.name} of the worksharing loop")
+                    forced[var.name] = ("shared", f"{clause.name} of the {what}")
     return forced
 
 
@@ -754,22 +912,29 @@ def strip_shared_dels(func_ir):
     for rid, (head, payload, enter_call) in enters.items():
         if rid not in exits:
             continue
-        end = exits[rid][0]
+        end, _, exit_call = exits[rid]
         shared = {v["name"] for v in payload["vars"] if v["sharing"] == "shared"}
         ordered = payload["clauses"].get("ordered", False)
-        inside = _blocks_between(func_ir, head, end)
         # The head block's statements after the enter marker belong to the region too
         # (Numba puts the `del` of a variable every path redefines right after its last
-        # use, which may be the marker itself: a shared `r` set in a `single`).
+        # use, which may be the marker itself: a shared `r` set in a `single`), up to the
+        # exit marker when that is in the same block: Numba merges straight-line blocks
+        # once it has inlined a helper (a worksharing loop's trip count), and the dels
+        # after the region must stay.
         head_block = func_ir.blocks[head]
         at = next(i for i, stmt in enumerate(head_block.body)
                   if isinstance(stmt, ir.Assign) and stmt.value is enter_call)
+        stop = len(head_block.body)
+        if end == head:
+            stop = next(i for i, stmt in enumerate(head_block.body)
+                        if isinstance(stmt, ir.Assign) and stmt.value is exit_call)
+        inside = _blocks_between(func_ir, head, end) if end != head else set()
         kept = head_block.body[:at + 1]
-        for stmt in head_block.body[at + 1:]:
+        for stmt in head_block.body[at + 1:stop]:
             if not (isinstance(stmt, ir.Del) and (stmt.value in shared
                                                   or payload["construct"] == "task")):
                 kept.append(stmt)
-        head_block.body = kept
+        head_block.body = kept + head_block.body[stop:]
         if payload["construct"] == "task":
             # The task's code runs apart from its creator, which goes on: it may release
             # only what it made itself (a raise would `del` the creator's loop iterator).

@@ -163,9 +163,17 @@ def find_loop(func_ir, region, located):
                 if isinstance(s, ir.Assign) and isinstance(s.value, ir.Expr)
                 and s.value.op == "getiter"]
     if not getiters:
+        # a back edge: a while loop (its first line: Python tests the condition at the
+        # end of the body too)
+        back = [min(s.loc.line for s in blocks[label].body + blocks[t].body)
+                for label in sorted(region.blocks)
+                for t in blocks[label].terminator.get_targets()
+                if t <= label and t in region.blocks]
+        found = (f"found a `while` loop (line {back[0]}), which OpenMP cannot divide: "
+                 "write it as `for i in range(...)`" if back else "found none")
         raise located(ParallelForWrongLoopCount(
             f"a '{region.directive.construct}' construct must contain exactly one "
-            "`for ... in range(...)` loop; found none"))
+            f"`for ... in range(...)` loop; {found}"))
     setup, index = getiters[0]
     stmt = blocks[setup].body[index]
     call = _definition(func_ir, stmt.value.value)
@@ -173,7 +181,9 @@ def find_loop(func_ir, region, located):
         else None
     if not (isinstance(fn, (ir.Global, ir.FreeVar)) and fn.value is range) or call.kws:
         raise located(ParallelForWrongLoopCount(
-            "the loop of a worksharing construct must iterate over range(...)"))
+            f"the loop of a worksharing construct must iterate over range(...) (the loop "
+            f"of line {stmt.loc.line} does not): OpenMP divides a counted loop, so write "
+            "`for i in range(len(a))` and index"))
     # The block after the setup is the loop header: iternext / pair_first / branch
     # (Numba sometimes puts empty blocks in between: follow their jumps).
     (header,) = blocks[setup].terminator.get_targets()
@@ -190,6 +200,10 @@ def find_loop(func_ir, region, located):
             f"a '{region.directive.construct}' construct must contain exactly one loop; "
             f"found {1 + len(nested_getiters)} loops one after the other"))
     extra = _user_statements(blocks, region.blocks - loop_blocks - {header})
+    # The loop must be the construct's block itself, not inside a `with` nested around it
+    # (the nested region would hold the loop the construct divides).
+    extra += [s for label in region.blocks - loop_blocks - {header}
+              for s in blocks[label].body if isinstance(s, ir.EnterWith) and s is not region.stmt]
     if extra:
         raise located(ParallelForExtraCode(
             "statements besides the loop in a worksharing-loop construct (move them before "
@@ -204,7 +218,8 @@ def find_loop(func_ir, region, located):
                     and stmt.target.name == loop_var:
                 raise located(ParallelForWrongLoopCount(
                     f"the loop variable '{loop_var}' is assigned in the loop body (line "
-                    f"{stmt.loc.line}); a worksharing loop must be in canonical form"))
+                    f"{stmt.loc.line}); a worksharing loop must be in canonical form, its "
+                    "variable changed only by the loop (assign another variable)"))
     return setup, index, call.args, header, body, exit_label, loop_var
 
 
@@ -230,8 +245,11 @@ def find_nest(func_ir, region, depth, located):
                         and s.value.op == "getiter"), None)
         found = len(levels)
         if getiter is None:
+            collapse = region.directive.clause("collapse")
             raise located(ParallelForInvalidCollapseCount(
-                f"collapse({depth}) needs {depth} perfectly nested loops; found {found}"))
+                f"collapse({depth}) needs {depth} perfectly nested loops; found {found}",
+                directive=region.directive.text,
+                span=collapse.span if collapse is not None else None))
         stmts = body.body[1:getiter]
         if any(isinstance(s, ir.Assign) and is_user_var(s.target.name) for s in stmts) \
                 or any(not isinstance(s, ir.Assign) for s in stmts):
@@ -422,16 +440,17 @@ def rewrite(func_ir, region, region_id, levels, linear=(), ordered=False, rows=N
     region.blocks |= {dispatch, inner, done}
     if ordered:
         _mark_iterations(func_ir, region, region_id, header, inner, loc, lo, first.value)
-    return ChunkLoop(dispatch, inner, header, lo, hi)
+    return ChunkLoop(dispatch, inner, header, lo, hi, n)
 
 
 class ChunkLoop:
     """Where the rewritten loop's parts are: the dispatch block (asks for the next chunk),
-    the block that starts a chunk, the chunk loop's header, and the chunk's bounds."""
+    the block that starts a chunk, the chunk loop's header, the chunk's bounds [lo, hi)
+    and the loop's iteration count n."""
 
-    def __init__(self, dispatch, inner, header, lo, hi):
-        self.dispatch, self.inner, self.header, self.lo, self.hi = \
-            dispatch, inner, header, lo, hi
+    def __init__(self, dispatch, inner, header, lo, hi, n):
+        self.dispatch, self.inner, self.header, self.lo, self.hi, self.n = \
+            dispatch, inner, header, lo, hi, n
 
     def chunk_blocks(self, blocks):
         """The blocks that run one chunk: from its start up to the next dispatch."""

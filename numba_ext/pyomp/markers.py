@@ -276,10 +276,13 @@ def insert(func_ir, region, region_id, decisions, defined, local_names, located)
         clauses["binds"] = region.binds.region_id
     if region.cancellable:
         clauses["cancellable"] = True
+    if region.last_flag is not None:  # a taskloop's chunk task with lastprivate variables
+        clauses["last"] = len(operands)
+        operands.append(region.last_flag)
     var_payload = []
     for name, d in sorted(decisions.items()):
         entry = {"name": name, "sharing": d.sharing, "why": d.why, "op": d.op,
-                 "operand": None}
+                 "operand": None, "first": d.first}
         if name in defined[region.head]:
             entry["operand"] = len(operands)
             operands.append(ir.Var(head.scope, name, loc))

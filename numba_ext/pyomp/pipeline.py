@@ -1,21 +1,24 @@
 """pyomp's Numba compiler: Numba's nopython pipeline plus two passes of ours.
 
 - `OpenMPDirectives` (before with-lifting) reads and checks every `with openmp(...)`.
+- `OpenMPTypeChecks` (after type inference) checks what needs types (typechecks.py).
 - `UseOpenMPCodeLibrary` (just before native lowering) gives the function a code library
   whose modules go through the Rust pass on their way into llvmlite.
 Nothing in Numba is patched: users get this with `pyomp.njit` or
 `numba.njit(pipeline_class=pyomp.OpenMPCompiler)`.
 """
 
+import linecache
+
 import llvmlite.binding as ll
-from numba.core import cgutils
+from numba.core import cgutils, errors
 from numba.core.codegen import JITCodeLibrary
 from numba.core.compiler import CompilerBase, DefaultPassBuilder
 from numba.core.compiler_machinery import FunctionPass, LoweringPass, register_pass
-from numba.core.typed_passes import AnnotateTypes
-from numba.core.untyped_passes import IRProcessing
+from numba.core.typed_passes import AnnotateTypes, NopythonTypeInference
+from numba.core.untyped_passes import IRProcessing, TranslateByteCode
 
-from . import frontend, roundtrip
+from . import frontend, roundtrip, typechecks
 from .errors import PyompError
 
 
@@ -68,6 +71,20 @@ class OpenMPDirectives(FunctionPass):
         return bool(regions)
 
 
+@register_pass(mutates_CFG=False, analysis_only=True)
+class OpenMPTypeChecks(FunctionPass):
+    """Checks of the regions that need Numba's types (pyomp.typechecks)."""
+
+    _name = "pyomp_type_checks"
+
+    def __init__(self):
+        FunctionPass.__init__(self)
+
+    def run_pass(self, state):
+        typechecks.check(state.metadata.get("pyomp_regions") or (), state.typemap)
+        return False
+
+
 @register_pass(mutates_CFG=False, analysis_only=False)
 class UseOpenMPCodeLibrary(LoweringPass):
     """Makes native lowering emit into an OpenMPCodeLibrary."""
@@ -88,6 +105,32 @@ class UseOpenMPCodeLibrary(LoweringPass):
         return True
 
 
+@register_pass(mutates_CFG=True, analysis_only=False)
+class OpenMPTranslateByteCode(TranslateByteCode):
+    """Numba's bytecode reader. A `with openmp` block every path of which raises can make
+    its POP_BLOCK rewrite run out of block labels (an internal error of Numba's): reported
+    as the error such a region gets, at the function."""
+
+    _name = "pyomp_translate_bytecode"
+
+    def run_pass(self, state):
+        try:
+            return super().run_pass(state)
+        except errors.InternalError as exc:
+            if "POP_BLOCK peephole failed" not in str(exc) or \
+                    not frontend.uses_openmp(state.func_id.func):
+                raise
+            func_id = state.func_id
+            raise PyompError(
+                f"Numba cannot read the bytecode of '{func_id.func_qualname}' (its POP_BLOCK "
+                "rewrite fails around a `with` block); with OpenMP regions this happens when "
+                "every path through a region raises an exception, so the region never "
+                "reaches its end: pyomp needs a reachable end (raise under a condition)").at(
+                    filename=func_id.filename, line=func_id.firstlineno,
+                    source_line=linecache.getline(func_id.filename, func_id.firstlineno)
+                    or None) from None
+
+
 class OpenMPCompiler(CompilerBase):
     """The pipeline class: `numba.njit(pipeline_class=pyomp.OpenMPCompiler)`."""
 
@@ -101,6 +144,9 @@ class OpenMPCompiler(CompilerBase):
             self.state.flags.enable_ssa = False
         pm = DefaultPassBuilder.define_nopython_pipeline(self.state, "pyomp_nopython")
         pm.add_pass_after(OpenMPDirectives, IRProcessing)
+        pm.passes = [(OpenMPTranslateByteCode if cls is TranslateByteCode else cls, what)
+                     for cls, what in pm.passes]
+        pm.add_pass_after(OpenMPTypeChecks, NopythonTypeInference)
         pm.add_pass_after(UseOpenMPCodeLibrary, AnnotateTypes)
         pm.finalize()
         return [pm]

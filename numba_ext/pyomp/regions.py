@@ -30,6 +30,7 @@ class Region:
     children: list = field(default_factory=list)
     binds: Region | None = None  # cancel / cancellation point: the construct it cancels
     cancellable: bool = False  # a worksharing construct a `cancel` inside may cancel
+    last_flag: ir.Var | None = None  # a taskloop's chunk task: true for the last chunk
 
     @property
     def loc(self):

@@ -61,7 +61,23 @@ def _to_pyomp_error(exc):
         loc = info.get("loc") or {}
         err = PassError(info["message"], filename=loc.get("file"), line=loc.get("line"),
                         column=(loc.get("column") or 1) - 1 if loc else None)
+        _add_source_line(err)
     else:
         err = PassError(message)
     err.details = info
     return err
+
+
+def _add_source_line(err):
+    """Show the `with openmp(...)` line the pass complains about, with a caret under the
+    `with` when the marker carried no column (Numba rarely knows one)."""
+    import linecache
+    if not (err.filename and err.line):
+        return
+    text = linecache.getline(err.filename, err.line)
+    if not text:
+        return
+    err.source_line = text
+    indent = len(text) - len(text.lstrip())
+    if not err.column and indent:
+        err.column = indent

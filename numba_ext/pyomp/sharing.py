@@ -34,6 +34,11 @@ CLAUSE_SHARING = {
     # copyprivate(x) on `single`: x stays the thread's own variable; after the block the
     # value of the thread that ran it is copied into every thread's x.
     "copyprivate": "copyprivate",
+    # in_reduction(op: x) on a task: the task's private copy starts at the identity and is
+    # combined into x when the task ends, so x holds the whole reduction by the end of the
+    # taskgroup whose task_reduction(op: x) the task joins (that clause itself needs
+    # nothing more: its tasks combine straight into the shared x).
+    "in_reduction": "reduction",
 }
 
 
@@ -44,6 +49,29 @@ class VarSharing:
     why: str
     op: str | None = None  # reduction operator
     section: tuple | None = None  # reduction of an array section: (lo, hi) Exprs or None
+    first: bool = False  # lastprivate and firstprivate: the copy starts with x's value
+
+
+def clause_decisions(directive, skip_shared=False):
+    """name -> VarSharing for the variables the directive's data-sharing clauses name.
+    A variable both firstprivate and lastprivate (the one pair OpenMP allows) is a
+    lastprivate whose private copy starts with the original's value."""
+    explicit = {}
+    for clause in directive.clauses:
+        sharing = CLAUSE_SHARING.get(clause.name)
+        if sharing is None or (skip_shared and sharing == "shared"):
+            continue
+        for var in clause.vars:
+            before = explicit.get(var.name)
+            if before is not None and {before.sharing, sharing} == {"firstprivate",
+                                                                    "lastprivate"}:
+                explicit[var.name] = VarSharing(var.name, "lastprivate",
+                                                "clauses firstprivate and lastprivate",
+                                                first=True)
+                continue
+            explicit[var.name] = VarSharing(var.name, sharing, f"clause {clause.name}",
+                                            op=clause.op, section=var.section)
+    return explicit
 
 
 def is_user_var(name):
@@ -96,12 +124,7 @@ def decide_worksharing(region, loop_vars):
     """A worksharing loop's own attributes: its clauses and the private loop variables;
     every other variable keeps the attribute of the enclosing parallel region."""
     decisions = {v: VarSharing(v, "private", "a loop variable (rule 4)") for v in loop_vars}
-    for clause in region.directive.clauses:
-        sharing = CLAUSE_SHARING.get(clause.name)
-        if sharing is not None and sharing != "shared":
-            for var in clause.vars:
-                decisions[var.name] = VarSharing(var.name, sharing, f"clause {clause.name}",
-                                                 op=clause.op, section=var.section)
+    decisions.update(clause_decisions(region.directive, skip_shared=True))
     return decisions
 
 
@@ -114,14 +137,7 @@ def decide(func_ir, region, live_map, defined_at, located, forced=None, inner_re
     directive = region.directive
     reads, writes = region_uses_and_defs(func_ir, region.blocks)
     reads |= set(inner_reads)
-    explicit = {}
-    for clause in directive.clauses:
-        sharing = CLAUSE_SHARING.get(clause.name)
-        if sharing is None:
-            continue
-        for var in clause.vars:
-            explicit[var.name] = VarSharing(var.name, sharing, f"clause {clause.name}",
-                                            op=clause.op, section=var.section)
+    explicit = clause_decisions(directive)
     default = directive.clause("default")
     default_kind = default.kind if default is not None else "shared"
     live_after = live_map.get(region.exit, set())
@@ -170,13 +186,7 @@ def decide_task(func_ir, region, enclosing, defined_at, located, inner_reads=())
     directive = region.directive
     reads, writes = region_uses_and_defs(func_ir, region.blocks)
     reads |= set(inner_reads)
-    explicit = {}
-    for clause in directive.clauses:
-        sharing = CLAUSE_SHARING.get(clause.name)
-        if sharing is not None:
-            for var in clause.vars:
-                explicit[var.name] = VarSharing(var.name, sharing, f"clause {clause.name}",
-                                                op=clause.op, section=var.section)
+    explicit = clause_decisions(directive)
     default = directive.clause("default")
     default_kind = default.kind if default is not None else None
     decisions, missing = {}, []

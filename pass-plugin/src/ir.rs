@@ -310,7 +310,12 @@ pub fn global_string(v: Value) -> Option<String> {
             return None;
         }
         let init = LLVMGetInitializer(g);
-        if init.is_null() {
+        // LLVMGetAsString assumes a ConstantDataSequential: `c"\00"` (all zeros) is a
+        // zeroinitializer and other initializers are other classes.
+        if init.is_null()
+            || LLVMIsAConstantDataSequential(init).is_null()
+            || LLVMIsConstantString(init) == 0
+        {
             return None;
         }
         let mut len = 0usize;

@@ -55,6 +55,9 @@ pub struct VarSpec {
     /// `reduction(op: a[lo:hi])`: the enter marker operands holding lo and hi (the
     /// helpers then take them as two more i64 arguments).
     pub section: Option<Vec<usize>>,
+    /// lastprivate that is firstprivate too: the private copy starts with the value.
+    #[serde(default)]
+    pub first: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -92,6 +95,9 @@ pub struct Clauses {
     #[serde(rename = "final")]
     pub final_: Option<usize>,
     pub priority: Option<usize>,
+    /// A taskloop's chunk task with lastprivate variables: the operand holding the bool
+    /// that is true when its chunk holds the loop's last iteration.
+    pub last: Option<usize>,
     /// task / taskwait depend(...): one entry per list item.
     #[serde(default)]
     pub depend: Vec<Depend>,
@@ -197,6 +203,95 @@ fn bad_payload(e: serde_json::Error) -> PassError {
     }
 }
 
+/// Every operand index of an enter payload points at one of the marker's `n` operands
+/// (the lowering indexes them without checking again).
+fn check_operand_indices(p: &EnterPayload, n: usize) -> PassResult<()> {
+    let c = &p.clauses;
+    let clauses = [
+        c.num_threads,
+        c.if_,
+        c.filter,
+        c.grainsize,
+        c.num_tasks,
+        c.final_,
+        c.priority,
+        c.last,
+        c.schedule.as_ref().and_then(|s| s.chunk),
+    ];
+    let vars = p.vars.iter().flat_map(|v| {
+        v.operand
+            .into_iter()
+            .chain(v.section.iter().flatten().copied())
+    });
+    let depends = c.depend.iter().map(|d| d.operand);
+    match clauses
+        .into_iter()
+        .flatten()
+        .chain(vars)
+        .chain(depends)
+        .find(|&i| i >= n)
+    {
+        Some(i) => Err(PassError::Internal {
+            message: format!(
+                "region {} marker payload names operand {i}, but the marker has {n}",
+                p.id
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The clause operands the lowering computes with as integers are integers (or bools): a
+/// float `num_threads(x)` or `if(x)` is the user's error, reported at the directive.
+fn check_operand_types(p: &EnterPayload, operands: &[Value]) -> PassResult<()> {
+    let c = &p.clauses;
+    let clauses = [
+        ("num_threads", c.num_threads),
+        ("if", c.if_),
+        ("filter", c.filter),
+        ("grainsize", c.grainsize),
+        ("num_tasks", c.num_tasks),
+        ("final", c.final_),
+        ("priority", c.priority),
+        ("lastprivate", c.last),
+        ("schedule", c.schedule.as_ref().and_then(|s| s.chunk)),
+    ];
+    let sections = p.vars.iter().flat_map(|v| v.section.iter().flatten());
+    let depends = c.depend.iter().filter(|d| d.kind != "variable");
+    let checked = clauses
+        .into_iter()
+        .filter_map(|(name, i)| Some((name, i?)))
+        .chain(sections.map(|&i| ("reduction", i)))
+        .chain(depends.map(|d| ("depend", d.operand)));
+    for (clause, i) in checked {
+        let ty = ir::type_of(operands[i]);
+        // SAFETY: a type of the module's context; the printed string is disposed of below.
+        let is_int = unsafe {
+            llvm_sys::core::LLVMGetTypeKind(ty) == llvm_sys::LLVMTypeKind::LLVMIntegerTypeKind
+        };
+        if !is_int {
+            let name = unsafe {
+                let raw = llvm_sys::core::LLVMPrintTypeToString(ty);
+                let name = std::ffi::CStr::from_ptr(raw).to_string_lossy().into_owned();
+                llvm_sys::core::LLVMDisposeMessage(raw);
+                name
+            };
+            return Err(PassError::Region {
+                message: format!(
+                    "the {clause} clause needs an integer (or bool) value, not a value of LLVM \
+                     type {name}"
+                ),
+                loc: Some(SourceLoc {
+                    file: p.loc.file.clone(),
+                    line: p.loc.line,
+                    column: p.loc.column,
+                }),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// All marker calls of `func`, paired by region id.
 pub fn find_regions(func: Value) -> PassResult<Vec<MarkedRegion>> {
     let mut enters = Vec::new();
@@ -239,8 +334,20 @@ pub fn find_regions(func: Value) -> PassResult<Vec<MarkedRegion>> {
             })
             .collect();
         let exit_values = ir::call_args(exit)[1..].to_vec();
+        if exit_values.len() != exit_payload.vars.len() {
+            return Err(PassError::Internal {
+                message: format!(
+                    "region {} end marker has {} operands for its {} variables",
+                    payload.id,
+                    exit_values.len(),
+                    exit_payload.vars.len()
+                ),
+            });
+        }
         let exit_operands = exit_payload.vars.into_iter().zip(exit_values).collect();
         let enter_operands = ir::call_args(enter)[1..].to_vec();
+        check_operand_indices(&payload, enter_operands.len())?;
+        check_operand_types(&payload, &enter_operands)?;
         out.push(MarkedRegion {
             enter,
             exit,

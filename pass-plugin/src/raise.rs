@@ -182,16 +182,101 @@ pub fn redirect_returns(
                 0,
             );
             let won = LLVMBuildExtractValue(b.raw, pair, 1, ir::cstr("omp.err.first").as_ptr());
-            b.cond_br(won, record, target);
+            let lost = LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.err.lost").as_ptr());
+            b.cond_br(won, record, lost);
             ir::erase(ret);
             b.at_end(record);
             let info = b.load(ptr, team.private, "omp.err.info");
             b.store(info, team.excinfo);
             b.br(target);
             added.push(record);
+            added.extend(free_dynamic_excinfo(
+                ctx,
+                func,
+                lost,
+                code,
+                team.private,
+                target,
+            ));
         }
     }
     Ok(added)
+}
+
+/// At the end of `at` (a thread whose failure was not the first one recorded): releases
+/// its exception info if Numba allocated it (a dynamic exception, `raise E(runtime
+/// values)`: the `excinfo` struct and the struct of argument values, both from
+/// `NRT_Allocate`, which the winner's info is freed by when it is raised), then goes to
+/// `target`. Returns the blocks it added, `at` first.
+fn free_dynamic_excinfo(
+    ctx: LLVMContextRef,
+    func: Value,
+    at: Block,
+    code: Value,
+    private: Value,
+    target: Block,
+) -> Vec<Block> {
+    let b = Builder::new(ctx);
+    unsafe {
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let ptr = LLVMPointerTypeInContext(ctx, 0);
+        let zero = LLVMConstInt(i32t, 0, 0);
+        // Numba's excinfo_t: {pickled bytes, size, dynamic args, unwrap fn, alloc flag}
+        let mut fields = [ptr, i32t, ptr, ptr, i32t];
+        let excinfo_t = LLVMStructTypeInContext(ctx, fields.as_mut_ptr(), 5, 0);
+        let check =
+            LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.err.lost.check").as_ptr());
+        let free = LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.err.lost.free").as_ptr());
+        b.at_end(at);
+        let user = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntSGT,
+            code,
+            zero,
+            ir::cstr("omp.err.user").as_ptr(),
+        );
+        let info = b.load(ptr, private, "omp.err.lost.info");
+        let some = LLVMBuildIsNotNull(b.raw, info, ir::cstr("omp.err.some").as_ptr());
+        let both = LLVMBuildAnd(b.raw, user, some, ir::cstr("omp.err.has.info").as_ptr());
+        b.cond_br(both, check, target);
+        b.at_end(check);
+        let flag_at = LLVMBuildStructGEP2(
+            b.raw,
+            excinfo_t,
+            info,
+            4,
+            ir::cstr("omp.err.flag.at").as_ptr(),
+        );
+        let flag = b.load(i32t, flag_at, "omp.err.flag");
+        let dynamic = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntSGT,
+            flag,
+            zero,
+            ir::cstr("omp.err.dynamic").as_ptr(),
+        );
+        b.cond_br(dynamic, free, target);
+        b.at_end(free);
+        let module = LLVMGetGlobalParent(func);
+        let mut params = [ptr];
+        let free_ty = LLVMFunctionType(LLVMVoidTypeInContext(ctx), params.as_mut_ptr(), 1, 0);
+        let mut nrt_free = LLVMGetNamedFunction(module, ir::cstr("NRT_Free").as_ptr());
+        if nrt_free.is_null() {
+            nrt_free = LLVMAddFunction(module, ir::cstr("NRT_Free").as_ptr(), free_ty);
+        }
+        let args_at = LLVMBuildStructGEP2(
+            b.raw,
+            excinfo_t,
+            info,
+            2,
+            ir::cstr("omp.err.args.at").as_ptr(),
+        );
+        let args = b.load(ptr, args_at, "omp.err.args");
+        b.call(free_ty, nrt_free, &[args], "");
+        b.call(free_ty, nrt_free, &[info], "");
+        b.br(target);
+        vec![at, check, free]
+    }
 }
 
 /// Replaces `block`'s terminator (`br %next`) with "if the team failed or a thread
@@ -251,6 +336,43 @@ pub fn reraise_after(
         team.status,
         Some((team.excinfo, param)),
     );
+    Ok(())
+}
+
+/// `reraise_after` for a region whose failure leaves the function: before returning, the
+/// path releases `release` (allocas of the function with their Numba decref helpers) and
+/// clears them, as the `del`s Numba put before its raise would have (the front end strips
+/// those of shared variables from the region: a thread must not release what its team
+/// mates still use), and as the `del`s after the region, which the return skips, would.
+pub fn reraise_after_releasing(
+    ctx: LLVMContextRef,
+    func: Value,
+    join: Block,
+    end: Block,
+    team: &TeamErrors,
+    release: &[(Value, String)],
+) -> PassResult<()> {
+    reraise_after(ctx, func, join, end, team, None)?;
+    if release.is_empty() {
+        return Ok(());
+    }
+    let next = ir::successors(join);
+    let raise = next
+        .into_iter()
+        .find(|&s| s != end)
+        .ok_or_else(|| PassError::Internal {
+            message: "the re-raise after a region has no block".into(),
+        })?;
+    let b = Builder::new(ctx);
+    b.before(ir::terminator(raise).expect("the re-raise ends in a ret"));
+    let module = unsafe { LLVMGetGlobalParent(func) };
+    for (alloca, decref) in release {
+        crate::sharing::call_helper(&b, module, decref, *alloca);
+        b.store(
+            unsafe { LLVMConstNull(ir::allocated_type(*alloca)) },
+            *alloca,
+        );
+    }
     Ok(())
 }
 

@@ -23,6 +23,34 @@ pub fn unsupported(op: &str, spec: &VarSpec) -> String {
     )
 }
 
+/// Whether values of kind `kind` are held in LLVM type `ty` (the identity and combine code
+/// build constants and instructions of `kind` in `ty`; a mismatch crashed LLVM).
+pub fn stored_as(kind: &TypeInfo, ty: LLVMTypeRef) -> bool {
+    use llvm_sys::LLVMTypeKind::*;
+    unsafe {
+        let float = |t: LLVMTypeRef| {
+            matches!(
+                LLVMGetTypeKind(t),
+                LLVMHalfTypeKind | LLVMFloatTypeKind | LLVMDoubleTypeKind
+            )
+        };
+        match kind {
+            TypeInfo::Int { bits, .. } => {
+                LLVMGetTypeKind(ty) == LLVMIntegerTypeKind && LLVMGetIntTypeWidth(ty) == *bits
+            }
+            TypeInfo::Bool => LLVMGetTypeKind(ty) == LLVMIntegerTypeKind,
+            TypeInfo::Float { .. } => float(ty),
+            TypeInfo::Complex { .. } => {
+                LLVMGetTypeKind(ty) == LLVMStructTypeKind
+                    && LLVMCountStructElementTypes(ty) == 2
+                    && float(LLVMStructGetTypeAtIndex(ty, 0))
+                    && float(LLVMStructGetTypeAtIndex(ty, 1))
+            }
+            TypeInfo::Other => true,
+        }
+    }
+}
+
 /// The identity of `op` for values of LLVM type `ty` (None: unsupported combination).
 pub fn identity(ctx: LLVMContextRef, op: &str, kind: &TypeInfo, ty: LLVMTypeRef) -> Option<Value> {
     unsafe {

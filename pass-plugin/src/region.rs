@@ -128,6 +128,22 @@ pub fn blocks(r: &MarkedRegion, shape: &Shape) -> PassResult<Vec<Block>> {
     Ok(order)
 }
 
+/// What `blocks` cannot see of a region's shape (a module whose markers no front end would
+/// emit): its end is reached from its blocks, and its start is not one of them (a loop
+/// back to the enter marker inside the region). Lowering such a region broke the function.
+pub fn check_shape(r: &MarkedRegion, shape: &Shape, blocks: &[Block]) -> PassResult<()> {
+    if !blocks
+        .iter()
+        .any(|&b| ir::successors(b).contains(&shape.end))
+    {
+        return Err(r.error("the OpenMP region never reaches its end marker"));
+    }
+    if blocks.contains(&shape.pre()) {
+        return Err(r.error("the OpenMP region's start marker lies inside the region"));
+    }
+    Ok(())
+}
+
 /// The `ret` instructions inside the region: exits by exception (the front end rejects
 /// `return` statements in regions).
 pub fn returns(region_blocks: &[Block]) -> Vec<Value> {

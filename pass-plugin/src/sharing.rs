@@ -13,7 +13,7 @@
 //!   live there) is privatised the same way, so no thread sees another's temporaries.
 
 use crate::abi;
-use crate::error::PassResult;
+use crate::error::{PassError, PassResult};
 use crate::ir::{self, Block, Builder, Value};
 use crate::markers::{MarkedRegion, Sharing, VarSpec};
 use crate::reduction;
@@ -139,8 +139,9 @@ pub enum Mode {
     /// iteration of a loop (for lastprivate).
     Worksharing { last: Option<Value> },
     /// A task (outlined, run later by some thread): firstprivate values are captured when
-    /// the task is created; shared variables are always passed by address.
-    Task,
+    /// the task is created; shared variables are always passed by address. `last`: a
+    /// taskloop's chunk task, the bool (taken at creation) true for the loop's last chunk.
+    Task { last: Option<Value> },
 }
 
 /// Applies the data-sharing attributes of region `r` (see the module doc).
@@ -179,36 +180,24 @@ pub fn apply(
                 }
             }
             Sharing::Private | Sharing::Lastprivate => {
-                let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);
-                b.store(unsafe { LLVMConstNull(ty) }, copy);
-                if let (Sharing::Lastprivate, Mode::Worksharing { last: Some(last) }) =
-                    (spec.sharing, mode)
-                {
-                    copy_out_if_last(ctx, module, alloca, copy, ty, last, spec, shape);
+                let copy = if spec.first {
+                    first_value_copy(&b, module, alloca, ty, shape, region, spec, mode)
                 } else {
-                    release_at_end(&b, module, copy, spec, shape);
+                    let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);
+                    b.store(unsafe { LLVMConstNull(ty) }, copy);
+                    copy
+                };
+                let last = match mode {
+                    Mode::Worksharing { last } | Mode::Task { last } => last,
+                    Mode::Parallel => None,
+                };
+                if let (Sharing::Lastprivate, Some(last)) = (spec.sharing, last) {
+                    copy_out_if_last(ctx, module, alloca, copy, ty, last, spec, shape);
                 }
-            }
-            Sharing::Firstprivate if matches!(mode, Mode::Task) => {
-                // captured at creation (a reference taken for it then), released when the
-                // task ends
-                let at = Builder::new(ctx);
-                at.before(ir::terminator(shape.pre()).expect("pre block ends in a branch"));
-                let v = at.load(ty, alloca, &format!("{}.captured", spec.name));
-                if let Some(incref) = &spec.incref {
-                    call_helper(&at, module, incref, alloca);
-                }
-                let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);
-                b.store(v, copy);
                 release_at_end(&b, module, copy, spec, shape);
             }
             Sharing::Firstprivate => {
-                let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);
-                let v = b.load(ty, alloca, &format!("{}.in", spec.name));
-                b.store(v, copy);
-                if let Some(incref) = &spec.incref {
-                    call_helper(&b, module, incref, copy);
-                }
+                let copy = first_value_copy(&b, module, alloca, ty, shape, region, spec, mode);
                 release_at_end(&b, module, copy, spec, shape);
             }
             Sharing::Reduction => {
@@ -226,6 +215,15 @@ pub fn apply(
                     continue;
                 }
                 let kind = spec.ty.clone().unwrap_or(crate::markers::TypeInfo::Other);
+                if !reduction::stored_as(&kind, ty) {
+                    return Err(PassError::Internal {
+                        message: format!(
+                            "region {}: reduction variable '{}' is {kind:?} in the marker, \
+                             not what its storage holds",
+                            r.payload.id, spec.name
+                        ),
+                    });
+                }
                 let identity = reduction::identity(ctx, op, &kind, ty)
                     .ok_or_else(|| r.error(reduction::unsupported(op, spec)))?;
                 let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);
@@ -337,6 +335,39 @@ fn section_bounds(b: &Builder, r: &MarkedRegion, spec: &VarSpec) -> Vec<Value> {
         .collect()
 }
 
+/// A private copy that starts with the original's value (holding a reference of its own):
+/// a task captures the value when it is created, other regions when they start.
+#[allow(clippy::too_many_arguments)]
+fn first_value_copy(
+    b: &Builder,
+    module: LLVMModuleRef,
+    alloca: Value,
+    ty: LLVMTypeRef,
+    shape: &Shape,
+    region: &[Block],
+    spec: &VarSpec,
+    mode: Mode,
+) -> Value {
+    if matches!(mode, Mode::Task { .. }) {
+        let at = Builder::new(unsafe { LLVMGetModuleContext(module) });
+        at.before(ir::terminator(shape.pre()).expect("pre block ends in a branch"));
+        let v = at.load(ty, alloca, &format!("{}.captured", spec.name));
+        if let Some(incref) = &spec.incref {
+            call_helper(&at, module, incref, alloca);
+        }
+        let copy = private_copy(b, alloca, ty, shape, region, &spec.name);
+        b.store(v, copy);
+        return copy;
+    }
+    let copy = private_copy(b, alloca, ty, shape, region, &spec.name);
+    let v = b.load(ty, alloca, &format!("{}.in", spec.name));
+    b.store(v, copy);
+    if let Some(incref) = &spec.incref {
+        call_helper(b, module, incref, copy);
+    }
+    copy
+}
+
 /// Releases a private copy of a reference-counted value at the end of the region.
 fn release_at_end(b: &Builder, module: LLVMModuleRef, copy: Value, spec: &VarSpec, shape: &Shape) {
     if let Some(decref) = &spec.decref {
@@ -346,7 +377,10 @@ fn release_at_end(b: &Builder, module: LLVMModuleRef, copy: Value, spec: &VarSpe
 }
 
 /// At the end of a worksharing construct, the thread that ran the last iteration stores
-/// its private value into the original (which takes over the reference the copy held).
+/// its private value into the original (which takes over the reference the copy held;
+/// the other threads' copies are released).
+/// `last`: a pointer to the runtime's i32 flag for loops; for a taskloop's chunk task, the
+/// flag's value itself (an integer, taken when the task was created).
 #[allow(clippy::too_many_arguments)]
 fn copy_out_if_last(
     ctx: LLVMContextRef,
@@ -361,12 +395,17 @@ fn copy_out_if_last(
     let b = Builder::new(ctx);
     let tail = shape.tail();
     let then = ir::if_then_at_end(ctx, tail, |b| unsafe {
-        let flag = b.load(LLVMInt32TypeInContext(ctx), last, "omp.last");
+        let (flag, flag_ty) = if ir::type_of(last) == LLVMPointerTypeInContext(ctx, 0) {
+            let i32t = LLVMInt32TypeInContext(ctx);
+            (b.load(i32t, last, "omp.last"), i32t)
+        } else {
+            (last, ir::type_of(last))
+        };
         LLVMBuildICmp(
             b.raw,
             llvm_sys::LLVMIntPredicate::LLVMIntNE,
             flag,
-            LLVMConstInt(LLVMInt32TypeInContext(ctx), 0, 0),
+            LLVMConstNull(flag_ty),
             ir::cstr("omp.is.last").as_ptr(),
         )
     });
@@ -376,6 +415,10 @@ fn copy_out_if_last(
     }
     let v = b.load(ty, copy, &format!("{}.last", spec.name));
     b.store(v, original);
+    if spec.decref.is_some() {
+        // the original took the copy's reference: the release that follows finds nothing
+        b.store(unsafe { LLVMConstNull(ty) }, copy);
+    }
 }
 
 /// The runtime's view of "which thread am I" for calls made inside the region.

@@ -491,3 +491,43 @@ E:\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1)\n  ret i32 0\n}\n";
     assert!(out.contains("omp_task_entry(i32 %0, ptr %1)"), "{out}");
     assert_eq!(reports[0]["construct"], "task");
 }
+
+/// A parallel region whose threads create tasks: the tasks may still run when their
+/// creator reaches the region's end, so the team waits for them (a barrier) before each
+/// thread combines its reduction copy (which the tasks may write through in_reduction).
+#[test]
+fn region_with_tasks_waits_for_them_before_combining() {
+    let int = r#","type":{"kind":"int","signed":true,"bits":64}"#;
+    let task_enter = enter_json(2, "", &var("s", "reduction", Some(0), int))
+        .replace(r#""construct":"parallel""#, r#""construct":"task""#);
+    let ir = payload("enter.1", &enter_json(1, "", &var("s", "reduction", Some(0), int)))
+        + &payload("exit.1", r#"{"id":1,"vars":["s"]}"#)
+        + &payload("enter.2", &task_enter)
+        + &payload("exit.2", r#"{"id":2,"vars":["s"]}"#)
+        + DECLS
+        + "define i32 @f(ptr %retptr, ptr %excinfo) {\n\
+entry:\n  %s = alloca i64\n  store i64 0, ptr %s\n  br label %B0\n\
+B0:\n  %sv = load i64, ptr %s\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1, i64 %sv)\n  br label %B1\n\
+B1:\n  %sv2 = load i64, ptr %s\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.2, i64 %sv2)\n  br label %B2\n\
+B2:\n  %a = load i64, ptr %s\n  %b = add i64 %a, 1\n  store i64 %b, ptr %s\n  br label %B3\n\
+B3:\n  %sx2 = load i64, ptr %s\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.2, i64 %sx2)\n  br label %B4\n\
+B4:\n  %sx = load i64, ptr %s\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1, i64 %sx)\n\
+  %r = load i64, ptr %s\n  store i64 %r, ptr %retptr\n  ret i32 0\n}\n";
+    let (out, reports) = lower(&ir).unwrap();
+    let parallel = reports
+        .iter()
+        .find(|r| r["construct"] == "parallel")
+        .expect("a parallel report");
+    let body = function(&out, parallel["outlined"].as_str().unwrap());
+    assert!(
+        body.contains("@__kmpc_omp_task("),
+        "the task is created here:\n{body}"
+    );
+    let barrier = body
+        .find("@__kmpc_barrier(")
+        .expect("a barrier for the tasks");
+    let combine = body
+        .find("@__kmpc_critical(")
+        .expect("the reduction's combine");
+    assert!(barrier < combine, "wait first, then combine:\n{body}");
+}

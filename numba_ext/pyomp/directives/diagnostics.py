@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 
 from ..errors import DirectiveSyntaxError
 from .checks import CLAUSE_NAMES, CONSTRUCTS
@@ -57,6 +58,48 @@ def _enclosing_clause(text, pos):
     return None
 
 
+REDUCTION_OPERATORS = ("+", "-", "*", "&", "|", "^", "&&", "||", "max", "min")
+# Words people write for an operator (difflib cannot map 'plus' to '+').
+_OPERATOR_WORDS = {
+    "plus": "+", "add": "+", "sum": "+", "minus": "-", "sub": "-", "subtract": "-",
+    "times": "*", "mul": "*", "mult": "*", "multiply": "*", "prod": "*", "product": "*",
+    "bitand": "&", "bitor": "|", "xor": "^", "bitxor": "^", "land": "&&", "lor": "||",
+    "maximum": "max", "minimum": "min", "amax": "max", "amin": "min",
+}
+
+
+def _at_reduction_operator(text, start):
+    """Whether ``start`` is where a reduction clause's operator goes:
+    ``reduction(`` or ``reduction(<modifier>,`` right before it."""
+    depth = 0
+    for i in range(min(start, len(text)) - 1, -1, -1):
+        if text[i] == ")":
+            depth += 1
+        elif text[i] == "(":
+            if depth == 0:
+                head = re.search(r"(\w+)\s*$", text[:i])
+                return bool(head and head.group(1) in ("reduction", "in_reduction",
+                                                       "task_reduction")
+                            and re.fullmatch(r"\s*(\w+\s*,\s*)?", text[i + 1:start]))
+            depth -= 1
+    return False
+
+
+def _reduction_operator_error(text, span, word):
+    hint = None
+    if word:
+        guess = _OPERATOR_WORDS.get(word.lower())
+        if guess is None:
+            close = difflib.get_close_matches(word.lower(), ["max", "min", "and", "or"], n=1,
+                                              cutoff=0.6)
+            guess = close[0] if close else None
+        hint = f"did you mean '{guess}'?" if guess else None
+    return DirectiveSyntaxError(
+        f"unknown reduction operator '{word}'; expected one of "
+        + ", ".join(REDUCTION_OPERATORS) + " (or 'and', 'or')",
+        directive=text, span=span, hint=hint)
+
+
 def _quote_all(words):
     quoted = [f"'{w}'" for w in words]
     if len(quoted) <= 1:
@@ -100,6 +143,25 @@ def _hint(word, candidates):
     return f"did you mean '{close[0]}'?" if close else None
 
 
+def _hint_after_construct(word, text, start):
+    """A hint from the words that can follow what precedes ``start``: the clauses of the
+    construct written so far and, right after its name, the words that extend it
+    ('parallel fro' -> 'for', not the target clause 'from'); None if nothing is close."""
+    from .checks import ALLOWED_CLAUSES
+    before = text[:start].split()
+    lead = []
+    for w in before:
+        if w not in _CONSTRUCT_WORDS:
+            break
+        lead.append(w)
+    construct = " ".join(lead)
+    words = set(ALLOWED_CLAUSES.get(construct, ()))
+    if len(lead) == len(before):
+        words |= {c.split()[len(lead)] for c in CONSTRUCTS
+                  if c.startswith(construct + " ")}
+    return _hint(word, sorted(words)) if words else None
+
+
 def syntax_error(exc, text, parser, interactive=None):
     """A DirectiveSyntaxError for a lark ``UnexpectedInput`` raised on ``text``, or for
     a token glued to the word before it (``exc`` is then that Token)."""
@@ -135,6 +197,8 @@ def syntax_error(exc, text, parser, interactive=None):
         word = text[span[0]:span[1]]
         found = f"'{word}'"
 
+    if word and _at_reduction_operator(text, span[0]):
+        return _reduction_operator_error(text, span, word)
     candidates = sorted({values[t] for t in expected if t in values and values[t][0].isalpha()})
     at_start = not text[:span[0]].strip()
     where = _enclosing_clause(text, span[0])
@@ -155,7 +219,8 @@ def syntax_error(exc, text, parser, interactive=None):
             return DirectiveSyntaxError(f"unexpected '{word}' in '{where}(...)'",
                                         directive=text, span=span, hint=_hint(word, words))
         return DirectiveSyntaxError(f"unknown clause '{word}'", directive=text, span=span,
-                                    hint=_hint(word, list(CLAUSE_NAMES) + _CONSTRUCT_WORDS))
+                                    hint=_hint_after_construct(word, text, span[0])
+                                    or _hint(word, list(CLAUSE_NAMES) + _CONSTRUCT_WORDS))
     hint = _hint(word, candidates)
     if at_start:
         if word and (word[0].isalpha() or word[0] == "_"):
@@ -170,6 +235,7 @@ def syntax_error(exc, text, parser, interactive=None):
         message = f"clause '{word}' cannot appear here; expected {_describe(expected, values)}"
     elif word and word[0].isalpha() and not where and any(c in CLAUSE_NAMES for c in candidates):
         message = f"unknown clause '{word}'"
+        hint = _hint_after_construct(word, text, span[0]) or hint
     else:
         message = f"expected {_describe(expected, values)}{inside} but found {found}"
     return DirectiveSyntaxError(message, directive=text, span=span, hint=hint)

@@ -62,8 +62,9 @@ fn lower_one(module: LLVMModuleRef, call: Value) -> PassResult<()> {
     let [kind, op, order, ..] = parts[..] else {
         return Err(internal(format!("malformed atomic marker {name}")));
     };
-    let args = ir::call_args(call);
-    let (x, e) = (args[0], args[1]);
+    let [x, e] = ir::call_args(call)[..] else {
+        return Err(internal(format!("{name}: an atomic marker takes (x, e)")));
+    };
     let addr = address_of(x)
         .ok_or_else(|| internal(format!("{name}: the variable's storage was not found")))?;
     let ctx = unsafe { LLVMGetModuleContext(module) };

@@ -33,7 +33,7 @@ use crate::region::{self, Shape};
 use crate::sharing::{self, thread_id};
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
-use llvm_sys::LLVMIntPredicate;
+use llvm_sys::{LLVMIntPredicate, LLVMTypeKind};
 
 use super::RegionReport;
 
@@ -108,15 +108,32 @@ pub fn marker_calls(blocks: &[LLVMBasicBlockRef], name: &str, id: u64) -> Vec<Va
     let mut out = Vec::new();
     for &b in blocks {
         for inst in ir::instructions(b) {
-            if ir::called_name(inst).as_deref() == Some(name) {
-                let arg = ir::call_args(inst)[0];
-                if unsafe { LLVMConstIntGetZExtValue(arg) } == id {
-                    out.push(inst);
-                }
+            // A marker whose first operand is not a constant id is left in place, where
+            // check_no_markers reports it.
+            if ir::called_name(inst).as_deref() == Some(name)
+                && ir::call_args(inst).first().is_some_and(|&arg| unsafe {
+                    !LLVMIsAConstantInt(arg).is_null() && LLVMConstIntGetZExtValue(arg) == id
+                })
+            {
+                out.push(inst);
             }
         }
     }
     out
+}
+
+fn is_integer(v: Value) -> bool {
+    unsafe { LLVMGetTypeKind(ir::type_of(v)) == LLVMTypeKind::LLVMIntegerTypeKind }
+}
+
+/// The trip count operand of a `pyomp.loop.init(id, n)` marker (an integer).
+pub fn trip_count(init: Value, id: u64) -> PassResult<Value> {
+    match ir::call_args(init)[..] {
+        [_, n] if is_integer(n) => Ok(n),
+        _ => Err(PassError::Internal {
+            message: format!("loop {id}: the init marker takes (id, n), n an integer"),
+        }),
+    }
 }
 
 /// Lowers worksharing loop region `r`; `team` is the enclosing parallel region's failure
@@ -128,6 +145,7 @@ pub fn lower_for(
     shape: &Shape,
     team: Option<TeamErrors>,
     may_cancel: bool,
+    has_tasks: bool,
 ) -> PassResult<RegionReport> {
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let loc = &r.payload.loc;
@@ -171,6 +189,13 @@ pub fn lower_for(
         Some(errors) => sharing::thread_id_at(errors.entry, module, ident),
         None => thread_id(&b, module, ident),
     };
+    // Tasks created in the loop may write to the thread's private copies (a reduction's,
+    // through in_reduction): each thread's loop is a taskgroup, ended before the copies
+    // are combined and released (this keeps `nowait`: it waits only for its own tasks).
+    if has_tasks {
+        let (f, fty) = abi::runtime_fn(module, "__kmpc_taskgroup");
+        b.call(fty, f, &[ident, gtid], "");
+    }
     let id = r.payload.id;
     let inits = marker_calls(&blocks, INIT, id);
     let [init] = inits[..] else {
@@ -178,7 +203,7 @@ pub fn lower_for(
             message: format!("loop region {id} has {} init markers", inits.len()),
         });
     };
-    let n = ir::call_args(init)[1];
+    let n = trip_count(init, id)?;
     let chunk = r
         .payload
         .clauses
@@ -235,6 +260,11 @@ pub fn lower_for(
                     message: format!("loop {id}: the skip marker takes (id, lo, k)"),
                 });
             };
+            if !is_integer(lo) || !is_integer(k) {
+                return Err(PassError::Internal {
+                    message: format!("loop {id}: the skip marker's lo and k are integers"),
+                });
+            }
             let (lo, k) = (to_i64(&b, ctx, lo), to_i64(&b, ctx, k));
             let iter = unsafe { LLVMBuildAdd(b.raw, lo, k, ir::cstr("omp.iter.v").as_ptr()) };
             b.store(iter, iter_slot);
@@ -299,6 +329,11 @@ pub fn lower_for(
         ir::terminator(shape.tail()).expect("tail ends in a branch"),
         "omp.construct.end",
     );
+    if has_tasks {
+        b.before(ir::terminator(first_tail).expect("construct end ends in a branch"));
+        let (f, fty) = abi::runtime_fn(module, "__kmpc_end_taskgroup");
+        b.call(fty, f, &[ident, gtid], "");
+    }
     let applied = sharing::apply(
         module,
         func,

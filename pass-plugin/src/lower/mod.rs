@@ -90,6 +90,11 @@ struct Node {
     may_cancel: bool,
     /// Whether a `cancel parallel` inside may cancel the region.
     cancels: bool,
+    /// Whether tasks are created in the region (its own code, not a nested team's): a
+    /// parallel region, or a worksharing loop (which then waits for them, see lower_for).
+    has_tasks: bool,
+    /// Whether the region lies inside a task of this function.
+    in_task: bool,
 }
 
 /// Lowers every region of every function of the module.
@@ -135,6 +140,9 @@ fn lower_function(
         .zip(&shapes)
         .map(|(r, s)| region::blocks(r, s))
         .collect::<PassResult<_>>()?;
+    for ((r, shape), set) in regions.iter().zip(&shapes).zip(&sets) {
+        region::check_shape(r, shape, set)?;
+    }
     // Region j encloses region i when i's enter marker lies in j's blocks; the innermost
     // encloser has the fewest blocks.
     let count = regions.len();
@@ -156,6 +164,8 @@ fn lower_function(
             has_barriers: false,
             may_cancel: false,
             cancels: false,
+            has_tasks: false,
+            in_task: false,
         });
     }
     for i in 0..nodes.len() {
@@ -165,6 +175,26 @@ fn lower_function(
             .min_by_key(|&j| sets[j].len());
         nodes[i].team = team;
         nodes[i].alloc_block = team.map_or(entry, |j| shapes[j].entry);
+        let around = enclosing(i);
+        nodes[i].in_task = around
+            .iter()
+            .any(|&j| matches!(nodes[j].kind, Kind::Task | Kind::Taskloop));
+        if let (Some(j), Kind::Task | Kind::Taskloop) = (team, nodes[i].kind) {
+            nodes[j].has_tasks = true;
+        }
+    }
+    for i in 0..nodes.len() {
+        if !matches!(nodes[i].kind, Kind::Task | Kind::Taskloop) {
+            continue;
+        }
+        // the loops around the task, up to its team's region
+        let team = nodes[i].team;
+        let inside_team = |j: usize| team.is_none_or(|t| sets[t].contains(&shapes[j].pre()));
+        for j in enclosing(i) {
+            if nodes[j].kind == Kind::For && inside_team(j) {
+                nodes[j].has_tasks = true;
+            }
+        }
     }
     // A parallel region may cancel when it has a `ret` that lies in none of its
     // worksharing constructs (those lead their rets to their own barrier).
@@ -194,9 +224,13 @@ fn lower_function(
     for &i in &order {
         if nodes[i].kind == Kind::Parallel {
             let n = &nodes[i];
-            // The region's end code will go before a last block of its own (`leave`).
+            // The region's end code will go in a block of its own (before `leave`), where
+            // a thread that raised jumps: the body's last block may hold user code after
+            // the call that raised (Numba merges blocks once it inlines a helper).
             let tail_branch = ir::terminator(n.shape.tail()).expect("tail ends in a branch");
-            let leave = ir::split_before(tail_branch, "omp.leave");
+            let end_code = ir::split_before(tail_branch, "omp.end.code");
+            let end_branch = ir::terminator(end_code).expect("split leaves a branch");
+            let leave = ir::split_before(end_branch, "omp.leave");
             let blocks = region::blocks(&n.r, &n.shape)?;
             let errors = TeamErrors::create(
                 ctx,
@@ -223,7 +257,8 @@ fn lower_function(
                     nodes[j].has_barriers = true;
                 }
                 let may_cancel = nodes[i].team.is_some_and(|j| nodes[j].may_cancel);
-                loops::lower_for(module, func, &nodes[i].r, &nodes[i].shape, team, may_cancel)?
+                let n = &nodes[i];
+                loops::lower_for(module, func, &n.r, &n.shape, team, may_cancel, n.has_tasks)?
             }
             Kind::InPlace => {
                 let team = nodes[i]
@@ -327,6 +362,24 @@ fn lower_parallel(
     let cancel = ident.map(|ident| (module, ident));
     let added = raise::redirect_returns(ctx, func, &rets, &errors, end_code, cancel)?;
     blocks.extend(added);
+    // A task created in the region may still run when its creator reaches the end (after
+    // `master`, `single nowait`, ...), and may write to the thread's private variables (a
+    // reduction's copy through in_reduction, a `shared` one): the team first waits for its
+    // tasks at a barrier, before combining and releasing them (Clang leaves this to the
+    // join barrier, after the outlined function has returned and its frame is gone).
+    if n.has_tasks {
+        let ident = crate::abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
+        let b = ir::Builder::new(ctx);
+        b.before(ir::terminator(end_code).expect("end code ends in a branch"));
+        let gtid = sharing::thread_id(&b, module, ident);
+        let wait = if final_barrier {
+            "__kmpc_cancel_barrier"
+        } else {
+            "__kmpc_barrier"
+        };
+        let (f, fty) = crate::abi::runtime_fn(module, wait);
+        b.call(fty, f, &[ident, gtid], "");
+    }
     let can_raise = !rets.is_empty() || records_used(&errors);
     let team_shared = [
         errors.status,
@@ -334,6 +387,19 @@ fn lower_parallel(
         errors.cancelled,
         errors.loop_cancelled,
     ];
+    // A failure that leaves the function releases the function's reference-counted
+    // variables the region uses; not inside another outlined region (a team or a task
+    // there goes on using them).
+    let outermost = outer.is_none() && !n.in_task;
+    let release: Vec<(Value, String)> = if outermost {
+        r.payload
+            .vars
+            .iter()
+            .filter_map(|spec| Some((sharing::find_alloca(func, r, spec)?, spec.decref.clone()?)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let applied = sharing::apply(
         module,
         func,
@@ -343,7 +409,7 @@ fn lower_parallel(
         &team_shared,
         sharing::Mode::Parallel,
     )?;
-    if let Some(ident) = ident {
+    if let (Some(ident), false) = (ident, n.has_tasks) {
         let b = ir::Builder::new(ctx);
         b.before(ir::terminator(body.tail()).expect("end code ends in a branch"));
         let gtid = sharing::thread_id(&b, module, ident);
@@ -354,7 +420,10 @@ fn lower_parallel(
     let out = outline::extract(&blocks, n.alloc_block, &suffix)?;
     let join = parallel::emit_fork(module, r, &out, n.alloc_block)?;
     if can_raise {
-        raise::reraise_after(ctx, func, join, shape.end, &errors, outer)?;
+        match outer {
+            Some(_) => raise::reraise_after(ctx, func, join, shape.end, &errors, outer)?,
+            None => raise::reraise_after_releasing(ctx, func, join, shape.end, &errors, &release)?,
+        }
     }
     ir::erase_with_dead_operands(r.enter);
     ir::erase_with_dead_operands(r.exit);

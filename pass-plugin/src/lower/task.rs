@@ -40,6 +40,13 @@ pub fn lower_task(
 ) -> PassResult<RegionReport> {
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let loc = &r.payload.loc;
+    // The task's end (releases, lastprivate) in a block of its own, which a body that
+    // raised jumps to: the body's last block may hold user code after a call that raised
+    // (Numba merges blocks once it inlines a helper), which must not run then.
+    let tail = ir::split_before(
+        ir::terminator(shape.tail()).expect("tail ends in a branch"),
+        "omp.task.end",
+    );
     let blocks = region::blocks(r, shape)?;
     // The task's own exception slot (it may run on any thread, at any time).
     let b = Builder::new(ctx);
@@ -54,7 +61,6 @@ pub fn lower_task(
     };
     let rets = region::returns(&blocks);
     let can_raise = !rets.is_empty();
-    let tail = shape.tail();
     let mut all = blocks.clone();
     all.extend(raise::redirect_returns(
         ctx, func, &rets, &mine, tail, None,
@@ -65,7 +71,17 @@ pub fn lower_task(
         errors.cancelled,
         errors.loop_cancelled,
     ];
-    let applied = sharing::apply(module, func, r, shape, &all, &team_shared, Mode::Task)?;
+    let last = match r.payload.clauses.last {
+        Some(i) => Some(*r.enter_operands.get(i).ok_or_else(|| PassError::Internal {
+            message: format!(
+                "task {}: no operand {i} for its lastprivate flag",
+                r.payload.id
+            ),
+        })?),
+        None => None,
+    };
+    let mode = Mode::Task { last };
+    let applied = sharing::apply(module, func, r, shape, &all, &team_shared, mode)?;
     let all = region::blocks(r, shape)?;
     let out = outline::extract(&all, alloc_block, &format!("omp.task.{}", r.payload.id))?;
     emit_task(module, r, out.function, out.call)?;
@@ -393,7 +409,7 @@ pub fn lower_taskloop(
     r: &MarkedRegion,
     shape: &Shape,
 ) -> PassResult<RegionReport> {
-    use super::loops::{marker_calls, FINI, INIT, NEXT};
+    use super::loops::{marker_calls, trip_count, FINI, INIT, NEXT};
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let loc = &r.payload.loc;
     let ident = abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
@@ -421,7 +437,7 @@ pub fn lower_taskloop(
         b.before(init);
         let n = LLVMBuildIntCast2(
             b.raw,
-            ir::call_args(init)[1],
+            trip_count(init, id)?,
             i64t,
             1,
             ir::cstr("omp.n").as_ptr(),
