@@ -956,16 +956,76 @@ RAISE_AFTER_A_BARRIER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, reason="deadlock: a thread that raises after a barrier goes "
-                   "to the region's final cancellation barrier while its team mates, seeing "
-                   "the failure as they leave that barrier, skip it (issue 7 report)")
 def test_raising_after_a_barrier_does_not_hang():
+    # Was a deadlock on the first call: the thread that raised went to the region's final
+    # barrier while its team mates, leaving the barrier before as it raised, saw the
+    # failure and skipped the final one.
     # In a subprocess: the hang is on the first call, and blocks the process for good.
     try:
         out = subprocess.run([sys.executable, "-c", RAISE_AFTER_A_BARRIER],
                              capture_output=True, text=True, timeout=20, check=False)
     except subprocess.TimeoutExpired:
         pytest.fail("a thread raising after a barrier hangs its team")
+    assert out.stdout.strip() == "done", out.stderr[-2000:]
+
+
+#: A barrier construct, then a raise by `who` (a thread number; -1 nobody, -2 every thread,
+#: -3 the last thread), then more barriers; `{construct}` is filled in per test.
+RAISE_AROUND_BARRIERS = textwrap.dedent("""
+    import numpy as np
+    from pyomp import njit, openmp, omp_get_thread_num, omp_get_num_threads
+
+    @njit
+    def f(nt, who, out):
+        with openmp("parallel num_threads(nt)"):
+            t = omp_get_thread_num()
+            x = 0
+            {construct}
+            if who == -2 or t == who or (who == -3 and t == omp_get_num_threads() - 1):
+                raise ValueError("after " + "{name}")
+            {construct}
+            out[t] += 1 + x
+        return out.sum()
+
+    for nt in (1, 2, 3, 8):
+        expected = f(nt, -1, np.zeros(8))
+        for _ in range(10):
+            for who in (0, nt - 1, -2, -3):
+                try:
+                    f(nt, who, np.zeros(8))
+                except ValueError:
+                    pass
+                else:
+                    raise SystemExit(f"nt={{nt}} who={{who}}: no exception")
+        # hot teams are reused: their barriers still count right
+        for _ in range(50):
+            got = f(nt, -1, np.zeros(8))
+            assert got == expected, (nt, got, expected)
+    print("done")
+""")
+
+AROUND = {
+    "barrier": 'with openmp("barrier"):\n                pass',
+    "for": 'with openmp("for"):\n                for i in range(out.size):\n'
+           '                    out[i] += 0',
+    "single": 'with openmp("single"):\n                out[0] += 0',
+    "single copyprivate": 'with openmp("single copyprivate(x)"):\n                x = 1',
+    "sections": 'with openmp("sections"):\n                with openmp("section"):\n'
+                '                    out[0] += 0\n                with openmp("section"):\n'
+                '                    out[1] += 0',
+}
+
+
+@pytest.mark.parametrize("name", list(AROUND))
+def test_raising_between_barriers_by_any_thread_does_not_hang(name):
+    # One thread (the first, the last) or all of them raise between two barrier constructs
+    # at 1, 2, 3 and 8 threads: all leave, the exception comes out, later calls are exact.
+    src = RAISE_AROUND_BARRIERS.format(construct=AROUND[name], name=name)
+    try:
+        out = subprocess.run([sys.executable, "-W", "ignore", "-c", src],
+                             capture_output=True, text=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"a thread raising around `{name}` hangs its team")
     assert out.stdout.strip() == "done", out.stderr[-2000:]
 
 

@@ -5,15 +5,29 @@
 //! parameter. For each parallel region the pass makes a team-shared status and info slot
 //! (reset before the fork) and gives each thread a private info slot in place of the
 //! parameter. A `ret` inside the region becomes "record the first failure (atomic
-//! compare-and-swap on the status), then leave": out of the region, or, inside a
-//! worksharing construct, to the construct's end so the thread still reaches its barrier;
-//! after that barrier every thread sees the failure and leaves the region together. After
-//! the join the caller re-raises: it stores the recorded info and returns the status.
+//! compare-and-swap on the status), then leave": to the region's end code (its final
+//! barrier), or, inside a worksharing construct, to the construct's end so the thread still
+//! reaches its barrier. After the join the caller re-raises: it stores the recorded info
+//! and returns the status.
+//!
+//! Barriers: a thread that stops early (raises, `cancel parallel`, or a cancellation point
+//! that sees the team stop) skips the barriers left in the region body, so its team mates
+//! must skip exactly one fewer barrier than they would pass. Every thread counts the team
+//! barriers it has passed in the region (a per-thread slot); a thread that stops records
+//! its count in the team's `stopped_at` (atomic minimum) before it meets its team at the
+//! next barrier (the construct's or the region's final one). After each barrier a thread
+//! leaves the region iff `stopped_at < its count`: that holds after exactly the barrier
+//! where the first stopping thread arrives, for every thread at once (a thread that stops
+//! after a barrier records that barrier's count, so a slow team mate still leaving that
+//! barrier does not mistake it for the stop). Barriers are libomp's plain ones (they run
+//! tasks while waiting); libomp's own cancellation (`__kmpc_cancel`, whose cancellation
+//! barrier adds barriers of its own when the request comes between its two phases) is not
+//! used by a team's code.
 
 use crate::error::{PassError, PassResult};
 use crate::ir::{self, Block, Builder, Value};
 use llvm_sys::core::*;
-use llvm_sys::prelude::{LLVMContextRef, LLVMModuleRef, LLVMTypeRef};
+use llvm_sys::prelude::{LLVMContextRef, LLVMTypeRef};
 use llvm_sys::{LLVMAtomicOrdering, LLVMIntPredicate};
 
 /// A team's failure record.
@@ -26,19 +40,22 @@ pub struct TeamErrors {
     /// ptr, one per thread: where Numba's code stores exception info inside the region.
     pub private: Value,
     /// The region's last block (`br %end`): where threads that leave together go, past the
-    /// region's own end code (reductions and the final cancellation barrier).
+    /// region's own end code (reductions and the final barrier).
     pub leave: Block,
     /// The region's first block (dominates it all): where per-thread values computed once
     /// per region go, e.g. the thread's runtime id.
     pub entry: Block,
     /// i32, shared by the team: set by a thread whose `cancel parallel` took effect (before
-    /// it meets the team at a cancellation barrier, so every thread sees it after).
+    /// it meets the team at a barrier, so every thread sees it after).
     pub cancelled: Value,
     /// i32, shared by the team: set by a thread whose `cancel for` / `cancel sections`
     /// took effect; `cancellation point for` reads it; cleared after the loop's barrier.
     pub loop_cancelled: Value,
     /// The block before the fork, where team-shared slots are reset for each execution.
     pub pre: Block,
+    /// i32, shared by the team: the least count of barriers passed by a thread when it
+    /// stopped (see the module doc); u32::MAX while none has.
+    pub stopped_at: Value,
 }
 
 impl TeamErrors {
@@ -117,11 +134,13 @@ impl TeamErrors {
             let excinfo = b.alloca(ptr, "omp.err.excinfo");
             let cancelled = b.alloca(i32t, "omp.cancelled");
             let loop_cancelled = b.alloca(i32t, "omp.loop.cancelled");
+            let stopped_at = b.alloca(i32t, "omp.err.stopped.at");
             // Reset before every execution of the region (it may sit in a loop).
             b.before(ir::terminator(pre).expect("pre block ends in a branch"));
             for flag in [status, cancelled, loop_cancelled] {
                 b.store(LLVMConstInt(i32t, 0, 0), flag);
             }
+            b.store(LLVMConstAllOnes(i32t), stopped_at);
             b.at_start(entry);
             let private = b.alloca(ptr, "omp.excinfo.private");
             b.store(LLVMConstNull(ptr), private);
@@ -135,14 +154,41 @@ impl TeamErrors {
                 cancelled,
                 loop_cancelled,
                 pre,
+                stopped_at,
             })
+        }
+    }
+
+    /// i32 per thread: the team barriers this thread has passed in this run of the region.
+    pub fn barriers_passed(&self, ctx: LLVMContextRef) -> Value {
+        let i32t = unsafe { LLVMInt32TypeInContext(ctx) };
+        self.thread_slot(ctx, i32t, "omp.barriers.passed")
+    }
+
+    /// At the builder: this thread stops before its next team barrier (it goes to the end
+    /// of a construct or region and meets its team mates at the barrier there): record how
+    /// many barriers it passed, so after that barrier they all leave (see the module doc).
+    pub fn note_stop(&self, b: &Builder) {
+        unsafe {
+            let ctx = LLVMGetTypeContext(LLVMTypeOf(self.status));
+            let i32t = LLVMInt32TypeInContext(ctx);
+            let passed = b.load(i32t, self.barriers_passed(ctx), "omp.barriers.v");
+            LLVMBuildAtomicRMW(
+                b.raw,
+                llvm_sys::LLVMAtomicRMWBinOp::LLVMAtomicRMWBinOpUMin,
+                self.stopped_at,
+                passed,
+                LLVMAtomicOrdering::LLVMAtomicOrderingSequentiallyConsistent,
+                0,
+            );
         }
     }
 }
 
 /// Rewrites `rets` (inside a region) into: record the first failure, then branch to
-/// `target`. With `cancel` (a parallel region's ident), the thread also cancels the region,
-/// which releases team mates waiting at (cancellation) barriers it will not reach.
+/// `target`. With `stops` (a thread of `team` that goes to the next barrier it meets its
+/// team at: the end of its construct or region), the thread also records where it stopped
+/// (`TeamErrors::note_stop`), so its team mates leave after that barrier.
 /// Returns the blocks it added (they belong to the region).
 pub fn redirect_returns(
     ctx: LLVMContextRef,
@@ -150,7 +196,7 @@ pub fn redirect_returns(
     rets: &[Value],
     team: &TeamErrors,
     target: Block,
-    cancel: Option<(LLVMModuleRef, Value)>,
+    stops: bool,
 ) -> PassResult<Vec<Block>> {
     let b = Builder::new(ctx);
     let mut added = Vec::new();
@@ -167,10 +213,8 @@ pub fn redirect_returns(
             let record =
                 LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.err.record").as_ptr());
             b.before(ret);
-            if let Some((module, ident)) = cancel {
-                let gtid = crate::sharing::thread_id(&b, module, ident);
-                let (f, fty) = crate::abi::runtime_fn(module, "__kmpc_cancel");
-                b.call(fty, f, &[ident, gtid, LLVMConstInt(i32t, 1, 0)], "");
+            if stops {
+                team.note_stop(&b);
             }
             let pair = LLVMBuildAtomicCmpXchg(
                 b.raw,
@@ -279,16 +323,39 @@ fn free_dynamic_excinfo(
     }
 }
 
-/// Replaces `block`'s terminator (`br %next`) with "if the team failed or a thread
-/// cancelled the region, go to `failed`". (Not the result of the cancellation barrier
-/// before: that is nonzero for a cancelled loop too, after which the team goes on.)
+/// Replaces `block`'s terminator (`br %next`), right after a team barrier, with: count
+/// the barrier; if a thread stopped before it (`stopped_at` < the count: the barrier was
+/// where the stopping thread met its team), go to `failed`. Every thread of the team takes
+/// the same branch (see the module doc); a failure recorded after the barrier (by a thread
+/// that passed it normally) is seen at the next one.
 pub fn branch_if_failed(ctx: LLVMContextRef, block: Block, team: &TeamErrors, failed: Block) {
     let b = Builder::new(ctx);
     let term = ir::terminator(block).expect("block ends in a branch");
     let next = ir::successors(block)[0];
     b.before(term);
-    let bad = team.must_leave(&b);
-    b.cond_br(bad, failed, next);
+    unsafe {
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let slot = team.barriers_passed(ctx);
+        let passed = b.load(i32t, slot, "omp.barriers.v");
+        let passed = LLVMBuildAdd(
+            b.raw,
+            passed,
+            LLVMConstInt(i32t, 1, 0),
+            ir::cstr("omp.barriers.next").as_ptr(),
+        );
+        b.store(passed, slot);
+        let stopped = b.load(i32t, team.stopped_at, "omp.stopped.at.v");
+        LLVMSetOrdering(stopped, LLVMAtomicOrdering::LLVMAtomicOrderingMonotonic);
+        LLVMSetAlignment(stopped, 4);
+        let bad = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntULT,
+            stopped,
+            passed,
+            ir::cstr("omp.leave").as_ptr(),
+        );
+        b.cond_br(bad, failed, next);
+    }
     ir::erase(term);
 }
 

@@ -531,3 +531,50 @@ B4:\n  %sx = load i64, ptr %s\n  call void (ptr, ...) @pyomp.region.exit(ptr @ex
         .expect("the reduction's combine");
     assert!(barrier < combine, "wait first, then combine:\n{body}");
 }
+
+/// A thread that raises after a barrier: it records how many barriers it passed and meets
+/// its team at the region's final (plain) barrier; after each barrier a thread leaves iff a
+/// team mate stopped before that barrier. No libomp cancellation.
+#[test]
+fn raise_after_a_barrier_counts_barriers_and_meets_the_team_at_a_plain_final_barrier() {
+    let vars = var("n", "shared", Some(0), "");
+    let barrier = r#"{"id":2,"construct":"barrier","directive":"barrier","loc":{"file":"t.py","line":5,"column":9},"clauses":{},"vars":[]}"#;
+    let ir = payload("enter.1", &enter_json(1, "", &vars))
+        + &payload("exit.1", r#"{"id":1,"vars":["n"]}"#)
+        + &payload("enter.2", barrier)
+        + &payload("exit.2", r#"{"id":2,"vars":[]}"#)
+        + DECLS
+        + "@exc = internal constant i8 0\n\
+define i32 @f(ptr %retptr, ptr %excinfo, i64 %arg) {\n\
+entry:\n  %n = alloca i64\n  store i64 0, ptr %n\n  store i64 %arg, ptr %n\n  br label %B0\n\
+B0:\n  %n.v = load i64, ptr %n\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1, i64 %n.v)\n  br label %B1\n\
+B1:\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.2)\n  br label %B2\n\
+B2:\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.2)\n  br label %B3\n\
+B3:\n  %v = load i64, ptr %n\n  %bad = icmp sgt i64 %v, 3\n  br i1 %bad, label %raise, label %B4\n\
+raise:\n  store ptr @exc, ptr %excinfo\n  ret i32 1\n\
+B4:\n  %n.x = load i64, ptr %n\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1, i64 %n.x)\n  ret i32 0\n}\n";
+    let (out, _) = lower(&ir).unwrap();
+    let outlined = function(&out, "f.omp.parallel.1");
+    assert!(!outlined.contains("__kmpc_cancel"), "{outlined}");
+    // the barrier construct and the region's final barrier
+    assert_eq!(
+        outlined.matches("call void @__kmpc_barrier(").count(),
+        2,
+        "{outlined}"
+    );
+    for part in [
+        // the thread that raises records the barriers it passed
+        "atomicrmw umin ptr %omp.err.stopped.at",
+        // after the barrier: count it, leave iff a thread stopped before it
+        "%omp.barriers.next = add i32 %omp.barriers.v",
+        "load atomic i32, ptr %omp.err.stopped.at monotonic",
+        "icmp ult i32 %omp.stopped.at.v, %omp.barriers.next",
+    ] {
+        assert!(outlined.contains(part), "{part} missing:\n{outlined}");
+    }
+    let f = function(&out, "f");
+    assert!(
+        f.contains("store i32 -1, ptr %omp.err.stopped.at"),
+        "no thread stopped yet when the region starts:\n{f}"
+    );
+}

@@ -57,9 +57,8 @@ def load() -> RuntimeLibrary:
 
 
 def _load() -> RuntimeLibrary:
-    # An exception raised by one thread of a team must release the others from barriers
-    # they wait at; pyomp does that with OpenMP cancellation, which the runtime only honours
-    # when OMP_CANCELLATION is true when it starts.  A user's explicit setting wins.
+    # `cancel` constructs take effect only when OMP_CANCELLATION is true when the runtime
+    # starts; pyomp turns it on by default.  A user's explicit setting wins.
     os.environ.setdefault("OMP_CANCELLATION", "true")
     forced = os.environ.get(ENV_VAR)
     if forced:

@@ -4,19 +4,22 @@
 //! to that construct's end leaves nothing half done:
 //!
 //! ```text
-//! cancel parallel [if(c)]:   if (c && __kmpc_cancel(.., 1)) { team.cancelled = 1; goto end }
-//! cancel for / sections:     if (c && __kmpc_cancel(.., 2|3)) { team.loop_cancelled = 1;
+//! cancel parallel [if(c)]:   if (c && omp_get_cancellation()) { team.cancelled = 1;
+//!                                                               stop; goto end }
+//! cancel for / sections:     if (c && omp_get_cancellation()) { team.loop_cancelled = 1;
 //!                                                               goto the loop's dispatch }
-//! cancellation point parallel:        if (team failed or cancelled) goto end
+//! cancellation point parallel:        if (team failed or cancelled) { stop; goto end }
 //! cancellation point for / sections:  if (team.loop_cancelled) goto the loop's dispatch
 //! ```
-//! `end` is the team region's end code, with the cancellation barrier where the thread
-//! meets its team mates (they leave from theirs: see raise::branch_if_failed). A cancellable
+//! `end` is the team region's end code, with the final barrier where the thread meets its
+//! team mates ("stop" records where it left, so they leave after the barrier they meet it
+//! at: see raise.rs). An orphaned `cancel for` (no team record) is libomp's `__kmpc_cancel`,
+//! ended by the loop's cancellation barrier. A cancellable
 //! loop is always dispatched by the runtime, and its dispatch, once the flag is set, takes
 //! the rest of the thread's chunks without running them: libomp's dispatch buffers are
 //! only recycled when every thread has seen the end of the loop (Clang jumps past it and a
-//! later loop reuses a stale buffer: wrong results with libomp 19). The loop then ends at a
-//! cancellation barrier, which ends its cancellation.
+//! later loop reuses a stale buffer: wrong results with libomp 19). The loop then ends at
+//! its barrier, after which its flag is cleared.
 //! Cancellation points read pyomp's own flags rather than `__kmpc_cancellationpoint`,
 //! which aborts the process when the pending cancellation is of another kind (a loop's
 //! cancellation point while an exception cancels the region).
@@ -99,14 +102,21 @@ pub fn lower_cancel(
                     None => b.br(call_bb),
                 };
                 b.at_end(call_bb);
-                let gtid = thread_id(&b, module, ident);
-                let (f, fty) = abi::runtime_fn(module, "__kmpc_cancel");
-                let done = b.call(
-                    fty,
-                    f,
-                    &[ident, gtid, LLVMConstInt(i32t, code, 0)],
-                    "omp.cancel",
-                );
+                let done = if team.is_some() {
+                    // a team's cancellation is pyomp's flags (libomp's would change what its
+                    // barriers do): it takes effect when cancellation is on
+                    let (f, fty) = abi::runtime_fn(module, "omp_get_cancellation");
+                    b.call(fty, f, &[], "omp.cancel")
+                } else {
+                    let gtid = thread_id(&b, module, ident);
+                    let (f, fty) = abi::runtime_fn(module, "__kmpc_cancel");
+                    b.call(
+                        fty,
+                        f,
+                        &[ident, gtid, LLVMConstInt(i32t, code, 0)],
+                        "omp.cancel",
+                    )
+                };
                 let took = LLVMBuildICmp(
                     b.raw,
                     LLVMIntPredicate::LLVMIntNE,
@@ -120,12 +130,19 @@ pub fn lower_cancel(
                 if let Some(flag) = flag {
                     b.store(LLVMConstInt(i32t, 1, 0), flag);
                 }
+                if let (Some(team), "parallel") = (&team, kind) {
+                    team.note_stop(&b);
+                }
                 b.br(target);
             }
             _ => match (kind, team, flag) {
                 ("parallel", Some(team), _) => {
                     let stop = team.must_leave(&b);
-                    b.cond_br(stop, target, body);
+                    let stop_bb = new_block("omp.cancellation.stop");
+                    b.cond_br(stop, stop_bb, body);
+                    b.at_end(stop_bb);
+                    team.note_stop(&b);
+                    b.br(target);
                 }
                 (_, _, Some(flag)) => {
                     let v = b.load(i32t, flag, "omp.loop.cancelled.v");

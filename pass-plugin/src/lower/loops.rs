@@ -144,7 +144,6 @@ pub fn lower_for(
     r: &MarkedRegion,
     shape: &Shape,
     team: Option<TeamErrors>,
-    may_cancel: bool,
     has_tasks: bool,
 ) -> PassResult<RegionReport> {
     let ctx = unsafe { LLVMGetModuleContext(module) };
@@ -383,25 +382,27 @@ pub fn lower_for(
         b.at_end(skip_rest);
         b.store(unsafe { LLVMConstInt(i32t, 1, 0) }, state.skip);
         b.br(end);
-        raise::redirect_returns(ctx, func, &from_body, errors, skip_rest, None)?;
+        raise::redirect_returns(ctx, func, &from_body, errors, skip_rest, team.is_some())?;
     }
-    raise::redirect_returns(ctx, func, &elsewhere, errors, first_tail, None)?;
+    raise::redirect_returns(ctx, func, &elsewhere, errors, first_tail, team.is_some())?;
     let last_tail = shape.tail();
     let cancellable = r.payload.clauses.cancellable;
     if !r.payload.clauses.nowait {
-        // `gtid` (computed at the construct's start) dominates the whole construct. When a
-        // team mate may cancel the region (raise outside any loop) instead of arriving
-        // here, or a `cancel for` may cancel this loop, a cancellation barrier lets the
-        // others go (and ends the loop's cancellation); otherwise a plain one does.
+        // `gtid` (computed at the construct's start) dominates the whole construct. A
+        // team's loop ends at a plain barrier (a team mate that stopped elsewhere meets the
+        // team here, see raise.rs; `cancel for` is pyomp's flag); an orphaned cancellable
+        // loop at a cancellation barrier, which ends libomp's cancellation of the loop.
         b.before(ir::terminator(last_tail).expect("tail ends in a branch"));
-        super::sync::emit_barrier(&b, module, ident, gtid, may_cancel || cancellable);
+        let orphan_cancel = cancellable && team.is_none();
+        super::sync::emit_barrier(&b, module, ident, gtid, orphan_cancel);
         if let Some(flag) = cancel_flag {
             b.store(unsafe { LLVMConstInt(i32t, 0, 0) }, flag);
         }
     }
     let can_raise = !rets.is_empty();
     match &team {
-        // After the barrier all threads agree whether the team failed: leave together.
+        // After the barrier all threads agree whether a thread stopped before it (raised
+        // in the loop or elsewhere): leave together.
         Some(errors) if !r.payload.clauses.nowait => {
             raise::branch_if_failed(ctx, last_tail, errors, errors.leave)
         }

@@ -85,10 +85,8 @@ struct Node {
     errors: Option<TeamErrors>,
     /// Whether constructs inside (lowered before) wait at barriers.
     has_barriers: bool,
-    /// Whether a thread may raise outside the worksharing constructs inside (so it cancels
-    /// the region, and those constructs need cancellation barriers), or `cancel parallel`.
-    may_cancel: bool,
-    /// Whether a `cancel parallel` inside may cancel the region.
+    /// Whether a `cancel parallel` or `cancellation point parallel` inside may send a
+    /// thread to the region's end.
     cancels: bool,
     /// Whether tasks are created in the region (its own code, not a nested team's): a
     /// parallel region, or a worksharing loop (which then waits for them, see lower_for).
@@ -162,7 +160,6 @@ fn lower_function(
             alloc_block: entry,
             errors: None,
             has_barriers: false,
-            may_cancel: false,
             cancels: false,
             has_tasks: false,
             in_task: false,
@@ -196,25 +193,17 @@ fn lower_function(
             }
         }
     }
-    // A parallel region may cancel when it has a `ret` that lies in none of its
-    // worksharing constructs (those lead their rets to their own barrier).
+    // Whether a cancel construct may send a thread of a parallel region to its end.
     for i in 0..nodes.len() {
         if nodes[i].kind != Kind::Parallel {
             continue;
         }
-        let inner: Vec<usize> = (0..nodes.len())
-            .filter(|&j| nodes[j].team == Some(i) && nodes[j].kind == Kind::For)
-            .collect();
-        let raises_outside_loops = region::returns(&sets[i]).into_iter().any(|ret| {
-            let block = ir::parent_block(ret);
-            !inner.iter().any(|&j| sets[j].contains(&block))
-        });
         nodes[i].cancels = (0..nodes.len()).any(|j| {
+            let p = &nodes[j].r.payload;
             nodes[j].team == Some(i)
-                && nodes[j].r.payload.construct == "cancel"
-                && nodes[j].r.payload.clauses.cancel.as_deref() == Some("parallel")
+                && matches!(p.construct.as_str(), "cancel" | "cancellation point")
+                && p.clauses.cancel.as_deref().unwrap_or("parallel") == "parallel"
         });
-        nodes[i].may_cancel = raises_outside_loops || nodes[i].cancels;
     }
     let depth = |i: usize| enclosing(i).len();
     let mut order: Vec<usize> = (0..nodes.len()).collect();
@@ -256,9 +245,8 @@ fn lower_function(
                 if let (Some(j), false) = (nodes[i].team, nodes[i].r.payload.clauses.nowait) {
                     nodes[j].has_barriers = true;
                 }
-                let may_cancel = nodes[i].team.is_some_and(|j| nodes[j].may_cancel);
                 let n = &nodes[i];
-                loops::lower_for(module, func, &n.r, &n.shape, team, may_cancel, n.has_tasks)?
+                loops::lower_for(module, func, &n.r, &n.shape, team, n.has_tasks)?
             }
             Kind::InPlace => {
                 let team = nodes[i]
@@ -270,7 +258,6 @@ fn lower_function(
                 if let (Some(j), true) = (nodes[i].team, waits) {
                     nodes[j].has_barriers = true;
                 }
-                let may_cancel = nodes[i].team.is_some_and(|j| nodes[j].may_cancel);
                 let n = &nodes[i];
                 // Inside a task, the thread running the task is not the one that entered the
                 // team's region: take its id there.
@@ -282,7 +269,7 @@ fn lower_function(
                 if c == "cancel" || c == "cancellation point" {
                     cancel::lower_cancel(module, func, &n.r, &n.shape, team)?
                 } else {
-                    sync::lower_in_place(module, func, &n.r, &n.shape, team, may_cancel, in_task)?
+                    sync::lower_in_place(module, func, &n.r, &n.shape, team, in_task)?
                 }
             }
             Kind::Parallel => {
@@ -352,15 +339,15 @@ fn lower_parallel(
         ir::block_name(end_code)
     );
     let rets = region::returns(&blocks);
-    // A thread that raises outside the constructs inside cancels the region, so team mates
-    // waiting at a construct's barrier are let go; it meets them at a final cancellation
-    // barrier (only needed when there are such barriers).
+    // A thread that raises outside the constructs inside (or is cancelled) stops: it skips
+    // the barriers left in the body and meets its team mates at a final barrier, after
+    // which they leave too, as they would after any barrier it meets them at (see raise.rs;
+    // only needed when there are such barriers).
     let final_barrier = n.has_barriers && (!rets.is_empty() || n.cancels);
     let loc = &r.payload.loc;
     let ident = final_barrier
         .then(|| crate::abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column));
-    let cancel = ident.map(|ident| (module, ident));
-    let added = raise::redirect_returns(ctx, func, &rets, &errors, end_code, cancel)?;
+    let added = raise::redirect_returns(ctx, func, &rets, &errors, end_code, true)?;
     blocks.extend(added);
     // A task created in the region may still run when its creator reaches the end (after
     // `master`, `single nowait`, ...), and may write to the thread's private variables (a
@@ -372,12 +359,7 @@ fn lower_parallel(
         let b = ir::Builder::new(ctx);
         b.before(ir::terminator(end_code).expect("end code ends in a branch"));
         let gtid = sharing::thread_id(&b, module, ident);
-        let wait = if final_barrier {
-            "__kmpc_cancel_barrier"
-        } else {
-            "__kmpc_barrier"
-        };
-        let (f, fty) = crate::abi::runtime_fn(module, wait);
+        let (f, fty) = crate::abi::runtime_fn(module, "__kmpc_barrier");
         b.call(fty, f, &[ident, gtid], "");
     }
     let can_raise = !rets.is_empty() || records_used(&errors);
@@ -386,6 +368,7 @@ fn lower_parallel(
         errors.excinfo,
         errors.cancelled,
         errors.loop_cancelled,
+        errors.stopped_at,
     ];
     // A failure that leaves the function releases the function's reference-counted
     // variables the region uses; not inside another outlined region (a team or a task
@@ -413,7 +396,7 @@ fn lower_parallel(
         let b = ir::Builder::new(ctx);
         b.before(ir::terminator(body.tail()).expect("end code ends in a branch"));
         let gtid = sharing::thread_id(&b, module, ident);
-        let (f, fty) = crate::abi::runtime_fn(module, "__kmpc_cancel_barrier");
+        let (f, fty) = crate::abi::runtime_fn(module, "__kmpc_barrier");
         b.call(fty, f, &[ident, gtid], "");
     }
     let suffix = format!("omp.parallel.{}", r.payload.id);

@@ -2,7 +2,7 @@
 //! `single`, `critical`, `atomic` (the lock form), `flush`, `ordered`.
 //!
 //! ```text
-//! barrier:          [cancel_]barrier; leave the region if the team failed
+//! barrier:          __kmpc_barrier; leave the region if a team mate stopped before it
 //! master / masked:  if (__kmpc_master(..) / __kmpc_masked(.., filter)) { body; __kmpc_end_* }
 //! single:           if (__kmpc_single(..)) { body; __kmpc_end_single }  then a barrier
 //!                   (unless nowait) that every thread reaches
@@ -33,7 +33,6 @@ pub fn lower_in_place(
     r: &MarkedRegion,
     shape: &Shape,
     team: Option<TeamErrors>,
-    may_cancel: bool,
     in_task: bool,
 ) -> PassResult<RegionReport> {
     let ctx = unsafe { LLVMGetModuleContext(module) };
@@ -214,9 +213,10 @@ pub fn lower_in_place(
         // broadcast (its barriers cannot be cancelled), then the failure is raised.
         (held, true) => {
             let chosen = chosen_flag.ok_or_else(|| r.error("copyprivate outside `single`"))?;
-            let after = broadcast(module, func, r, shape, ident, gtid, chosen)?;
+            let (last, after) =
+                broadcast(module, func, r, shape, ident, gtid, chosen, team.as_ref())?;
             if let Some(slot) = held {
-                raise::ret_if_failed(ctx, func, shape.end, after, slot, None);
+                raise::ret_if_failed(ctx, func, last, after, slot, None);
             }
         }
         (None, false) => {}
@@ -233,9 +233,10 @@ pub fn lower_in_place(
                 message: "empty block after a construct".into(),
             })?;
         b.before(first);
-        emit_barrier(&b, module, ident, gtid, may_cancel);
+        emit_barrier(&b, module, ident, gtid, false);
         if let Some(errors) = &team {
-            // split after the barrier so the check can branch away
+            // split after the barrier so the check can branch away (every thread leaves
+            // after the barrier where a stopped team mate met it; see raise.rs)
             ir::split_before(first, "omp.after.barrier");
             raise::branch_if_failed(ctx, shape.end, errors, errors.leave);
         }
@@ -248,8 +249,9 @@ pub fn lower_in_place(
     ))
 }
 
-/// A barrier every thread of the team reaches; a cancellation barrier when a team mate may
-/// cancel the region (or the construct) instead of arriving, so it lets the others go.
+/// A barrier every thread of the team reaches; a cancellation barrier for an orphaned
+/// cancellable loop (whose `cancel for` is libomp's, ended by that barrier). A team's
+/// barriers are plain: a thread that stops early meets its team at the next one (raise.rs).
 pub fn emit_barrier(
     b: &Builder,
     module: LLVMModuleRef,
@@ -325,9 +327,13 @@ fn own_ordered(
 }
 
 /// `single copyprivate(x, ...)`: at the start of the block after the construct every thread
-/// passes pointers to its own variables to `__kmpc_copyprivate`, which hands the chosen
-/// thread's to the others' copy function between two barriers. Returns the block after
-/// the call.
+/// makes an array of pointers to its own variables; the chosen thread's goes to the others'
+/// copy function between two barriers. In a team's region pyomp does that itself (the
+/// chosen thread publishes its array in a team slot), so a team mate that stopped before
+/// the construct (raise.rs) can meet the team at either barrier: each is followed by the
+/// team's stop check. Orphaned, `__kmpc_copyprivate` does the same. Returns the block that
+/// ends the broadcast (`br` to the next) and the block after it.
+#[allow(clippy::too_many_arguments)]
 fn broadcast(
     module: LLVMModuleRef,
     func: Value,
@@ -336,7 +342,8 @@ fn broadcast(
     ident: Value,
     gtid: Value,
     chosen: Value,
-) -> PassResult<Block> {
+    team: Option<&TeamErrors>,
+) -> PassResult<(Block, Block)> {
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let b = Builder::new(ctx);
     let mut vars = Vec::new();
@@ -365,13 +372,59 @@ fn broadcast(
             b.store(*alloca, slot);
         }
         let copy = copy_function(module, r.payload.id, &vars);
-        let size = LLVMConstInt(i64t, 8 * vars.len() as u64, 0);
-        let (f, fty) = abi::runtime_fn(module, "__kmpc_copyprivate");
-        let call = b.call(fty, f, &[ident, gtid, size, data, copy, chosen], "");
-        Ok(ir::split_before(
-            LLVMGetNextInstruction(call),
-            "omp.after.copyprivate",
-        ))
+        let Some(team) = team else {
+            let size = LLVMConstInt(i64t, 8 * vars.len() as u64, 0);
+            let (f, fty) = abi::runtime_fn(module, "__kmpc_copyprivate");
+            let call = b.call(fty, f, &[ident, gtid, size, data, copy, chosen], "");
+            let after = ir::split_before(LLVMGetNextInstruction(call), "omp.after.copyprivate");
+            return Ok((shape.end, after));
+        };
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let slot = team.shared_slot(ctx, ptr, &format!("copyprivate.{}", r.payload.id));
+        let rest = ir::split_before(first, "omp.after.copyprivate");
+        let new_block =
+            |name: &str| LLVMAppendBasicBlockInContext(ctx, func, ir::cstr(name).as_ptr());
+        let (publish, wait1, check, take, wait2, done) = (
+            new_block("omp.cp.publish"),
+            new_block("omp.cp.wait"),
+            new_block("omp.cp.check"),
+            new_block("omp.cp.take"),
+            new_block("omp.cp.wait2"),
+            new_block("omp.cp.done"),
+        );
+        let term = ir::terminator(shape.end).expect("split leaves a branch");
+        b.before(term);
+        let mine = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntNE,
+            chosen,
+            LLVMConstInt(i32t, 0, 0),
+            ir::cstr("omp.cp.mine").as_ptr(),
+        );
+        b.cond_br(mine, publish, wait1);
+        ir::erase(term);
+        b.at_end(publish);
+        b.store(data, slot);
+        b.br(wait1);
+        b.at_end(wait1);
+        emit_barrier(&b, module, ident, gtid, false);
+        b.br(check);
+        raise::branch_if_failed(ctx, wait1, team, team.leave);
+        b.at_end(check);
+        b.cond_br(mine, wait2, take);
+        b.at_end(take);
+        let from = b.load(ptr, slot, "omp.cp.src");
+        let mut params = [ptr, ptr];
+        let copy_ty = LLVMFunctionType(LLVMVoidTypeInContext(ctx), params.as_mut_ptr(), 2, 0);
+        b.call(copy_ty, copy, &[data, from], "");
+        b.br(wait2);
+        b.at_end(wait2);
+        emit_barrier(&b, module, ident, gtid, false);
+        b.br(done);
+        raise::branch_if_failed(ctx, wait2, team, team.leave);
+        b.at_end(done);
+        b.br(rest);
+        Ok((done, rest))
     }
 }
 

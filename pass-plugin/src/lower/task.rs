@@ -63,7 +63,7 @@ pub fn lower_task(
     let can_raise = !rets.is_empty();
     let mut all = blocks.clone();
     all.extend(raise::redirect_returns(
-        ctx, func, &rets, &mine, tail, None,
+        ctx, func, &rets, &mine, tail, false,
     )?);
     let team_shared = [
         errors.status,
@@ -358,9 +358,11 @@ pub fn function_record(ctx: LLVMContextRef, func: Value) -> TeamErrors {
         let excinfo = b.alloca(ptr, "omp.tasks.excinfo");
         let cancelled = b.alloca(i32t, "omp.tasks.cancelled");
         let loop_cancelled = b.alloca(i32t, "omp.tasks.loop.cancelled");
+        let stopped_at = b.alloca(i32t, "omp.tasks.stopped.at");
         for slot in [status, cancelled, loop_cancelled] {
             b.store(LLVMConstInt(i32t, 0, 0), slot);
         }
+        b.store(LLVMConstAllOnes(i32t), stopped_at);
         b.store(LLVMConstNull(ptr), excinfo);
         TeamErrors {
             status,
@@ -371,6 +373,7 @@ pub fn function_record(ctx: LLVMContextRef, func: Value) -> TeamErrors {
             cancelled,
             loop_cancelled,
             pre: entry,
+            stopped_at,
         }
     }
 }
