@@ -265,3 +265,56 @@ def test_lastprivate_copies_of_other_threads_are_released(threads):
         loop_lastprivate_array(9)
     after = rtsys.get_allocation_stats()
     assert after.alloc - before.alloc == after.free - before.free
+
+
+@njit
+def _scaled_copy_in_tasks(src, dst, k):
+    # no region of its own: the function waits for its tasks before it returns, so the
+    # tasks borrow `src` and `dst` (arguments never reassigned) without counting them
+    for i in range(src.shape[0]):
+        with openmp("task"):
+            busy_jit(50)
+            dst[i] = src[i] * k
+
+
+@njit
+def _reassigned_argument(src, dst):
+    for i in range(dst.shape[0]):
+        with openmp("task"):
+            busy_jit(50)
+            dst[i] = src[0]
+        src = np.full(1, float(i + 1))  # the old src dies here: the task keeps its own
+
+
+@njit
+def borrowed_captures(n, rounds):
+    total = 0.0
+    with openmp("parallel"):
+        with openmp("single"):
+            for r in range(rounds):
+                dst = np.zeros(n)
+                _scaled_copy_in_tasks(np.arange(n) * 1.0, dst, r)
+                total += dst.sum()
+                dst2 = np.zeros(n)
+                _reassigned_argument(np.full(1, -1.0), dst2)
+                total += dst2.sum()
+    return total
+
+
+def test_tasks_borrow_arguments_that_outlive_them(threads):
+    # the temporary arrays passed in are freed as soon as each call returns: a task still
+    # running then would read freed memory
+    n, rounds = 200, 20
+    expect = sum(r * sum(range(n)) for r in range(rounds)) + rounds * (-1 + sum(range(1, n)))
+    _nrt_python.memsys_enable_stats()
+    before = rtsys.get_allocation_stats()
+    assert borrowed_captures(n, rounds) == expect
+    after = rtsys.get_allocation_stats()
+    assert after.alloc - before.alloc == after.free - before.free
+    def line_of(fn, name):
+        return next(line for line in pyomp.explain(fn).splitlines()
+                    if line.split()[:1] == [name])
+
+    assert "borrowed" in line_of(_scaled_copy_in_tasks, "src")
+    assert "borrowed" in line_of(_reassigned_argument, "dst")
+    assert "borrowed" not in line_of(_reassigned_argument, "src")

@@ -637,6 +637,7 @@ def mark_regions(func_ir):
             region.sharing = sharing.decide_task(
                 func_ir, region, around.sharing if around is not None else None,
                 defined[region.head], _locator(region), inner_reads)
+            _borrow_arguments(func_ir, region, all_regions)
     for region in all_regions:
         if region.directive.has("copyprivate"):
             _check_copyprivate(region)
@@ -763,6 +764,32 @@ def _threadprivate_uses(func_ir, declarations, all_regions, local_names):
         if mine:
             uses[id(region)] = mine
     return uses
+
+
+def _borrow_arguments(func_ir, task, all_regions):
+    """A task normally keeps the arrays it captures alive with a reference of its own (an
+    atomic increment and decrement of a count every thread of the team touches). It can
+    borrow them instead when something older than the task is sure to outlive it: an
+    argument of the function the function never reassigns (its caller holds it until the
+    call returns), captured by a task that no task of this function encloses or is
+    enclosed by. Such a task is a child of the function's own code, and the function
+    waits for its children before it returns (a task outside any parallel region), or its
+    parallel region waits for all of its tasks before it ends."""
+    around = task.parent
+    while around is not None:
+        if around.directive.construct in ("task", "taskloop"):
+            return
+        around = around.parent
+    if any(r is not task and r.directive.construct in ("task", "taskloop")
+           and r.head in task.blocks for r in all_regions):
+        return
+    args = set(func_ir.arg_names)
+    reassigned = {s.target.name for b in func_ir.blocks.values() for s in b.body
+                  if isinstance(s, ir.Assign) and not isinstance(s.value, ir.Arg)}
+    for name, d in task.sharing.items():
+        if d.sharing == "firstprivate" and name in args and name not in reassigned:
+            d.borrowed = True
+            d.why += "; borrowed, not counted: the caller holds it until the tasks end"
 
 
 def _check_in_reduction(region):

@@ -102,7 +102,9 @@ def _annotate_variables(context, builder, info, operands):
         var["type"] = _type_info(context, ty)
         var["numba_type"] = str(ty)
         tag = f"{info['id']}.{var['operand']}"
-        helpers = _refcount_helpers(context, builder, ty, tag)
+        # (a task's borrowed capture: no reference taken, none to release)
+        helpers = None if var.get("borrowed") else _refcount_helpers(context, builder, ty,
+                                                                      tag)
         if helpers:
             var.update(helpers)
         if var["sharing"] == "reduction" and array_reduction.supports(ty, var["op"]):
@@ -283,6 +285,8 @@ def insert(func_ir, region, region_id, decisions, defined, local_names, located)
     for name, d in sorted(decisions.items()):
         entry = {"name": name, "sharing": d.sharing, "why": d.why, "op": d.op,
                  "operand": None, "first": d.first}
+        if d.borrowed:
+            entry["borrowed"] = True
         if name in defined[region.head]:
             entry["operand"] = len(operands)
             operands.append(ir.Var(head.scope, name, loc))

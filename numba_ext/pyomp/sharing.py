@@ -50,6 +50,7 @@ class VarSharing:
     op: str | None = None  # reduction operator
     section: tuple | None = None  # reduction of an array section: (lo, hi) Exprs or None
     first: bool = False  # lastprivate and firstprivate: the copy starts with x's value
+    borrowed: bool = False  # a task's capture that needs no reference of its own
 
 
 def clause_decisions(directive, skip_shared=False):
