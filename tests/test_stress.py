@@ -1067,3 +1067,24 @@ def test_tasks_in_python_threads_that_come_and_go():
     except subprocess.TimeoutExpired:
         pytest.fail("hangs")
     assert out.returncode == 0 and out.stdout.strip() == "done", out.stderr[-2000:]
+
+
+@njit
+def _fresh_array_then_raise(fail):
+    with openmp("parallel num_threads(2)"):
+        with openmp("master"):
+            b = np.ones(3)  # no value before the region: read after it
+        with openmp("barrier"):
+            pass
+        if fail and omp_get_thread_num() == omp_get_num_threads() - 1:
+            raise ValueError("boom")
+    return b.sum()
+
+
+def test_an_array_the_region_creates_is_released_when_it_raises():
+    assert _fresh_array_then_raise(False) == 3.0
+    with nrt_balanced():
+        for _ in range(20):
+            with pytest.raises(ValueError, match="boom"):
+                _fresh_array_then_raise(True)
+    assert _fresh_array_then_raise(False) == 3.0

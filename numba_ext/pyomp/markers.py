@@ -113,10 +113,11 @@ def _annotate_variables(context, builder, info, operands):
 
 
 def _annotate_exit(context, builder, info, operands):
-    """copyprivate variables: the reference-count helpers the broadcast needs (their value
-    exists at the end of the `single` block, not necessarily at its start)."""
+    """The reference-count helpers of variables whose value exists at the end of the
+    region but not necessarily at its start: copyprivate ones (the broadcast copies them)
+    and those the region gives a value (released when the region raises)."""
     helpers = {}
-    for name in info.get("copyprivate", ()):
+    for name in sorted(set(info.get("copyprivate", ())) | set(info.get("fresh", ()))):
         ty = operands[info["vars"].index(name)]
         helpers[name] = _refcount_helpers(context, builder, ty,
                                           f"{info['id']}.exit.{name}") or {}
@@ -329,6 +330,9 @@ def insert(func_ir, region, region_id, decisions, defined, local_names, located)
     exit_payload = {"id": region_id, "vars": names}
     if copied:
         exit_payload["copyprivate"] = copied
+    fresh = [n for n in names if n not in defined[region.head]]
+    if fresh:  # given a value in the region: the pass releases them when it raises
+        exit_payload["fresh"] = fresh
     exit_var = leave.assign(ir.Const(json.dumps(exit_payload), loc), "$pyomp_payload")
     leave.call("region_exit", region_exit,
                [exit_var, *(ir.Var(exit_block.scope, n, loc) for n in names)])

@@ -146,7 +146,11 @@ pub struct ExitPayload {
     /// `single copyprivate(...)`: the variables broadcast after the block.
     #[serde(default)]
     pub copyprivate: Vec<String>,
-    /// Their reference-count helpers (`void(ptr)`), for reference-counted types.
+    /// Variables the region gives a value (none at its start).
+    #[serde(default)]
+    pub fresh: Vec<String>,
+    /// Reference-count helpers (`void(ptr)`) of the copyprivate and fresh variables of
+    /// reference-counted types.
     #[serde(default)]
     pub helpers: std::collections::HashMap<String, RefHelpers>,
 }
@@ -169,6 +173,9 @@ pub struct MarkedRegion {
     pub exit_operands: Vec<(String, Value)>,
     /// copyprivate variables and their helpers (from the exit marker).
     pub copyprivate: Vec<(String, RefHelpers)>,
+    /// Variables the region gives a value, with their decref helpers (reference-counted
+    /// types only): what a failure leaving the function releases besides `payload.vars`.
+    pub fresh: Vec<(String, String)>,
 }
 
 impl MarkedRegion {
@@ -324,14 +331,19 @@ pub fn find_regions(func: Value) -> PassResult<Vec<MarkedRegion>> {
                 }),
             });
         };
-        let (mut exit_payload, exit) = exit_by_id.remove(pos);
+        let (exit_payload, exit) = exit_by_id.remove(pos);
         let copyprivate = exit_payload
             .copyprivate
             .iter()
             .map(|n| {
-                let h = exit_payload.helpers.remove(n).unwrap_or_default();
+                let h = exit_payload.helpers.get(n).cloned().unwrap_or_default();
                 (n.clone(), h)
             })
+            .collect();
+        let fresh = exit_payload
+            .fresh
+            .iter()
+            .filter_map(|n| Some((n.clone(), exit_payload.helpers.get(n)?.decref.clone()?)))
             .collect();
         let exit_values = ir::call_args(exit)[1..].to_vec();
         if exit_values.len() != exit_payload.vars.len() {
@@ -355,6 +367,7 @@ pub fn find_regions(func: Value) -> PassResult<Vec<MarkedRegion>> {
             enter_operands,
             exit_operands,
             copyprivate,
+            fresh,
         });
     }
     if let Some((p, _)) = exit_by_id.first() {

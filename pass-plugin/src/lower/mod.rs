@@ -375,10 +375,15 @@ fn lower_parallel(
     // there goes on using them).
     let outermost = outer.is_none() && !n.in_task;
     let release: Vec<(Value, String)> = if outermost {
+        let given_a_value = r.fresh.iter().filter_map(|(name, decref)| {
+            let (_, v) = r.exit_operands.iter().find(|(n, _)| n == name)?;
+            Some((sharing::alloca_behind(*v)?, decref.clone()))
+        });
         r.payload
             .vars
             .iter()
             .filter_map(|spec| Some((sharing::find_alloca(func, r, spec)?, spec.decref.clone()?)))
+            .chain(given_a_value)
             .collect()
     } else {
         Vec::new()
