@@ -318,3 +318,46 @@ def test_tasks_borrow_arguments_that_outlive_them(threads):
     assert "borrowed" in line_of(_scaled_copy_in_tasks, "src")
     assert "borrowed" in line_of(_reassigned_argument, "dst")
     assert "borrowed" not in line_of(_reassigned_argument, "src")
+
+
+@njit
+def taskloop_on_every_thread(n, out, last):
+    with openmp("parallel"):
+        t = pyomp.omp_get_thread_num()
+        s = 0
+        x = -1
+        # every thread runs the whole taskloop, into its own (private) s and x
+        with openmp("taskloop reduction(+: s) lastprivate(x) grainsize(10)"):
+            for i in range(n):
+                s += 1
+                x = i + 1000 * t
+        out[t] = s
+        last[t] = x
+    return out
+
+
+def test_a_taskloop_run_by_every_thread_reduces_into_each_threads_variables(threads):
+    for _ in range(10):
+        out, last = np.zeros(threads), np.zeros(threads)
+        taskloop_on_every_thread(100, out, last)
+        assert (out == 100).all()
+        assert (last == 99 + 1000 * np.arange(threads)).all()
+
+
+def test_a_threads_own_updates_of_a_task_reduction_are_refused():
+    src = textwrap.dedent("""
+        def f(n):
+            s = 0
+            with openmp("parallel reduction(task, +: s)"):
+                with openmp("master"):
+                    for i in range(n):
+                        with openmp("task in_reduction(+: s)"):
+                            s += i
+                        s += 1
+            return s
+    """)
+    f = compile_source(src, "taskmod")
+    with pytest.raises(pyomp.errors.UnsupportedConstructError,
+                       match="'s' is updated on line 9 outside the tasks") as err:
+        f(10)
+    assert "^" in str(err.value)

@@ -643,6 +643,8 @@ def mark_regions(func_ir):
             _check_copyprivate(region)
         if region.directive.has("in_reduction"):
             _check_in_reduction(region)
+        if any(c.modifier == "task" for c in region.directive.clauses_named("reduction")):
+            _check_task_modifier(func_ir, region, all_regions)
     races.check(func_ir, all_regions, loop_of, race_facts)  # RaceWarnings
     chunk_tasks = []
     for region in all_regions:
@@ -816,6 +818,30 @@ def _check_in_reduction(region):
                 around = around.parent
 
 
+def _check_task_modifier(func_ir, region, all_regions):
+    """`reduction(task, op: x)`: pyomp's in_reduction tasks combine into the creating
+    thread's copy of x when they end, under a lock the thread's own updates do not take.
+    Until the thread gets a copy of its own for that, its own updates of x are refused
+    (not left to race)."""
+    in_tasks = set().union(*(r.blocks for r in all_regions
+                             if r.directive.construct in ("task", "taskloop")
+                             and r.head in region.blocks), set())
+    for clause in region.directive.clauses_named("reduction"):
+        if clause.modifier != "task":
+            continue
+        for var in clause.vars:
+            for label in sorted(region.blocks - in_tasks):
+                for stmt in func_ir.blocks[label].body:
+                    if isinstance(stmt, ir.Assign) and stmt.target.name == var.name:
+                        raise _locate(UnsupportedConstructError(
+                            f"'{var.name}' is updated on line {stmt.loc.line} outside the "
+                            f"tasks of this `reduction(task, ...)`; pyomp does not yet "
+                            f"combine a thread's own updates with its in_reduction tasks' "
+                            f"(update it in tasks with in_reduction({clause.op}: "
+                            f"{var.name}), or use a plain reduction)",
+                            directive=region.directive.text, span=var.span), region.loc)
+
+
 def _check_copyprivate(region):
     """copyprivate broadcasts into each thread's own variable: a variable the enclosing
     parallel region shares would be one variable written by every thread at once."""
@@ -884,16 +910,16 @@ def _forced_by_inner_loops(region, all_regions, loop_of):
     (the loop combines into them)."""
     forced = {}
     for inner in all_regions:
-        construct = inner.directive.construct
-        if construct not in ("for", "taskloop") or _enclosing_parallel(inner) is not region:
+        # (not a taskloop: every thread that reaches one runs all of it, into its own
+        # variables if they are private)
+        if inner.directive.construct != "for" or _enclosing_parallel(inner) is not region:
             continue
-        what = "worksharing loop" if construct == "for" else "taskloop"
         for level in loop_of[id(inner)]:
-            forced[level.var] = ("private", f"the loop variable of a {what}")
+            forced[level.var] = ("private", "the loop variable of a worksharing loop")
         for clause in inner.directive.clauses:
-            if clause.name in ("reduction", "lastprivate", "linear", "in_reduction"):
+            if clause.name in ("reduction", "lastprivate", "linear"):
                 for var in clause.vars:
-                    forced[var.name] = ("shared", f"{clause.name} of the {what}")
+                    forced[var.name] = ("shared", f"{clause.name} of the worksharing loop")
     return forced
 
 
