@@ -59,6 +59,17 @@ pub struct TeamErrors {
 }
 
 impl TeamErrors {
+    /// The record's team-wide slots: data sharing never privatises them.
+    pub fn team_slots(&self) -> [Value; 5] {
+        [
+            self.status,
+            self.excinfo,
+            self.cancelled,
+            self.loop_cancelled,
+            self.stopped_at,
+        ]
+    }
+
     /// A new team-shared slot of type `ty`, zeroed before each execution of the region.
     /// Its name starts with "omp.team." so data sharing never privatises it.
     pub fn shared_slot(&self, ctx: LLVMContextRef, ty: LLVMTypeRef, name: &str) -> Value {

@@ -363,13 +363,7 @@ fn lower_parallel(
         b.call(fty, f, &[ident, gtid], "");
     }
     let can_raise = !rets.is_empty() || records_used(&errors);
-    let team_shared = [
-        errors.status,
-        errors.excinfo,
-        errors.cancelled,
-        errors.loop_cancelled,
-        errors.stopped_at,
-    ];
+    let team_shared = errors.team_slots();
     // A failure that leaves the function releases the function's reference-counted
     // variables the region uses; not inside another outlined region (a team or a task
     // there goes on using them).

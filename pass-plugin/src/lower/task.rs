@@ -65,12 +65,7 @@ pub fn lower_task(
     all.extend(raise::redirect_returns(
         ctx, func, &rets, &mine, tail, false,
     )?);
-    let team_shared = [
-        errors.status,
-        errors.excinfo,
-        errors.cancelled,
-        errors.loop_cancelled,
-    ];
+    let team_shared = errors.team_slots();
     let last = match r.payload.clauses.last {
         Some(i) => Some(*r.enter_operands.get(i).ok_or_else(|| PassError::Internal {
             message: format!(
