@@ -472,7 +472,8 @@ def _bind_cancel(region):
     kind = d.cancel_type
     if kind == "taskgroup":
         raise located(UnsupportedConstructError(
-            "`cancel taskgroup` needs tasks, which this version of pyomp does not implement",
+            "`cancel taskgroup` (and `cancellation point taskgroup`) is not implemented by "
+            "this version of pyomp; `cancel parallel`, `for` and `sections` are",
             directive=d.text, span=(0, len(d.text))))
     parent = region.parent
     if kind == "sections" and parent is not None and parent.directive.construct == "section":
