@@ -626,6 +626,7 @@ def mark_regions(func_ir):
         head = func_ir.blocks[outer.head]
         before = (head, outer.stmt) if plan.target in defined[outer.head] else None
         atomics.apply_scalar(func_ir, region, plan, before)
+    kept_arguments = _arguments_never_reassigned(func_ir)
     for region in all_regions:  # outer first: a task reads its enclosing region's choices
         if region.directive.construct == "task":
             around = region.parent
@@ -638,7 +639,7 @@ def mark_regions(func_ir):
             region.sharing = sharing.decide_task(
                 func_ir, region, around.sharing if around is not None else None,
                 defined[region.head], _locator(region), inner_reads)
-            _borrow_arguments(func_ir, region, all_regions)
+            _borrow_arguments(region, all_regions, kept_arguments)
     for region in all_regions:
         if region.directive.has("copyprivate"):
             _check_copyprivate(region)
@@ -769,15 +770,22 @@ def _threadprivate_uses(func_ir, declarations, all_regions, local_names):
     return uses
 
 
-def _borrow_arguments(func_ir, task, all_regions):
+def _arguments_never_reassigned(func_ir):
+    reassigned = {s.target.name for b in func_ir.blocks.values() for s in b.body
+                  if isinstance(s, ir.Assign) and not isinstance(s.value, ir.Arg)}
+    return set(func_ir.arg_names) - reassigned
+
+
+def _borrow_arguments(task, all_regions, kept_arguments):
     """A task normally keeps the arrays it captures alive with a reference of its own (an
     atomic increment and decrement of a count every thread of the team touches). It can
     borrow them instead when something older than the task is sure to outlive it: an
-    argument of the function the function never reassigns (its caller holds it until the
-    call returns), captured by a task that no task of this function encloses or is
-    enclosed by. Such a task is a child of the function's own code, and the function
-    waits for its children before it returns (a task outside any parallel region), or its
-    parallel region waits for all of its tasks before it ends."""
+    argument of the function the function never reassigns (`kept_arguments`: its caller
+    holds it until the call returns), captured by a task that no task of this function
+    encloses or is enclosed by (conservative: a child task would hold its own reference).
+    Such a task is a child of the function's own code, and the function waits for its
+    children before it returns (a task outside any parallel region), or its parallel
+    region waits for all of its tasks before it ends."""
     around = task.parent
     while around is not None:
         if around.directive.construct in ("task", "taskloop"):
@@ -786,11 +794,8 @@ def _borrow_arguments(func_ir, task, all_regions):
     if any(r is not task and r.directive.construct in ("task", "taskloop")
            and r.head in task.blocks for r in all_regions):
         return
-    args = set(func_ir.arg_names)
-    reassigned = {s.target.name for b in func_ir.blocks.values() for s in b.body
-                  if isinstance(s, ir.Assign) and not isinstance(s.value, ir.Arg)}
     for name, d in task.sharing.items():
-        if d.sharing == "firstprivate" and name in args and name not in reassigned:
+        if d.sharing == "firstprivate" and name in kept_arguments:
             d.borrowed = True
             d.why += "; borrowed, not counted: the caller holds it until the tasks end"
 
@@ -804,7 +809,7 @@ def _check_in_reduction(region):
             around = region.parent
             while around is not None:
                 d = around.directive
-                opened = [c for c in d.clauses_named("task_reduction")] + \
+                opened = list(d.clauses_named("task_reduction")) + \
                     [c for c in d.clauses_named("reduction") if c.modifier == "task"]
                 match = next((c for c in opened if any(v.name == var.name for v in c.vars)),
                              None)

@@ -188,7 +188,8 @@ pub fn apply(
                     copy
                 };
                 let last = match mode {
-                    Mode::Worksharing { last } | Mode::Task { last } => last,
+                    Mode::Worksharing { last } => last.map(LastFlag::RuntimeSlot),
+                    Mode::Task { last } => last.map(LastFlag::Value),
                     Mode::Parallel => None,
                 };
                 if let (Sharing::Lastprivate, Some(last)) = (spec.sharing, last) {
@@ -376,11 +377,18 @@ fn release_at_end(b: &Builder, module: LLVMModuleRef, copy: Value, spec: &VarSpe
     }
 }
 
+/// Who ran the sequentially last iteration, for lastprivate.
+#[derive(Clone, Copy)]
+enum LastFlag {
+    /// A loop's i32 slot the runtime (or pyomp's dispatcher) sets, read at the end.
+    RuntimeSlot(Value),
+    /// A taskloop's chunk task: an integer (bool) taken when the task was created.
+    Value(Value),
+}
+
 /// At the end of a worksharing construct, the thread that ran the last iteration stores
 /// its private value into the original (which takes over the reference the copy held;
 /// the other threads' copies are released).
-/// `last`: a pointer to the runtime's i32 flag for loops; for a taskloop's chunk task, the
-/// flag's value itself (an integer, taken when the task was created).
 #[allow(clippy::too_many_arguments)]
 fn copy_out_if_last(
     ctx: LLVMContextRef,
@@ -388,19 +396,18 @@ fn copy_out_if_last(
     original: Value,
     copy: Value,
     ty: LLVMTypeRef,
-    last: Value,
+    last: LastFlag,
     spec: &VarSpec,
     shape: &Shape,
 ) {
     let b = Builder::new(ctx);
     let tail = shape.tail();
     let then = ir::if_then_at_end(ctx, tail, |b| unsafe {
-        let (flag, flag_ty) = if ir::type_of(last) == LLVMPointerTypeInContext(ctx, 0) {
-            let i32t = LLVMInt32TypeInContext(ctx);
-            (b.load(i32t, last, "omp.last"), i32t)
-        } else {
-            (last, ir::type_of(last))
+        let flag = match last {
+            LastFlag::RuntimeSlot(slot) => b.load(LLVMInt32TypeInContext(ctx), slot, "omp.last"),
+            LastFlag::Value(v) => v,
         };
+        let flag_ty = ir::type_of(flag);
         LLVMBuildICmp(
             b.raw,
             llvm_sys::LLVMIntPredicate::LLVMIntNE,

@@ -345,22 +345,23 @@ fn lower_parallel(
     // only needed when there are such barriers).
     let final_barrier = n.has_barriers && (!rets.is_empty() || n.cancels);
     let loc = &r.payload.loc;
-    let ident = final_barrier
-        .then(|| crate::abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column));
+    let barrier_before_end = |block: Block| {
+        let ident = crate::abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
+        let b = ir::Builder::new(ctx);
+        b.before(ir::terminator(block).expect("end code ends in a branch"));
+        let gtid = sharing::thread_id(&b, module, ident);
+        sync::emit_barrier(&b, module, ident, gtid, false);
+    };
     let added = raise::redirect_returns(ctx, func, &rets, &errors, end_code, true)?;
     blocks.extend(added);
     // A task created in the region may still run when its creator reaches the end (after
     // `master`, `single nowait`, ...), and may write to the thread's private variables (a
     // reduction's copy through in_reduction, a `shared` one): the team first waits for its
-    // tasks at a barrier, before combining and releasing them (Clang leaves this to the
-    // join barrier, after the outlined function has returned and its frame is gone).
+    // tasks at the final barrier, placed before the end code combines and releases them
+    // (Clang leaves this to the join barrier, after the outlined function has returned and
+    // its frame is gone). Without tasks the final barrier, when needed, comes after it.
     if n.has_tasks {
-        let ident = crate::abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
-        let b = ir::Builder::new(ctx);
-        b.before(ir::terminator(end_code).expect("end code ends in a branch"));
-        let gtid = sharing::thread_id(&b, module, ident);
-        let (f, fty) = crate::abi::runtime_fn(module, "__kmpc_barrier");
-        b.call(fty, f, &[ident, gtid], "");
+        barrier_before_end(end_code);
     }
     let can_raise = !rets.is_empty() || records_used(&errors);
     let team_shared = errors.team_slots();
@@ -391,12 +392,8 @@ fn lower_parallel(
         &team_shared,
         sharing::Mode::Parallel,
     )?;
-    if let (Some(ident), false) = (ident, n.has_tasks) {
-        let b = ir::Builder::new(ctx);
-        b.before(ir::terminator(body.tail()).expect("end code ends in a branch"));
-        let gtid = sharing::thread_id(&b, module, ident);
-        let (f, fty) = crate::abi::runtime_fn(module, "__kmpc_barrier");
-        b.call(fty, f, &[ident, gtid], "");
+    if final_barrier && !n.has_tasks {
+        barrier_before_end(body.tail());
     }
     let suffix = format!("omp.parallel.{}", r.payload.id);
     let out = outline::extract(&blocks, n.alloc_block, &suffix)?;
