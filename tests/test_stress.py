@@ -1088,3 +1088,154 @@ def test_an_array_the_region_creates_is_released_when_it_raises():
             with pytest.raises(ValueError, match="boom"):
                 _fresh_array_then_raise(True)
     assert _fresh_array_then_raise(False) == 3.0
+
+
+#: Orphaned constructs: `{construct}` sits in `helper`, which the region calls three times;
+#: `who` raises between the calls (a thread number; -2 every thread, -3 the last thread) or
+#: inside the helper (100 + a thread number), at 1, 2, 3 and 8 threads. `{lexical}` gives
+#: the region a barrier of its own (then a thread that raises meets its team at the
+#: region's final barrier) or not (then the team's gate decides, team_frame.rs).
+RAISE_AROUND_ORPHANED = textwrap.dedent("""
+    import numpy as np
+    from numba.core.runtime import _nrt_python, rtsys
+    from pyomp import njit, openmp, omp_get_thread_num, omp_get_num_threads
+
+    @njit
+    def helper(out, t, who):
+        {construct}
+        if t == who - 100:
+            raise ValueError("in the helper")
+
+    @njit
+    def f(nt, who, out):
+        with openmp("parallel num_threads(nt) firstprivate(out)"):
+            t = omp_get_thread_num()
+            {lexical}
+            helper(out, t, who)
+            if who == -2 or t == who or (who == -3 and t == omp_get_num_threads() - 1):
+                raise ValueError("between")
+            helper(out, t, who)
+            helper(out, t, who)
+            out[t] += 1
+        return 0
+
+    @njit
+    def g(nt, out):
+        with openmp("parallel num_threads(nt)"):
+            t = omp_get_thread_num()
+            helper(out, t, -1)
+            helper(out, t, -1)
+            out[t] += 1
+        return out.sum()
+
+    _nrt_python.memsys_enable_stats()
+    for nt in (1, 2, 3, 8):
+        f(nt, -1, np.zeros(8))
+        before = rtsys.get_allocation_stats()
+        for _ in range(10):
+            for who in (0, nt - 1, -2, -3, 100, 100 + nt - 1):
+                try:
+                    f(nt, who, np.zeros(8))
+                except ValueError:
+                    pass
+                else:
+                    raise SystemExit(f"nt={{nt}} who={{who}}: no exception")
+        after = rtsys.get_allocation_stats()
+        # the team's later runs are exact
+        for _ in range(50):
+            got = g(nt, np.zeros(8))
+            assert got == nt, (nt, got)
+    print("done")
+""")
+
+ORPHANED = {
+    "barrier": 'with openmp("barrier"):\n            pass',
+    "for": 'with openmp("for"):\n            for i in range(out.size):\n'
+           '                out[i] += 0',
+    "for nowait": 'with openmp("for nowait"):\n            for i in range(out.size):\n'
+                  '                out[i] += 0',
+    "single": 'with openmp("single"):\n            out[0] += 0',
+    "single copyprivate": 'x = 0\n    with openmp("single copyprivate(x)"):\n'
+                          '        x = 1\n    out[t] += x - 1',
+    "sections": 'with openmp("sections"):\n            with openmp("section"):\n'
+                '                out[0] += 0\n            with openmp("section"):\n'
+                '                out[1] += 0',
+}
+
+
+@pytest.mark.parametrize("lexical", [False, True], ids=["gate", "final-barrier"])
+@pytest.mark.parametrize("name", list(ORPHANED))
+def test_raising_around_orphaned_constructs_does_not_hang(name, lexical):
+    # Was a hang: barriers in a called function were not counted, so a thread that raised
+    # met its team mates at the wrong barrier (or at none).
+    lex = 'with openmp("barrier"):\n                pass' if lexical else "x = 0"
+    src = RAISE_AROUND_ORPHANED.format(construct=ORPHANED[name], lexical=lex)
+    try:
+        out = subprocess.run([sys.executable, "-W", "ignore", "-c", src],
+                             capture_output=True, text=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"a thread raising around an orphaned `{name}` hangs its team")
+    assert out.stdout.strip() == "done", out.stderr[-2000:]
+
+
+@njit
+def _private_arrays_then_raise(nt, who):
+    a = np.zeros(4)
+    s = np.zeros(1)
+    with openmp("parallel num_threads(nt) firstprivate(a) reduction(+:s)"):
+        t = omp_get_thread_num()
+        if t == who:
+            raise ValueError("before the barrier")
+        with openmp("barrier"):
+            pass
+        s[0] += 1 + a[0]
+    return s[0]
+
+
+@pytest.mark.parametrize("k", [2, 3, 8])
+def test_threads_that_leave_early_release_their_private_arrays(k):
+    # The team mates of a thread that raised before a barrier leave after it, past the
+    # region's end code: their reference to the firstprivate `a` and their reduction copy
+    # of `s` were never released.
+    assert _private_arrays_then_raise(k, -1) == k
+    with nrt_balanced():
+        for who in (0, k - 1):
+            for _ in range(10):
+                with pytest.raises(ValueError, match="before the barrier"):
+                    _private_arrays_then_raise(k, who)
+    assert _private_arrays_then_raise(k, -1) == k
+
+
+@njit
+def _one_thread_constructs(out):
+    with openmp("single"):
+        out[0] += 1
+    with openmp("master"):
+        out[1] += 1
+    with openmp("sections"):
+        with openmp("section"):
+            out[2] += 1
+        with openmp("section"):
+            out[3] += 1
+
+
+@njit
+def _calls_one_thread_constructs(out):
+    with openmp("parallel"):
+        tmp = np.ones(2)
+        with openmp("single"):
+            out[4] += tmp[0]
+        _one_thread_constructs(out)
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 3, 8])
+def test_one_thread_constructs_release_what_every_thread_holds(k, team):
+    # Numba releases a variable at its last use; inside a `single` (or `master`, a
+    # `section`) only one thread got there: every other thread of the team kept its
+    # reference to the function's argument (or its own array) for good.
+    team(k)
+    assert _calls_one_thread_constructs(np.zeros(5)).tolist() == [1, 1, 1, 1, 1]
+    with nrt_balanced():
+        for _ in range(10):
+            _calls_one_thread_constructs(np.zeros(5))

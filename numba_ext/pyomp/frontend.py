@@ -1014,6 +1014,61 @@ def strip_shared_dels(func_ir):
                           if not (isinstance(s, ir.Del)
                                   and (s.value in shared
                                        or (resumes and s.value.startswith("$"))))]
+        if payload["construct"] in _ONE_THREAD:
+            _move_dels_after(func_ir, head_block, at, inside, end, exit_call)
+
+
+#: Constructs whose block only one thread of the team runs (the others go straight to its
+#: end).
+_ONE_THREAD = ("single", "master", "masked", "section")
+
+
+def _move_dels_after(func_ir, head_block, at, inside, end, exit_call):
+    """Moves the `del`s of variables made before a one-thread construct (`single`,
+    `master`, ...) from its block to its end: every thread holds its own reference to such
+    a variable (an argument, a value of its team's region), and Numba put the release at
+    the last use, inside the block, which the other threads skip (a leak per thread and
+    call).  The `del`s on raising paths stay: a thread that raises there returns before
+    the end."""
+    made = {s.target.name for label in inside for s in func_ir.blocks[label].body
+            if isinstance(s, ir.Assign)}
+    made |= {s.target.name for s in head_block.body[at + 1:]
+             if isinstance(s, ir.Assign) and s.value is not exit_call}
+    moved = []
+
+    def strip(stmts):
+        kept = []
+        for stmt in stmts:
+            if isinstance(stmt, ir.Del) and stmt.value not in made:
+                moved.append(stmt)
+            else:
+                kept.append(stmt)
+        return kept
+
+    # the head block's statements after the enter marker, up to the exit marker if there
+    stop = next((i for i, stmt in enumerate(head_block.body)
+                 if isinstance(stmt, ir.Assign) and stmt.value is exit_call),
+                len(head_block.body))
+    head_block.body = (head_block.body[:at + 1] + strip(head_block.body[at + 1:stop])
+                       + head_block.body[stop:])
+    for label in inside:
+        block = func_ir.blocks[label]
+        if not isinstance(block.terminator, _RAISES):
+            block.body = strip(block.body)
+    if not moved:
+        return
+    # right after the exit marker (the pass puts the construct's end, where the other
+    # threads join, at the marker)
+    end_block = func_ir.blocks[end]
+    after = next(i for i, stmt in enumerate(end_block.body)
+                 if isinstance(stmt, ir.Assign) and stmt.value is exit_call) + 1
+    present = {s.value for s in end_block.body if isinstance(s, ir.Del)}
+    dels = []
+    for stmt in moved:
+        if stmt.value not in present:
+            present.add(stmt.value)
+            dels.append(stmt)
+    end_block.body[after:after] = dels
 
 
 _RAISES = (ir.Raise, ir.StaticRaise, ir.DynamicRaise)

@@ -222,6 +222,49 @@ pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
         &[T::Ptr, T::Ptr, T::I64, T::Ptr, T::Ptr, T::Ptr],
         false,
     ),
+    // crate::team_frame: frame*, passed*, stopped_at*, gate*, barrier fn, ident*, gtid,
+    // meets_at_end, broadcast slot*
+    (
+        "pyomp_team_enter",
+        T::Void,
+        &[
+            T::Ptr,
+            T::Ptr,
+            T::Ptr,
+            T::Ptr,
+            T::Ptr,
+            T::Ptr,
+            T::I32,
+            T::I32,
+            T::Ptr,
+        ],
+        false,
+    ),
+    // barrier fn, copyprivate fn, ident*, gtid, size, data*, copy fn, chosen -> 1: leave
+    (
+        "pyomp_orphan_copyprivate",
+        T::I32,
+        &[
+            T::Ptr,
+            T::Ptr,
+            T::Ptr,
+            T::I32,
+            T::I64,
+            T::Ptr,
+            T::Ptr,
+            T::I32,
+        ],
+        false,
+    ),
+    ("pyomp_team_exit", T::Void, &[T::Ptr], false),
+    // barrier fn, ident*, gtid -> 1: leave the region
+    (
+        "pyomp_orphan_barrier",
+        T::I32,
+        &[T::Ptr, T::Ptr, T::I32],
+        false,
+    ),
+    ("pyomp_team_stop", T::Void, &[T::Ptr], false),
 ];
 
 /// The declaration of runtime function `name` in `module` (added on first use) and its

@@ -22,6 +22,7 @@ pub mod reduction;
 pub mod region;
 pub mod runtime;
 pub mod sharing;
+pub mod team_frame;
 
 pub use error::{PassError, PassResult};
 use inkwell::context::Context;

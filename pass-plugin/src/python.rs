@@ -47,7 +47,9 @@ fn llvm_version() -> String {
 /// [(name, address)] of pyomp's own runtime functions the generated code calls.
 #[pyfunction]
 fn runtime_symbols() -> Vec<(&'static str, usize)> {
-    crate::runtime::symbols()
+    let mut all = crate::runtime::symbols();
+    all.extend(crate::team_frame::symbols());
+    all
 }
 
 #[pymodule]

@@ -22,7 +22,8 @@
 //! barrier does not mistake it for the stop). Barriers are libomp's plain ones (they run
 //! tasks while waiting); libomp's own cancellation (`__kmpc_cancel`, whose cancellation
 //! barrier adds barriers of its own when the request comes between its two phases) is not
-//! used by a team's code.
+//! used by a team's code. Barriers in functions the region calls are counted too, at run
+//! time (crate::team_frame), on the same per-thread count.
 
 use crate::error::{PassError, PassResult};
 use crate::ir::{self, Block, Builder, Value};
@@ -39,9 +40,15 @@ pub struct TeamErrors {
     pub excinfo: Value,
     /// ptr, one per thread: where Numba's code stores exception info inside the region.
     pub private: Value,
-    /// The region's last block (`br %end`): where threads that leave together go, past the
-    /// region's own end code (reductions and the final barrier).
+    /// The region's last block (`br %end`).
     pub leave: Block,
+    /// The first block of the region's end code, where a thread that stops goes (it meets
+    /// its team at the final barrier, if any, from there).
+    pub end_code: Block,
+    /// The block before `leave` where the thread's private copies are released: where
+    /// threads that leave together go, past the region's own end code (reductions and the
+    /// final barrier), which runs before it.
+    pub leave_path: Block,
     /// The region's first block (dominates it all): where per-thread values computed once
     /// per region go, e.g. the thread's runtime id.
     pub entry: Block,
@@ -56,17 +63,21 @@ pub struct TeamErrors {
     /// i32, shared by the team: the least count of barriers passed by a thread when it
     /// stopped (see the module doc); u32::MAX while none has.
     pub stopped_at: Value,
+    /// i64, shared by the team: crate::team_frame's gate for barriers in called functions;
+    /// zero before each execution.
+    pub gate: Value,
 }
 
 impl TeamErrors {
     /// The record's team-wide slots: data sharing never privatises them.
-    pub fn team_slots(&self) -> [Value; 5] {
+    pub fn team_slots(&self) -> [Value; 6] {
         [
             self.status,
             self.excinfo,
             self.cancelled,
             self.loop_cancelled,
             self.stopped_at,
+            self.gate,
         ]
     }
 
@@ -124,8 +135,9 @@ fn excinfo_param(func: Value) -> PassResult<Value> {
 
 impl TeamErrors {
     /// Slots in `alloc_block` (outside the region), reset at the end of `pre`; the private
-    /// slot at the start of `entry`, replacing the parameter in `region_blocks`; `leave` is
-    /// the region's last block.
+    /// slot at the start of `entry`, replacing the parameter in `region_blocks`; `ends` are
+    /// the region's end code, the block where its private copies are released and its last
+    /// block (for an orphaned construct's record, the block after it, three times).
     pub fn create(
         ctx: LLVMContextRef,
         func: Value,
@@ -133,8 +145,9 @@ impl TeamErrors {
         pre: Block,
         entry: Block,
         region_blocks: &[Block],
-        leave: Block,
+        ends: [Block; 3],
     ) -> PassResult<Self> {
+        let [end_code, leave_path, leave] = ends;
         let param = excinfo_param(func)?;
         let b = Builder::new(ctx);
         unsafe {
@@ -146,11 +159,14 @@ impl TeamErrors {
             let cancelled = b.alloca(i32t, "omp.cancelled");
             let loop_cancelled = b.alloca(i32t, "omp.loop.cancelled");
             let stopped_at = b.alloca(i32t, "omp.err.stopped.at");
+            let i64t = LLVMInt64TypeInContext(ctx);
+            let gate = b.alloca(i64t, "omp.team.gate");
             // Reset before every execution of the region (it may sit in a loop).
             b.before(ir::terminator(pre).expect("pre block ends in a branch"));
             for flag in [status, cancelled, loop_cancelled] {
                 b.store(LLVMConstInt(i32t, 0, 0), flag);
             }
+            b.store(LLVMConstInt(i64t, 0, 0), gate);
             b.store(LLVMConstAllOnes(i32t), stopped_at);
             b.at_start(entry);
             let private = b.alloca(ptr, "omp.excinfo.private");
@@ -161,11 +177,14 @@ impl TeamErrors {
                 excinfo,
                 private,
                 leave,
+                end_code,
+                leave_path,
                 entry,
                 cancelled,
                 loop_cancelled,
                 pre,
                 stopped_at,
+                gate,
             })
         }
     }
@@ -176,22 +195,77 @@ impl TeamErrors {
         self.thread_slot(ctx, i32t, "omp.barriers.passed")
     }
 
+    /// The thread's crate::team_frame::TeamFrame for the region (filled in when the thread
+    /// enters it, see `enter_frame`).
+    pub fn frame(&self, ctx: LLVMContextRef) -> Value {
+        unsafe {
+            let ty = LLVMArrayType2(LLVMInt64TypeInContext(ctx), crate::team_frame::FRAME_WORDS);
+            self.thread_slot(ctx, ty, "omp.team.frame")
+        }
+    }
+
+    /// Whether the thread's frame exists (a construct of the region uses it).
+    pub fn has_frame(&self) -> bool {
+        find_alloca(self.entry, "omp.team.frame").is_some()
+    }
+
     /// At the builder: this thread stops before its next team barrier (it goes to the end
     /// of a construct or region and meets its team mates at the barrier there): record how
-    /// many barriers it passed, so after that barrier they all leave (see the module doc).
+    /// many barriers it passed, so after that barrier they all leave (see the module doc);
+    /// in a region without a final barrier, the runtime meets the team at a barrier in a
+    /// called function they already entered (crate::team_frame).
     pub fn note_stop(&self, b: &Builder) {
         unsafe {
             let ctx = LLVMGetTypeContext(LLVMTypeOf(self.status));
+            let module = LLVMGetGlobalParent(LLVMGetBasicBlockParent(self.entry));
+            let (f, fty) = crate::abi::runtime_fn(module, "pyomp_team_stop");
+            b.call(fty, f, &[self.frame(ctx)], "");
+        }
+    }
+
+    /// At the start of the region, once the thread's runtime id `gtid` is known (right
+    /// after it): push the thread's frame (crate::team_frame), so barriers in functions the
+    /// region calls count on this region's team; `meets_at_end`: a thread that stops meets
+    /// its team at a barrier at the region's end. At the start of `leave`: pop it.
+    pub fn enter_frame(
+        &self,
+        module: llvm_sys::prelude::LLVMModuleRef,
+        ident: Value,
+        gtid: Value,
+        meets_at_end: bool,
+    ) {
+        unsafe {
+            let ctx = LLVMGetModuleContext(module);
             let i32t = LLVMInt32TypeInContext(ctx);
-            let passed = b.load(i32t, self.barriers_passed(ctx), "omp.barriers.v");
-            LLVMBuildAtomicRMW(
-                b.raw,
-                llvm_sys::LLVMAtomicRMWBinOp::LLVMAtomicRMWBinOpUMin,
-                self.stopped_at,
+            let frame = self.frame(ctx);
+            let passed = self.barriers_passed(ctx);
+            // after the slots' zero initialisation (each right after its alloca) and `gtid`,
+            // all at the start of the block, before any code of the region
+            let order = ir::instructions(self.entry);
+            let last = [(frame, 1), (passed, 1), (gtid, 0)]
+                .iter()
+                .filter_map(|&(v, after)| Some(order.iter().position(|&i| i == v)? + after))
+                .max()
+                .unwrap_or(0);
+            let b = Builder::new(ctx);
+            b.before(order[last + 1]);
+            let (barrier, _) = crate::abi::runtime_fn(module, "__kmpc_barrier");
+            let (f, fty) = crate::abi::runtime_fn(module, "pyomp_team_enter");
+            let args = [
+                frame,
                 passed,
-                LLVMAtomicOrdering::LLVMAtomicOrderingSequentiallyConsistent,
-                0,
-            );
+                self.stopped_at,
+                self.gate,
+                barrier,
+                ident,
+                gtid,
+                LLVMConstInt(i32t, u64::from(meets_at_end), 0),
+                self.shared_slot(ctx, LLVMPointerTypeInContext(ctx, 0), "broadcast"),
+            ];
+            b.call(fty, f, &args, "");
+            b.before(ir::instructions(self.leave)[0]);
+            let (f, fty) = crate::abi::runtime_fn(module, "pyomp_team_exit");
+            b.call(fty, f, &[frame], "");
         }
     }
 }
@@ -199,7 +273,10 @@ impl TeamErrors {
 /// Rewrites `rets` (inside a region) into: record the first failure, then branch to
 /// `target`. With `stops` (a thread of `team` that goes to the next barrier it meets its
 /// team at: the end of its construct or region), the thread also records where it stopped
-/// (`TeamErrors::note_stop`), so its team mates leave after that barrier.
+/// (`TeamErrors::note_stop`), so its team mates leave after that barrier; unless the
+/// status comes from a called function whose barrier told the thread to leave (a team
+/// mate stopped before it: `team_frame::LEAVE_STATUS`, or the count says so), in which
+/// case the thread leaves the region at once (`leave_path`), recording nothing.
 /// Returns the blocks it added (they belong to the region).
 pub fn redirect_returns(
     ctx: LLVMContextRef,
@@ -225,6 +302,40 @@ pub fn redirect_returns(
                 LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.err.record").as_ptr());
             b.before(ret);
             if stops {
+                let stop =
+                    LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.err.stop").as_ptr());
+                let leave =
+                    LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.err.leave").as_ptr());
+                let passed = b.load(i32t, team.barriers_passed(ctx), "omp.barriers.v");
+                let stopped = b.load(i32t, team.stopped_at, "omp.stopped.at.v");
+                LLVMSetOrdering(stopped, LLVMAtomicOrdering::LLVMAtomicOrderingMonotonic);
+                LLVMSetAlignment(stopped, 4);
+                let gone = LLVMBuildICmp(
+                    b.raw,
+                    LLVMIntPredicate::LLVMIntULT,
+                    stopped,
+                    passed,
+                    ir::cstr("omp.err.gone").as_ptr(),
+                );
+                let told = LLVMBuildICmp(
+                    b.raw,
+                    LLVMIntPredicate::LLVMIntEQ,
+                    code,
+                    LLVMConstInt(i32t, crate::team_frame::LEAVE_STATUS as u64, 1),
+                    ir::cstr("omp.err.told").as_ptr(),
+                );
+                let out = LLVMBuildOr(b.raw, gone, told, ir::cstr("omp.err.out").as_ptr());
+                b.cond_br(out, leave, stop);
+                added.extend(free_dynamic_excinfo(
+                    ctx,
+                    func,
+                    leave,
+                    code,
+                    team.private,
+                    team.leave_path,
+                ));
+                added.push(stop);
+                b.at_end(stop);
                 team.note_stop(&b);
             }
             let pair = LLVMBuildAtomicCmpXchg(

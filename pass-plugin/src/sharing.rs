@@ -132,8 +132,9 @@ pub struct Applied {
 /// Where the attributes apply.
 #[derive(Debug, Clone, Copy)]
 pub enum Mode {
-    /// A region that will be outlined and run by a team.
-    Parallel,
+    /// A region that will be outlined and run by a team; private copies are released in
+    /// block `release` (after the end code, where threads that leave early go too).
+    Parallel { release: Block },
     /// A construct inside a team's region (not outlined): only its clauses apply; `last`
     /// is the i32 flag the runtime sets on the thread that runs the sequentially last
     /// iteration of a loop (for lastprivate).
@@ -158,6 +159,11 @@ pub fn apply(
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let b = Builder::new(ctx);
     let markers = [r.enter, r.exit];
+    // (asked each time: a lastprivate copy-out before it changes the tail)
+    let release = || match mode {
+        Mode::Parallel { release } => release,
+        _ => shape.tail(),
+    };
     let mut handled: Vec<Value> = team_shared.to_vec();
     let mut decisions = Vec::new();
     for spec in &r.payload.vars {
@@ -175,7 +181,7 @@ pub fn apply(
             // the thread's own variable; the `single` lowering broadcasts into it
             Sharing::Copyprivate => {}
             Sharing::Shared => {
-                if matches!(mode, Mode::Parallel) && !written_in(alloca, region) {
+                if matches!(mode, Mode::Parallel { .. }) && !written_in(alloca, region) {
                     pass_by_value(&b, alloca, ty, shape, region);
                 }
             }
@@ -190,16 +196,16 @@ pub fn apply(
                 let last = match mode {
                     Mode::Worksharing { last } => last.map(LastFlag::RuntimeSlot),
                     Mode::Task { last } => last.map(LastFlag::Value),
-                    Mode::Parallel => None,
+                    Mode::Parallel { .. } => None,
                 };
                 if let (Sharing::Lastprivate, Some(last)) = (spec.sharing, last) {
                     copy_out_if_last(ctx, module, alloca, copy, ty, last, spec, shape);
                 }
-                release_at_end(&b, module, copy, spec, shape);
+                release_at_end(&b, module, copy, spec, release());
             }
             Sharing::Firstprivate => {
                 let copy = first_value_copy(&b, module, alloca, ty, shape, region, spec, mode);
-                release_at_end(&b, module, copy, spec, shape);
+                release_at_end(&b, module, copy, spec, release());
             }
             Sharing::Reduction => {
                 let op = spec.op.as_deref().unwrap_or("+");
@@ -212,7 +218,7 @@ pub fn apply(
                     reduction::combine_arrays_at_end(
                         &b, module, r, shape, combine, alloca, copy, &bounds,
                     );
-                    release_at_end(&b, module, copy, spec, shape);
+                    release_at_end(&b, module, copy, spec, release());
                     continue;
                 }
                 let kind = spec.ty.clone().unwrap_or(crate::markers::TypeInfo::Other);
@@ -369,10 +375,11 @@ fn first_value_copy(
     copy
 }
 
-/// Releases a private copy of a reference-counted value at the end of the region.
-fn release_at_end(b: &Builder, module: LLVMModuleRef, copy: Value, spec: &VarSpec, shape: &Shape) {
+/// Releases a private copy of a reference-counted value at the end of the region (in
+/// block `at`).
+fn release_at_end(b: &Builder, module: LLVMModuleRef, copy: Value, spec: &VarSpec, at: Block) {
     if let Some(decref) = &spec.decref {
-        b.before(ir::terminator(shape.tail()).expect("tail ends in a branch"));
+        b.before(ir::terminator(at).expect("the release block ends in a branch"));
         call_helper(b, module, decref, copy);
     }
 }

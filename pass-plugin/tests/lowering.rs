@@ -563,8 +563,20 @@ B4:\n  %n.x = load i64, ptr %n\n  call void (ptr, ...) @pyomp.region.exit(ptr @e
         "{outlined}"
     );
     for part in [
-        // the thread that raises records the barriers it passed
-        "atomicrmw umin ptr %omp.err.stopped.at",
+        // each thread enters its frame for barriers in called functions (team_frame.rs);
+        // a thread that stops meets its team at the final barrier (the last argument)
+        "call void @pyomp_team_enter(ptr %omp.team.frame, ptr %omp.barriers.passed, \
+         ptr %omp.err.stopped.at, ptr %omp.team.gate, ptr @__kmpc_barrier, ptr @.pyomp.ident",
+        "i32 %omp.gtid, i32 1, ptr %omp.team.broadcast)",
+        // reductions combine only when no thread failed
+        "%omp.ok = icmp eq i32 %omp.err.status.v",
+        "br i1 %omp.ok, label %omp.combine, label %omp.after.combine",
+        "call void @pyomp_team_exit(ptr %omp.team.frame)",
+        // the thread that raises records the barriers it passed, unless a barrier in a
+        // called function already told it to leave
+        "%omp.err.gone = icmp ult i32 %omp.stopped.at.v5, %omp.barriers.v4",
+        "br i1 %omp.err.out, label %omp.err.leave, label %omp.err.stop",
+        "call void @pyomp_team_stop(ptr %omp.team.frame)",
         // after the barrier: count it, leave iff a thread stopped before it
         "%omp.barriers.next = add i32 %omp.barriers.v",
         "load atomic i32, ptr %omp.err.stopped.at monotonic",
@@ -576,5 +588,67 @@ B4:\n  %n.x = load i64, ptr %n\n  call void (ptr, ...) @pyomp.region.exit(ptr @e
     assert!(
         f.contains("store i32 -1, ptr %omp.err.stopped.at"),
         "no thread stopped yet when the region starts:\n{f}"
+    );
+}
+
+/// A barrier in a function without a parallel region of its own ("orphaned": the region is
+/// in a caller): it goes through pyomp's runtime, which counts it on the caller's team, and
+/// the function returns the leave status at once when that team stopped (team_frame.rs).
+#[test]
+fn an_orphaned_barrier_is_counted_on_the_callers_team_and_can_leave_the_function() {
+    let barrier = r#"{"id":1,"construct":"barrier","directive":"barrier","loc":{"file":"t.py","line":5,"column":9},"clauses":{},"vars":[]}"#;
+    let ir = payload("enter.1", barrier)
+        + &payload("exit.1", r#"{"id":1,"vars":[]}"#)
+        + DECLS
+        + "define i32 @helper(ptr %retptr, ptr %excinfo) {\n\
+entry:\n  br label %B0\n\
+B0:\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1)\n  br label %B1\n\
+B1:\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1)\n  ret i32 0\n}\n";
+    let (out, _) = lower(&ir).unwrap();
+    let f = function(&out, "helper");
+    for part in [
+        "%omp.orphan.leave = call i32 @pyomp_orphan_barrier(ptr @__kmpc_barrier, ptr @.pyomp.ident, i32 %omp.gtid)",
+        "%omp.go.on = icmp eq i32 %omp.orphan.leave, 0",
+        "ret i32 -100",
+    ] {
+        assert!(f.contains(part), "{part} missing:\n{f}");
+    }
+    assert!(
+        !f.contains("call void @__kmpc_barrier"),
+        "the runtime calls the barrier:\n{f}"
+    );
+}
+
+/// A region that calls a function (which may hold such a barrier) and has no barrier of its
+/// own: each thread pushes its frame with `meets_at_end` 0 (a thread that raises meets its
+/// team at a barrier only if they already entered one: the gate) and pops it on the way out;
+/// a status from the call that says "leave" takes the thread past the end code.
+#[test]
+fn a_region_that_calls_out_enters_its_frame_and_leaves_when_told() {
+    let vars = var("n", "shared", Some(0), "");
+    let ir = payload("enter.1", &enter_json(1, "", &vars))
+        + &payload("exit.1", r#"{"id":1,"vars":["n"]}"#)
+        + DECLS
+        + "declare i32 @helper(ptr, ptr)\n\
+define i32 @f(ptr %retptr, ptr %excinfo, i64 %arg) {\n\
+entry:\n  %n = alloca i64\n  store i64 0, ptr %n\n  store i64 %arg, ptr %n\n  br label %B0\n\
+B0:\n  %n.v = load i64, ptr %n\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1, i64 %n.v)\n  br label %B1\n\
+B1:\n  %st = call i32 @helper(ptr %retptr, ptr %excinfo)\n  %bad = icmp ne i32 %st, 0\n  br i1 %bad, label %fail, label %B2\n\
+fail:\n  ret i32 %st\n\
+B2:\n  %n.x = load i64, ptr %n\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1, i64 %n.x)\n  ret i32 0\n}\n";
+    let (out, _) = lower(&ir).unwrap();
+    let outlined = function(&out, "f.omp.parallel.1");
+    for part in [
+        "i32 %omp.gtid, i32 0, ptr %omp.team.broadcast)",
+        "%omp.err.told = icmp eq i32 %st, -100",
+        "br i1 %omp.err.out, label %omp.err.leave, label %omp.err.stop",
+        "call void @pyomp_team_stop(ptr %omp.team.frame)",
+        "call void @pyomp_team_exit(ptr %omp.team.frame)",
+    ] {
+        assert!(outlined.contains(part), "{part} missing:\n{outlined}");
+    }
+    assert!(
+        !outlined.contains("__kmpc_barrier("),
+        "no barrier of its own, none at the end:\n{outlined}"
     );
 }

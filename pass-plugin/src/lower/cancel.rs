@@ -29,7 +29,7 @@ use crate::error::{PassError, PassResult};
 use crate::ir::{self, Builder, Value};
 use crate::markers::MarkedRegion;
 use crate::raise::TeamErrors;
-use crate::region::{self, Shape};
+use crate::region::Shape;
 use crate::sharing::thread_id;
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
@@ -57,7 +57,7 @@ pub fn lower_cancel(
     // Where a cancelled thread goes, and the flag that tells the team.
     let (target, flag) = if kind == "parallel" {
         let team = team.ok_or_else(|| r.error("`cancel parallel` outside a parallel region"))?;
-        (region::tail_of(team.leave), Some(team.cancelled))
+        (team.end_code, Some(team.cancelled))
     } else {
         let id = r
             .payload

@@ -358,7 +358,7 @@ pub fn lower_for(
                 shape.pre(),
                 shape.entry,
                 &blocks,
-                shape.end,
+                [shape.end; 3],
             )?;
             &own_errors
         }
@@ -385,16 +385,22 @@ pub fn lower_for(
         raise::redirect_returns(ctx, func, &from_body, errors, skip_rest, team.is_some())?;
     }
     raise::redirect_returns(ctx, func, &elsewhere, errors, first_tail, team.is_some())?;
-    let last_tail = shape.tail();
+    let mut last_tail = shape.tail();
     let cancellable = r.payload.clauses.cancellable;
     if !r.payload.clauses.nowait {
         // `gtid` (computed at the construct's start) dominates the whole construct. A
         // team's loop ends at a plain barrier (a team mate that stopped elsewhere meets the
-        // team here, see raise.rs; `cancel for` is pyomp's flag); an orphaned cancellable
-        // loop at a cancellation barrier, which ends libomp's cancellation of the loop.
-        b.before(ir::terminator(last_tail).expect("tail ends in a branch"));
-        let orphan_cancel = cancellable && team.is_none();
-        super::sync::emit_barrier(&b, module, ident, gtid, orphan_cancel);
+        // team here, see raise.rs; `cancel for` is pyomp's flag); an orphaned loop at a
+        // barrier counted on the caller's team (team_frame.rs), or, cancellable, at a
+        // cancellation barrier, which ends libomp's cancellation of the loop.
+        let end = ir::terminator(last_tail).expect("tail ends in a branch");
+        b.before(end);
+        if team.is_none() && !cancellable {
+            last_tail = super::sync::emit_orphan_barrier(module, func, ident, gtid, end);
+            b.before(end);
+        } else {
+            super::sync::emit_barrier(&b, module, ident, gtid, team.is_none());
+        }
         if let Some(flag) = cancel_flag {
             b.store(unsafe { LLVMConstInt(i32t, 0, 0) }, flag);
         }
@@ -404,7 +410,7 @@ pub fn lower_for(
         // After the barrier all threads agree whether a thread stopped before it (raised
         // in the loop or elsewhere): leave together.
         Some(errors) if !r.payload.clauses.nowait => {
-            raise::branch_if_failed(ctx, last_tail, errors, errors.leave)
+            raise::branch_if_failed(ctx, last_tail, errors, errors.leave_path)
         }
         Some(_) => {}
         None if can_raise => raise::reraise_after(ctx, func, last_tail, shape.end, errors, None)?,

@@ -219,7 +219,11 @@ fn lower_function(
             let tail_branch = ir::terminator(n.shape.tail()).expect("tail ends in a branch");
             let end_code = ir::split_before(tail_branch, "omp.end.code");
             let end_branch = ir::terminator(end_code).expect("split leaves a branch");
-            let leave = ir::split_before(end_branch, "omp.leave");
+            // then the releases of the thread's private copies (where threads that leave
+            // early go too), then the way out
+            let leave_path = ir::split_before(end_branch, "omp.release");
+            let release_branch = ir::terminator(leave_path).expect("split leaves a branch");
+            let leave = ir::split_before(release_branch, "omp.leave");
             let blocks = region::blocks(&n.r, &n.shape)?;
             let errors = TeamErrors::create(
                 ctx,
@@ -228,7 +232,7 @@ fn lower_function(
                 n.shape.pre(),
                 n.shape.entry,
                 &blocks,
-                leave,
+                [end_code, leave_path, leave],
             )?;
             nodes[i].errors = Some(errors);
         }
@@ -323,15 +327,44 @@ fn lower_parallel(
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let (r, shape) = (&n.r, &n.shape);
     let errors = n.errors.expect("parallel regions have a failure record");
+    // The region's end code: the wait for tasks, if any (end_code); reductions combined,
+    // unless a thread failed (a thread that raised may have released its copies), in a
+    // block of their own (combine); the final barrier, if needed (after_combine); the
+    // releases (leave_path). Seen as a shape, the body ends at `after_combine`.
+    let end_code = errors.end_code;
+    let combine = ir::split_before(
+        ir::terminator(end_code).expect("end code ends in a branch"),
+        "omp.combine",
+    );
+    let after_combine = ir::split_before(
+        ir::terminator(combine).expect("split leaves a branch"),
+        "omp.after.combine",
+    );
+    let may_fail = !region::returns(&region::blocks(r, shape)?).is_empty() || records_used(&errors);
+    if may_fail {
+        let b = ir::Builder::new(ctx);
+        let branch = ir::terminator(end_code).expect("split leaves a branch");
+        b.before(branch);
+        unsafe {
+            let i32t = llvm_sys::core::LLVMInt32TypeInContext(ctx);
+            let status = b.load(i32t, errors.status, "omp.err.status.v");
+            let ok = llvm_sys::core::LLVMBuildICmp(
+                b.raw,
+                llvm_sys::LLVMIntPredicate::LLVMIntEQ,
+                status,
+                llvm_sys::core::LLVMConstInt(i32t, 0, 0),
+                ir::cstr("omp.ok").as_ptr(),
+            );
+            b.cond_br(ok, combine, after_combine);
+        }
+        ir::erase(branch);
+    }
     // Recomputed: inner regions lowered before this one replaced or added blocks.
     let mut blocks = region::blocks(r, shape)?;
-    // The region's end code (reductions, releases, final barrier) runs in the block before
-    // `leave`: seen as a shape, the region ends at `leave`.
     let body = Shape {
-        end: errors.leave,
+        end: after_combine,
         ..*shape
     };
-    let end_code = body.tail();
     log::debug!(
         "parallel {}: leave {} end_code {}",
         r.payload.id,
@@ -390,10 +423,28 @@ fn lower_parallel(
         &body,
         &blocks,
         &team_shared,
-        sharing::Mode::Parallel,
+        sharing::Mode::Parallel {
+            release: errors.leave_path,
+        },
     )?;
     if final_barrier && !n.has_tasks {
-        barrier_before_end(body.tail());
+        barrier_before_end(after_combine);
+    }
+    // Barriers in functions the region calls count on the thread's frame (team_frame.rs);
+    // a thread that stops uses it too.
+    if calls_out(&blocks) || errors.has_frame() {
+        let existing = ir::instructions(errors.entry)
+            .into_iter()
+            .find(|&i| ir::called_name(i).as_deref() == Some("__kmpc_global_thread_num"));
+        let (ident, gtid) = match existing {
+            Some(gtid) => (ir::operands(gtid)[0], gtid),
+            None => {
+                let ident =
+                    crate::abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
+                (ident, sharing::thread_id_at(errors.entry, module, ident))
+            }
+        };
+        errors.enter_frame(module, ident, gtid, final_barrier || n.has_tasks);
     }
     let suffix = format!("omp.parallel.{}", r.payload.id);
     let out = outline::extract(&blocks, n.alloc_block, &suffix)?;
@@ -415,6 +466,17 @@ fn lower_parallel(
         outlined: ir::name_of(out.function),
         sharing: applied.decisions,
         can_raise,
+    })
+}
+
+/// Whether `blocks` call a function that may be user code (and so may hold an orphaned
+/// construct's barrier): anything but the OpenMP runtime, pyomp's and Numba's runtime
+/// helpers and LLVM intrinsics.
+fn calls_out(blocks: &[Block]) -> bool {
+    const RUNTIME: [&str; 6] = ["__kmpc_", "omp_", "pyomp_", "pyomp.", "llvm.", "NRT_"];
+    blocks.iter().flat_map(|&b| ir::instructions(b)).any(|i| {
+        ir::opcode(i) == llvm_sys::LLVMOpcode::LLVMCall
+            && ir::called_name(i).is_none_or(|name| !RUNTIME.iter().any(|p| name.starts_with(p)))
     })
 }
 

@@ -226,19 +226,16 @@ pub fn lower_in_place(
     let needs_barrier =
         construct == "barrier" || (construct == "single" && !r.payload.clauses.nowait && !copies);
     if needs_barrier {
-        let first = ir::instructions(shape.end)
-            .into_iter()
-            .next()
-            .ok_or_else(|| PassError::Internal {
-                message: "empty block after a construct".into(),
-            })?;
+        let first = end_point(r, shape)?;
         b.before(first);
-        emit_barrier(&b, module, ident, gtid, false);
         if let Some(errors) = &team {
+            emit_barrier(&b, module, ident, gtid, false);
             // split after the barrier so the check can branch away (every thread leaves
             // after the barrier where a stopped team mate met it; see raise.rs)
             ir::split_before(first, "omp.after.barrier");
-            raise::branch_if_failed(ctx, shape.end, errors, errors.leave);
+            raise::branch_if_failed(ctx, shape.end, errors, errors.leave_path);
+        } else {
+            emit_orphan_barrier(module, func, ident, gtid, first);
         }
     }
     Ok(RegionReport::in_place(
@@ -247,6 +244,17 @@ pub fn lower_in_place(
         applied.decisions,
         !rets.is_empty(),
     ))
+}
+
+/// The first instruction of the block after the construct, where every thread runs the
+/// construct's end (its barrier, copyprivate's broadcast).
+fn end_point(_r: &MarkedRegion, shape: &Shape) -> PassResult<Value> {
+    ir::instructions(shape.end)
+        .into_iter()
+        .next()
+        .ok_or_else(|| PassError::Internal {
+            message: "empty block after a construct".into(),
+        })
 }
 
 /// A barrier every thread of the team reaches; a cancellation barrier for an orphaned
@@ -266,6 +274,58 @@ pub fn emit_barrier(
     };
     let (f, fty) = abi::runtime_fn(module, name);
     b.call(fty, f, &[ident, gtid], "");
+}
+
+/// A barrier outside any parallel region of this function (an orphaned construct; the
+/// region is in a caller): crate::team_frame counts it on the team of the region the thread
+/// is in, and when a team mate stopped before it the function returns
+/// `team_frame::LEAVE_STATUS` at once (its callers pass it up to the region, which
+/// leaves). Emitted before `at`, which then starts the block returned (after the barrier).
+pub fn emit_orphan_barrier(
+    module: LLVMModuleRef,
+    func: Value,
+    ident: Value,
+    gtid: Value,
+    at: Value,
+) -> Block {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let b = Builder::new(ctx);
+    b.before(at);
+    let (barrier, _) = abi::runtime_fn(module, "__kmpc_barrier");
+    let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_barrier");
+    let told = b.call(fty, f, &[barrier, ident, gtid], "omp.orphan.leave");
+    leave_if_told(module, func, told)
+}
+
+/// After `told` (a crate::team_frame call's "leave the region" flag): if set, return
+/// `team_frame::LEAVE_STATUS`; else go on in the block returned (the rest of `told`'s).
+fn leave_if_told(module: LLVMModuleRef, func: Value, told: Value) -> Block {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let b = Builder::new(ctx);
+    let after = ir::split_before(unsafe { LLVMGetNextInstruction(told) }, "omp.after.barrier");
+    let block = ir::parent_block(told);
+    let branch = ir::terminator(block).expect("split leaves a branch");
+    b.before(branch);
+    unsafe {
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let go_on = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntEQ,
+            told,
+            LLVMConstInt(i32t, 0, 0),
+            ir::cstr("omp.go.on").as_ptr(),
+        );
+        let leave = LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.orphan.leave").as_ptr());
+        b.cond_br(go_on, after, leave);
+        ir::erase(branch);
+        b.at_end(leave);
+        b.ret(LLVMConstInt(
+            i32t,
+            crate::team_frame::LEAVE_STATUS as u64,
+            1,
+        ));
+    }
+    after
 }
 
 /// Values the body computes and code after the construct uses must not stay in registers:
@@ -365,7 +425,7 @@ fn broadcast(
             LLVMArrayType2(ptr, vars.len() as u64),
             "omp.copyprivate.data",
         );
-        let first = ir::instructions(shape.end)[0];
+        let first = end_point(r, shape)?;
         b.before(first);
         for (i, (alloca, _)) in vars.iter().enumerate() {
             let slot = element(&b, ptr, data, i);
@@ -373,11 +433,18 @@ fn broadcast(
         }
         let copy = copy_function(module, r.payload.id, &vars);
         let Some(team) = team else {
+            // orphaned: through crate::team_frame, which counts its barriers on the team of
+            // the caller's region (and leaves the function when that team stopped)
             let size = LLVMConstInt(i64t, 8 * vars.len() as u64, 0);
-            let (f, fty) = abi::runtime_fn(module, "__kmpc_copyprivate");
-            let call = b.call(fty, f, &[ident, gtid, size, data, copy, chosen], "");
-            let after = ir::split_before(LLVMGetNextInstruction(call), "omp.after.copyprivate");
-            return Ok((shape.end, after));
+            let (barrier, _) = abi::runtime_fn(module, "__kmpc_barrier");
+            let (copyprivate, _) = abi::runtime_fn(module, "__kmpc_copyprivate");
+            let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_copyprivate");
+            let args = [barrier, copyprivate, ident, gtid, size, data, copy, chosen];
+            let told = b.call(fty, f, &args, "omp.orphan.leave");
+            let after = leave_if_told(module, func, told);
+            let first = ir::instructions(after)[0];
+            let rest = ir::split_before(first, "omp.after.copyprivate");
+            return Ok((after, rest));
         };
         let i32t = LLVMInt32TypeInContext(ctx);
         let slot = team.shared_slot(ctx, ptr, &format!("copyprivate.{}", r.payload.id));
@@ -409,7 +476,7 @@ fn broadcast(
         b.at_end(wait1);
         emit_barrier(&b, module, ident, gtid, false);
         b.br(check);
-        raise::branch_if_failed(ctx, wait1, team, team.leave);
+        raise::branch_if_failed(ctx, wait1, team, team.leave_path);
         b.at_end(check);
         b.cond_br(mine, wait2, take);
         b.at_end(take);
@@ -421,7 +488,7 @@ fn broadcast(
         b.at_end(wait2);
         emit_barrier(&b, module, ident, gtid, false);
         b.br(done);
-        raise::branch_if_failed(ctx, wait2, team, team.leave);
+        raise::branch_if_failed(ctx, wait2, team, team.leave_path);
         b.at_end(done);
         b.br(rest);
         Ok((done, rest))

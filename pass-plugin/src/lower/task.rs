@@ -354,6 +354,7 @@ pub fn function_record(ctx: LLVMContextRef, func: Value) -> TeamErrors {
         let cancelled = b.alloca(i32t, "omp.tasks.cancelled");
         let loop_cancelled = b.alloca(i32t, "omp.tasks.loop.cancelled");
         let stopped_at = b.alloca(i32t, "omp.tasks.stopped.at");
+        let gate = b.alloca(LLVMInt64TypeInContext(ctx), "omp.tasks.gate");
         for slot in [status, cancelled, loop_cancelled] {
             b.store(LLVMConstInt(i32t, 0, 0), slot);
         }
@@ -364,11 +365,14 @@ pub fn function_record(ctx: LLVMContextRef, func: Value) -> TeamErrors {
             excinfo,
             private: excinfo,
             leave: entry,
+            end_code: entry,
+            leave_path: entry,
             entry,
             cancelled,
             loop_cancelled,
             pre: entry,
             stopped_at,
+            gate,
         }
     }
 }
