@@ -1141,6 +1141,9 @@ RAISE_AROUND_ORPHANED = textwrap.dedent("""
                 else:
                     raise SystemExit(f"nt={{nt}} who={{who}}: no exception")
         after = rtsys.get_allocation_stats()
+        # a thread told to leave `helper` releases its reference to `out`, and every
+        # thread's firstprivate copy of it is released, left early or not
+        assert after.alloc - before.alloc == after.free - before.free, (nt, after, before)
         # the team's later runs are exact
         for _ in range(50):
             got = g(nt, np.zeros(8))
@@ -1204,6 +1207,33 @@ def test_threads_that_leave_early_release_their_private_arrays(k):
                 with pytest.raises(ValueError, match="before the barrier"):
                     _private_arrays_then_raise(k, who)
     assert _private_arrays_then_raise(k, -1) == k
+
+
+@njit
+def _region_array_then_raise(nt, who):
+    s = 0.0
+    with openmp("parallel num_threads(nt) reduction(+:s)"):
+        t = omp_get_thread_num()
+        tmp = np.ones(3)
+        if t == who:
+            raise ValueError("before the barrier")
+        with openmp("barrier"):
+            pass
+        s += tmp[0]
+    return s
+
+
+@pytest.mark.parametrize("k", [2, 3, 8])
+def test_threads_that_leave_early_release_the_regions_own_arrays(k):
+    # `tmp` is each thread's own; Numba releases it after its last use, which the team
+    # mates of a thread that raised before the barrier never reach.
+    assert _region_array_then_raise(k, -1) == k
+    with nrt_balanced():
+        for who in (0, k - 1):
+            for _ in range(10):
+                with pytest.raises(ValueError, match="before the barrier"):
+                    _region_array_then_raise(k, who)
+        assert _region_array_then_raise(k, -1) == k
 
 
 @njit

@@ -81,7 +81,7 @@ def _marker_intrinsic(name, annotate):
         def codegen(context, builder, signature, args):
             info = json.loads(payload.literal_value)
             values = cgutils.unpack_tuple(builder, args[1], len(operands))
-            annotate(context, builder, info, operands)
+            annotate(context, builder, info, operands, payload.literal_value)
             _emit_marker(name, builder, info, values)
             return context.get_dummy_value()
 
@@ -92,11 +92,58 @@ def _marker_intrinsic(name, annotate):
     return typer
 
 
-def _annotate_variables(context, builder, info, operands):
+#: The types Numba inferred for the function being lowered, by the JSON payload of each of
+#: its enter markers (set by pipeline.UseOpenMPCodeLibrary just before lowering): what a
+#: marker's operands do not say (a region's own variables have no value at its start).
+LOWERING_TYPES = {}
+
+
+def remember_types(func_ir, typemap):
+    """Before lowering: the typemap of the function, for its enter markers' codegen."""
+    LOWERING_TYPES.clear()
+    for block in func_ir.blocks.values():
+        for stmt in block.body:
+            if (isinstance(stmt, ir.Assign) and isinstance(stmt.value, ir.Const)
+                    and stmt.target.name.startswith("$pyomp_payload")
+                    and isinstance(stmt.value.value, str)):
+                LOWERING_TYPES[stmt.value.value] = typemap
+
+
+def _nrt_variables(context, typemap):
+    """The function's variables whose values hold NRT references (sorted names)."""
+    return sorted(name for name, ty in typemap.items()
+                  if not name.startswith("arg.") and context.enable_nrt
+                  and context.data_model_manager[ty].contains_nrt_meminfo())
+
+
+def _annotate_variables(context, builder, info, operands, raw):
     """Per variable with an operand: its type for the pass, and the Numba-compiled helpers
-    the pass calls for reference counts and array reductions."""
+    the pass calls for reference counts and array reductions. Without an operand, from
+    the function's typemap: the release helper of a parallel region's own variables (a
+    thread that leaves the region early, past Numba's `del`s, releases them), and of every
+    variable of a function whose orphaned construct may tell its thread to leave."""
+    typemap = LOWERING_TYPES.get(raw) or {}
+    by_type = {}
+
+    def decref_of(ty, tag):
+        if ty not in by_type:
+            by_type[ty] = (_refcount_helpers(context, builder, ty, tag) or {}).get("decref")
+        return by_type[ty]
+
+    if info.get("leave_release") and typemap:
+        info["leave_release"] = [
+            {"name": name, "decref": decref_of(typemap[name], f"{info['id']}.leave.{i}")}
+            for i, name in enumerate(_nrt_variables(context, typemap))]
+    elif "leave_release" in info:
+        del info["leave_release"]
     for var in info["vars"]:
         if var.get("operand") is None:
+            ty = typemap.get(var["name"])
+            if (info["construct"] == "parallel" and var["sharing"] == "private"
+                    and ty is not None):
+                decref = decref_of(ty, f"{info['id']}.local.{len(by_type)}")
+                if decref:
+                    var["decref"] = decref
             continue
         ty = operands[var["operand"]]
         var["type"] = _type_info(context, ty)
@@ -112,7 +159,7 @@ def _annotate_variables(context, builder, info, operands):
                                             section=var.get("section") is not None))
 
 
-def _annotate_exit(context, builder, info, operands):
+def _annotate_exit(context, builder, info, operands, raw):
     """The reference-count helpers of variables whose value exists at the end of the
     region but not necessarily at its start: copyprivate ones (the broadcast copies them)
     and those the region gives a value (released when the region raises)."""
@@ -266,6 +313,22 @@ def _clause_payload(enter, func_ir, directive, operands, local_names, located):
     return clauses
 
 
+#: Orphaned constructs with a barrier, after which a thread whose team failed leaves the
+#: function (the pass's team_frame.rs protocol).
+_ORPHAN_BARRIERS = ("barrier", "for", "single", "sections")
+
+
+def _may_leave_its_function(region):
+    """An orphaned construct with a barrier: the region of its team is in a caller."""
+    outer = region.parent
+    while outer is not None:
+        if outer.directive.construct in ("parallel", "task", "taskloop"):
+            return False
+        outer = outer.parent
+    return region.directive.construct in _ORPHAN_BARRIERS and not region.directive.has(
+        "nowait")
+
+
 def insert(func_ir, region, region_id, decisions, defined, local_names, located):
     """Puts the region's enter marker before its `enter_with` and its exit marker at the
     start of the block after it (so regions of one combined directive nest properly when
@@ -306,6 +369,8 @@ def insert(func_ir, region, region_id, decisions, defined, local_names, located)
         "clauses": clauses,
         "vars": var_payload,
     }
+    if _may_leave_its_function(region):
+        payload["leave_release"] = True  # the codegen lists the variables (see above)
     payload_var = enter.assign(ir.Const(json.dumps(payload), loc), "$pyomp_payload")
     enter.call("region_enter", region_enter, [payload_var, *operands])
     index = next(i for i, s in enumerate(head.body) if s is region.stmt)

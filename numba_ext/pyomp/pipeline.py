@@ -18,7 +18,7 @@ from numba.core.compiler_machinery import FunctionPass, LoweringPass, register_p
 from numba.core.typed_passes import AnnotateTypes, NopythonTypeInference
 from numba.core.untyped_passes import IRProcessing, TranslateByteCode
 
-from . import frontend, roundtrip, typechecks
+from . import frontend, markers, roundtrip, typechecks
 from .errors import PyompError
 
 
@@ -96,6 +96,7 @@ class UseOpenMPCodeLibrary(LoweringPass):
 
     def run_pass(self, state):
         frontend.strip_shared_dels(state.func_ir)
+        markers.remember_types(state.func_ir, state.typemap)
         if state.library is None:
             codegen = state.targetctx.codegen()
             state.library = OpenMPCodeLibrary(codegen, state.func_id.func_qualname)

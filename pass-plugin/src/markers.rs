@@ -137,6 +137,17 @@ pub struct EnterPayload {
     #[serde(default)]
     pub clauses: Clauses,
     pub vars: Vec<VarSpec>,
+    /// An orphaned construct with a barrier: every reference-counted variable of the
+    /// function, with its decref helper, released when the barrier tells the thread to
+    /// leave the function (crate::team_frame).
+    #[serde(default)]
+    pub leave_release: Vec<LeaveRelease>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LeaveRelease {
+    pub name: String,
+    pub decref: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

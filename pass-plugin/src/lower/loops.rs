@@ -396,7 +396,7 @@ pub fn lower_for(
         let end = ir::terminator(last_tail).expect("tail ends in a branch");
         b.before(end);
         if team.is_none() && !cancellable {
-            last_tail = super::sync::emit_orphan_barrier(module, func, ident, gtid, end);
+            last_tail = super::sync::emit_orphan_barrier(module, func, r, ident, gtid, end);
             b.before(end);
         } else {
             super::sync::emit_barrier(&b, module, ident, gtid, team.is_none());
