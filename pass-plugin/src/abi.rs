@@ -222,24 +222,14 @@ pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
         &[T::Ptr, T::Ptr, T::I64, T::Ptr, T::Ptr, T::Ptr],
         false,
     ),
-    // crate::team_frame: frame*, passed*, stopped_at*, gate*, barrier fn, ident*, gtid,
-    // meets_at_end, broadcast slot*
+    // crate::team_frame: frame*, passed*, stopped_at*, gate*, broadcast slot*
     (
         "pyomp_team_enter",
         T::Void,
-        &[
-            T::Ptr,
-            T::Ptr,
-            T::Ptr,
-            T::Ptr,
-            T::Ptr,
-            T::Ptr,
-            T::I32,
-            T::I32,
-            T::Ptr,
-        ],
+        &[T::Ptr, T::Ptr, T::Ptr, T::Ptr, T::Ptr],
         false,
     ),
+    ("pyomp_team_exit", T::Void, &[T::Ptr], false),
     // barrier fn, copyprivate fn, ident*, gtid, size, data*, copy fn, chosen -> 1: leave
     (
         "pyomp_orphan_copyprivate",
@@ -256,7 +246,6 @@ pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
         ],
         false,
     ),
-    ("pyomp_team_exit", T::Void, &[T::Ptr], false),
     // barrier fn, ident*, gtid -> 1: leave the region
     (
         "pyomp_orphan_barrier",
@@ -264,7 +253,13 @@ pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
         &[T::Ptr, T::Ptr, T::I32],
         false,
     ),
-    ("pyomp_team_stop", T::Void, &[T::Ptr], false),
+    // passed*, stopped_at*, gate*, barrier fn, ident*, gtid
+    (
+        "pyomp_team_stop",
+        T::Void,
+        &[T::Ptr, T::Ptr, T::Ptr, T::Ptr, T::Ptr, T::I32],
+        false,
+    ),
 ];
 
 /// The declaration of runtime function `name` in `module` (added on first use) and its
@@ -328,7 +323,22 @@ pub fn ident(module: LLVMModuleRef, file: &str, func: &str, line: u32, col: u32)
 
 #[cfg(test)]
 mod tests {
-    use super::RUNTIME;
+    use super::{PYOMP_RUNTIME, RUNTIME};
+
+    /// pyomp's own runtime functions: each one the pass may call is registered with the JIT
+    /// (and each registered one is declared here), so no call goes unresolved.
+    #[test]
+    fn pyomp_runtime_declarations_match_the_registered_functions() {
+        let mut registered: Vec<&str> = crate::runtime::symbols()
+            .into_iter()
+            .chain(crate::team_frame::symbols())
+            .map(|(name, _)| name)
+            .collect();
+        let mut declared: Vec<&str> = PYOMP_RUNTIME.iter().map(|r| r.0).collect();
+        registered.sort_unstable();
+        declared.sort_unstable();
+        assert_eq!(registered, declared);
+    }
 
     /// The Python loader checks these symbols at import; a name emitted here but missing
     /// there would be an unresolved call (a jump to address 0) at run time.

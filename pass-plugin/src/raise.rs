@@ -196,17 +196,12 @@ impl TeamErrors {
     }
 
     /// The thread's crate::team_frame::TeamFrame for the region (filled in when the thread
-    /// enters it, see `enter_frame`).
+    /// enters it, see `enter_frame`; only regions that call functions have one).
     pub fn frame(&self, ctx: LLVMContextRef) -> Value {
         unsafe {
             let ty = LLVMArrayType2(LLVMInt64TypeInContext(ctx), crate::team_frame::FRAME_WORDS);
             self.thread_slot(ctx, ty, "omp.team.frame")
         }
-    }
-
-    /// Whether the thread's frame exists (a construct of the region uses it).
-    pub fn has_frame(&self) -> bool {
-        find_alloca(self.entry, "omp.team.frame").is_some()
     }
 
     /// At the builder: this thread stops before its next team barrier (it goes to the end
@@ -218,48 +213,74 @@ impl TeamErrors {
         unsafe {
             let ctx = LLVMGetTypeContext(LLVMTypeOf(self.status));
             let module = LLVMGetGlobalParent(LLVMGetBasicBlockParent(self.entry));
+            let existing = ir::instructions(self.entry)
+                .into_iter()
+                .find(|&i| ir::called_name(i).as_deref() == Some("__kmpc_global_thread_num"));
+            let gtid = existing.unwrap_or_else(|| {
+                let ident = crate::abi::ident(module, "", &ir::name_of(self.func()), 0, 0);
+                crate::sharing::thread_id_at(self.entry, module, ident)
+            });
+            let (barrier, _) = crate::abi::runtime_fn(module, "__kmpc_barrier");
             let (f, fty) = crate::abi::runtime_fn(module, "pyomp_team_stop");
-            b.call(fty, f, &[self.frame(ctx)], "");
+            let args = [
+                self.barriers_passed(ctx),
+                self.stopped_at,
+                self.gate,
+                barrier,
+                ir::operands(gtid)[0],
+                gtid,
+            ];
+            b.call(fty, f, &args, "");
         }
     }
 
-    /// At the start of the region, once the thread's runtime id `gtid` is known (right
-    /// after it): push the thread's frame (crate::team_frame), so barriers in functions the
-    /// region calls count on this region's team; `meets_at_end`: a thread that stops meets
-    /// its team at a barrier at the region's end. At the start of `leave`: pop it.
-    pub fn enter_frame(
-        &self,
-        module: llvm_sys::prelude::LLVMModuleRef,
-        ident: Value,
-        gtid: Value,
-        meets_at_end: bool,
-    ) {
+    fn func(&self) -> Value {
+        unsafe { LLVMGetBasicBlockParent(self.entry) }
+    }
+
+    /// `meets_at_end`: a thread that stops always meets its team at a barrier at the
+    /// region's end (crate::team_frame::MEETS_AT_END, in the gate's value before the fork).
+    pub fn set_meets_at_end(&self, meets_at_end: bool) {
+        if !meets_at_end {
+            return;
+        }
+        for user in ir::users(self.gate) {
+            if ir::opcode(user) == llvm_sys::LLVMOpcode::LLVMStore
+                && ir::parent_block(user) == self.pre
+            {
+                unsafe {
+                    let i64t = LLVMTypeOf(LLVMGetOperand(user, 0));
+                    let flag = LLVMConstInt(i64t, crate::team_frame::MEETS_AT_END, 0);
+                    LLVMSetOperand(user, 0, flag);
+                }
+            }
+        }
+    }
+
+    /// At the start of the region: push the thread's frame (crate::team_frame), so
+    /// barriers in functions the region calls count on this region's team. At the start
+    /// of `leave`: pop it.
+    pub fn enter_frame(&self, module: llvm_sys::prelude::LLVMModuleRef) {
         unsafe {
             let ctx = LLVMGetModuleContext(module);
-            let i32t = LLVMInt32TypeInContext(ctx);
             let frame = self.frame(ctx);
             let passed = self.barriers_passed(ctx);
-            // after the slots' zero initialisation (each right after its alloca) and `gtid`,
-            // all at the start of the block, before any code of the region
+            // after the slots' zero initialisation (each right after its alloca), at the
+            // start of the block, before any code of the region
             let order = ir::instructions(self.entry);
-            let last = [(frame, 1), (passed, 1), (gtid, 0)]
+            let last = [(frame, 1), (passed, 1)]
                 .iter()
                 .filter_map(|&(v, after)| Some(order.iter().position(|&i| i == v)? + after))
                 .max()
                 .unwrap_or(0);
             let b = Builder::new(ctx);
             b.before(order[last + 1]);
-            let (barrier, _) = crate::abi::runtime_fn(module, "__kmpc_barrier");
             let (f, fty) = crate::abi::runtime_fn(module, "pyomp_team_enter");
             let args = [
                 frame,
                 passed,
                 self.stopped_at,
                 self.gate,
-                barrier,
-                ident,
-                gtid,
-                LLVMConstInt(i32t, u64::from(meets_at_end), 0),
                 self.shared_slot(ctx, LLVMPointerTypeInContext(ctx, 0), "broadcast"),
             ];
             b.call(fty, f, &args, "");

@@ -11,8 +11,8 @@
 //! `LEAVE_STATUS`) once a team mate stopped before it.
 //!
 //! A region whose own code has barriers (or tasks) ends with a barrier every thread meets,
-//! a thread that stopped included (`meets_at_end`); an orphaned barrier then pairs with
-//! that one like a lexical barrier does. A region without barriers of its own has no such
+//! a thread that stopped included (the gate's `MEETS_AT_END` bit, set before the fork); an
+//! orphaned barrier then pairs with that one like a lexical barrier does. A region without barriers of its own has no such
 //! final barrier (it would cost every run of the region a barrier), so a thread that stops
 //! there must not leave a team mate waiting in an orphaned barrier. The team's `gate` word
 //! decides, in one atomic order, between "the next orphaned barrier has started" (the
@@ -39,8 +39,13 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::SeqCst};
 /// without recording a failure of its own. Numba uses -1 to -3.
 pub const LEAVE_STATUS: i32 = -100;
 
-/// `TeamFrame`'s size in 8-byte words (the pass allocates it as `[8 x i64]`).
-pub const FRAME_WORDS: u64 = 9;
+/// `TeamFrame`'s size in 8-byte words (the pass allocates it as `[5 x i64]`).
+pub const FRAME_WORDS: u64 = 5;
+
+/// The gate's bit saying that a thread that stops always meets its team at a barrier at
+/// the region's end (the region has barriers or tasks of its own): set in the value the
+/// gate starts each run with.
+pub const MEETS_AT_END: u64 = 1 << 63;
 
 /// `__kmpc_barrier(ident, gtid)`.
 type Barrier = unsafe extern "C" fn(*const c_void, i32);
@@ -58,14 +63,9 @@ pub struct TeamFrame {
     /// The team's least count of barriers passed by a thread when it stopped (u32::MAX
     /// while none has).
     stopped_at: *const AtomicU32,
-    /// The team's gate (module doc): bit 0 "a thread stopped", the rest the number of the
-    /// latest orphaned barrier opened. Zeroed before the region starts.
+    /// The team's gate (module doc): bit 0 "a thread stopped", bits 1-62 the number of
+    /// the latest orphaned barrier opened, bit 63 `MEETS_AT_END`.
     gate: *const AtomicU64,
-    barrier: Option<Barrier>,
-    ident: *const c_void,
-    gtid: i64,
-    /// Nonzero: a thread that stops always meets its team at a barrier at the region's end.
-    meets_at_end: i64,
     /// The team's slot where an orphaned `single copyprivate` publishes its data.
     broadcast: *const AtomicPtr<c_void>,
 }
@@ -86,10 +86,6 @@ pub unsafe extern "C" fn pyomp_team_enter(
     passed: *mut u32,
     stopped_at: *const AtomicU32,
     gate: *const AtomicU64,
-    barrier: Option<Barrier>,
-    ident: *const c_void,
-    gtid: i32,
-    meets_at_end: i32,
     broadcast: *const AtomicPtr<c_void>,
 ) {
     frame.write(TeamFrame {
@@ -97,10 +93,6 @@ pub unsafe extern "C" fn pyomp_team_enter(
         passed,
         stopped_at,
         gate,
-        barrier,
-        ident,
-        gtid: i64::from(gtid),
-        meets_at_end: i64::from(meets_at_end),
         broadcast,
     });
     TOP.set(frame);
@@ -188,12 +180,12 @@ pub unsafe extern "C" fn pyomp_orphan_copyprivate(
 
 /// Whether the thread may enter its next orphaned barrier (module doc).
 unsafe fn may_enter(frame: &TeamFrame) -> bool {
-    if frame.meets_at_end != 0 {
-        return true;
-    }
     let gate = &*frame.gate;
     let next = u64::from(*frame.passed) + 1;
     let mut seen = gate.load(SeqCst);
+    if seen & MEETS_AT_END != 0 {
+        return true;
+    }
     loop {
         if seen & 1 != 0 {
             return false;
@@ -209,27 +201,33 @@ unsafe fn may_enter(frame: &TeamFrame) -> bool {
 }
 
 /// A thread of the region stops (it raised, or `cancel parallel` took effect) and goes to
-/// the region's end: records how many barriers it passed and, in a region without a final
-/// barrier, attends the orphaned barrier its team mates already opened, if any.
+/// the region's end: records how many barriers it passed (`passed`, the thread's count, in
+/// the team's `stopped_at`) and, in a region without a final barrier, attends the orphaned
+/// barrier its team mates already opened, if any (`barrier(ident, gtid)`).
 ///
 /// # Safety
-/// `frame` was pushed by `pyomp_team_enter` on this thread.
+/// The pointers are the thread's and its team's slots of the region; `barrier` is
+/// `__kmpc_barrier`.
 #[no_mangle]
-pub unsafe extern "C" fn pyomp_team_stop(frame: *mut TeamFrame) {
-    let frame = &*frame;
-    let passed = *frame.passed;
-    (*frame.stopped_at).fetch_min(passed, SeqCst);
-    if frame.meets_at_end != 0 {
+pub unsafe extern "C" fn pyomp_team_stop(
+    passed: *const u32,
+    stopped_at: *const AtomicU32,
+    gate: *const AtomicU64,
+    barrier: Barrier,
+    ident: *const c_void,
+    gtid: i32,
+) {
+    let passed = *passed;
+    (*stopped_at).fetch_min(passed, SeqCst);
+    let gate = &*gate;
+    let mut seen = gate.load(SeqCst);
+    if seen & MEETS_AT_END != 0 {
         return;
     }
-    let gate = &*frame.gate;
-    let mut seen = gate.load(SeqCst);
     loop {
         if seen >> 1 > u64::from(passed) {
             // the team's next barrier has started: meet them there (they leave after it)
-            if let Some(barrier) = frame.barrier {
-                barrier(frame.ident, frame.gtid as i32);
-            }
+            barrier(ident, gtid);
             return;
         }
         if seen & 1 != 0 {
@@ -280,27 +278,26 @@ mod tests {
         BARRIERS.fetch_add(1, SeqCst);
     }
 
-    fn frame(
-        passed: &mut u32,
-        stopped: &AtomicU32,
-        gate: &AtomicU64,
-        meets_at_end: i32,
-    ) -> Box<TeamFrame> {
+    /// A frame for a region with slots `stopped` and `gate` (its start value: 0, or
+    /// `MEETS_AT_END`).
+    fn frame(passed: &mut u32, stopped: &AtomicU32, gate: &AtomicU64) -> Box<TeamFrame> {
         let mut f = Box::new(std::mem::MaybeUninit::<TeamFrame>::uninit());
         unsafe {
-            pyomp_team_enter(
-                f.as_mut_ptr(),
-                passed,
-                stopped,
-                gate,
-                Some(counting_barrier),
-                ptr::null(),
-                0,
-                meets_at_end,
-                ptr::null(),
-            );
+            pyomp_team_enter(f.as_mut_ptr(), passed, stopped, gate, ptr::null());
             Box::from_raw(Box::into_raw(f).cast())
         }
+    }
+
+    /// `pyomp_team_stop` for the thread of `f`.
+    unsafe fn stop(f: &TeamFrame) {
+        pyomp_team_stop(
+            f.passed,
+            f.stopped_at,
+            f.gate,
+            counting_barrier,
+            ptr::null(),
+            0,
+        );
     }
 
     #[test]
@@ -319,9 +316,9 @@ mod tests {
 
     #[test]
     fn barriers_count_on_the_innermost_frame_and_see_a_stop_before_them() {
-        let (stopped, gate) = (AtomicU32::new(u32::MAX), AtomicU64::new(0));
+        let (stopped, gate) = (AtomicU32::new(u32::MAX), AtomicU64::new(MEETS_AT_END));
         let mut passed = 0u32;
-        let mut f = frame(&mut passed, &stopped, &gate, 1);
+        let mut f = frame(&mut passed, &stopped, &gate);
         unsafe {
             assert_eq!(pyomp_orphan_barrier(counting_barrier, ptr::null(), 0), 0);
             assert_eq!(*f.passed, 1);
@@ -340,9 +337,9 @@ mod tests {
         // the stop comes first: nobody enters the next orphaned barrier
         let (stopped, gate) = (AtomicU32::new(u32::MAX), AtomicU64::new(0));
         let mut passed = 0u32;
-        let mut f = frame(&mut passed, &stopped, &gate, 0);
+        let mut f = frame(&mut passed, &stopped, &gate);
         unsafe {
-            pyomp_team_stop(&mut *f);
+            stop(&f);
             assert_eq!(stopped.load(SeqCst), 0);
             assert_eq!(pyomp_orphan_barrier(counting_barrier, ptr::null(), 0), 1);
             pyomp_team_exit(&mut *f);
@@ -350,12 +347,12 @@ mod tests {
         // the barrier opens first: the stopping thread attends it
         let (stopped, gate) = (AtomicU32::new(u32::MAX), AtomicU64::new(0));
         let mut passed = 0u32;
-        let mut f = frame(&mut passed, &stopped, &gate, 0);
+        let mut f = frame(&mut passed, &stopped, &gate);
         unsafe {
             assert!(may_enter(&f));
             assert_eq!(gate.load(SeqCst), 1 << 1);
             let before = BARRIERS.load(SeqCst);
-            pyomp_team_stop(&mut *f);
+            stop(&f);
             assert!(BARRIERS.load(SeqCst) > before);
             pyomp_team_exit(&mut *f);
         }
@@ -379,16 +376,11 @@ mod tests {
                             passed: &mut passed,
                             stopped_at: &*stopped,
                             gate: &*gate,
-                            barrier: None,
-                            ident: ptr::null(),
-                            gtid: 0,
-                            meets_at_end: 0,
                             broadcast: ptr::null(),
                         };
                         start.wait();
                         if t == 0 {
-                            let mut f = f;
-                            unsafe { pyomp_team_stop(&mut f) };
+                            unsafe { stop(&f) };
                             // attended iff the gate had opened barrier 1 first
                             gate.load(SeqCst) >> 1 >= 1
                         } else {

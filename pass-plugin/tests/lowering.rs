@@ -563,20 +563,15 @@ B4:\n  %n.x = load i64, ptr %n\n  call void (ptr, ...) @pyomp.region.exit(ptr @e
         "{outlined}"
     );
     for part in [
-        // each thread enters its frame for barriers in called functions (team_frame.rs);
-        // a thread that stops meets its team at the final barrier (the last argument)
-        "call void @pyomp_team_enter(ptr %omp.team.frame, ptr %omp.barriers.passed, \
-         ptr %omp.err.stopped.at, ptr %omp.team.gate, ptr @__kmpc_barrier, ptr @.pyomp.ident",
-        "i32 %omp.gtid, i32 1, ptr %omp.team.broadcast)",
         // reductions combine only when no thread failed
         "%omp.ok = icmp eq i32 %omp.err.status.v",
         "br i1 %omp.ok, label %omp.combine, label %omp.after.combine",
-        "call void @pyomp_team_exit(ptr %omp.team.frame)",
         // the thread that raises records the barriers it passed, unless a barrier in a
-        // called function already told it to leave
+        // called function already told it to leave (team_frame.rs)
         "%omp.err.gone = icmp ult i32 %omp.stopped.at.v5, %omp.barriers.v4",
         "br i1 %omp.err.out, label %omp.err.leave, label %omp.err.stop",
-        "call void @pyomp_team_stop(ptr %omp.team.frame)",
+        "call void @pyomp_team_stop(ptr %omp.barriers.passed, ptr %omp.err.stopped.at, \
+         ptr %omp.team.gate, ptr @__kmpc_barrier, ptr @.pyomp.ident",
         // after the barrier: count it, leave iff a thread stopped before it
         "%omp.barriers.next = add i32 %omp.barriers.v",
         "load atomic i32, ptr %omp.err.stopped.at monotonic",
@@ -584,10 +579,19 @@ B4:\n  %n.x = load i64, ptr %n\n  call void (ptr, ...) @pyomp.region.exit(ptr @e
     ] {
         assert!(outlined.contains(part), "{part} missing:\n{outlined}");
     }
+    assert!(
+        !outlined.contains("pyomp_team_enter"),
+        "no call out of the region, no frame:\n{outlined}"
+    );
     let f = function(&out, "f");
     assert!(
         f.contains("store i32 -1, ptr %omp.err.stopped.at"),
         "no thread stopped yet when the region starts:\n{f}"
+    );
+    // a thread that stops meets its team at the final barrier: the gate says so
+    assert!(
+        f.contains("store i64 -9223372036854775808, ptr %omp.team.gate"),
+        "{f}"
     );
 }
 
@@ -620,9 +624,9 @@ B1:\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1)\n  ret i32 0\n}\n";
 }
 
 /// A region that calls a function (which may hold such a barrier) and has no barrier of its
-/// own: each thread pushes its frame with `meets_at_end` 0 (a thread that raises meets its
-/// team at a barrier only if they already entered one: the gate) and pops it on the way out;
-/// a status from the call that says "leave" takes the thread past the end code.
+/// own: each thread pushes its frame and pops it on the way out; the gate starts at 0 (a
+/// thread that raises meets its team at a barrier only if they already entered one); a
+/// status from the call that says "leave" takes the thread past the end code.
 #[test]
 fn a_region_that_calls_out_enters_its_frame_and_leaves_when_told() {
     let vars = var("n", "shared", Some(0), "");
@@ -639,10 +643,11 @@ B2:\n  %n.x = load i64, ptr %n\n  call void (ptr, ...) @pyomp.region.exit(ptr @e
     let (out, _) = lower(&ir).unwrap();
     let outlined = function(&out, "f.omp.parallel.1");
     for part in [
-        "i32 %omp.gtid, i32 0, ptr %omp.team.broadcast)",
+        "call void @pyomp_team_enter(ptr %omp.team.frame, ptr %omp.barriers.passed, \
+         ptr %omp.err.stopped.at, ptr %omp.team.gate, ptr %omp.team.broadcast)",
         "%omp.err.told = icmp eq i32 %st, -100",
         "br i1 %omp.err.out, label %omp.err.leave, label %omp.err.stop",
-        "call void @pyomp_team_stop(ptr %omp.team.frame)",
+        "call void @pyomp_team_stop(ptr %omp.barriers.passed",
         "call void @pyomp_team_exit(ptr %omp.team.frame)",
     ] {
         assert!(outlined.contains(part), "{part} missing:\n{outlined}");

@@ -430,21 +430,11 @@ fn lower_parallel(
     if final_barrier && !n.has_tasks {
         barrier_before_end(after_combine);
     }
-    // Barriers in functions the region calls count on the thread's frame (team_frame.rs);
-    // a thread that stops uses it too.
-    if calls_out(&blocks) || errors.has_frame() {
-        let existing = ir::instructions(errors.entry)
-            .into_iter()
-            .find(|&i| ir::called_name(i).as_deref() == Some("__kmpc_global_thread_num"));
-        let (ident, gtid) = match existing {
-            Some(gtid) => (ir::operands(gtid)[0], gtid),
-            None => {
-                let ident =
-                    crate::abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
-                (ident, sharing::thread_id_at(errors.entry, module, ident))
-            }
-        };
-        errors.enter_frame(module, ident, gtid, final_barrier || n.has_tasks);
+    // A thread that stops meets its team at the end (team_frame.rs); barriers in
+    // functions the region calls count on the thread's frame.
+    errors.set_meets_at_end(final_barrier || n.has_tasks);
+    if calls_out(&blocks) {
+        errors.enter_frame(module);
     }
     let suffix = format!("omp.parallel.{}", r.payload.id);
     let out = outline::extract(&blocks, n.alloc_block, &suffix)?;
@@ -473,7 +463,16 @@ fn lower_parallel(
 /// construct's barrier): anything but the OpenMP runtime, pyomp's and Numba's runtime
 /// helpers and LLVM intrinsics.
 fn calls_out(blocks: &[Block]) -> bool {
-    const RUNTIME: [&str; 6] = ["__kmpc_", "omp_", "pyomp_", "pyomp.", "llvm.", "NRT_"];
+    // (pyomp's runtime API as Numba compiles it: `pyomp.runtime.api`'s wrappers)
+    const RUNTIME: [&str; 7] = [
+        "__kmpc_",
+        "omp_",
+        "pyomp_",
+        "pyomp.",
+        "llvm.",
+        "NRT_",
+        "_ZN5pyomp7runtime",
+    ];
     blocks.iter().flat_map(|&b| ir::instructions(b)).any(|i| {
         ir::opcode(i) == llvm_sys::LLVMOpcode::LLVMCall
             && ir::called_name(i).is_none_or(|name| !RUNTIME.iter().any(|p| name.starts_with(p)))
