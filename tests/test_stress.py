@@ -1269,3 +1269,53 @@ def test_one_thread_constructs_release_what_every_thread_holds(k, team):
     with nrt_balanced():
         for _ in range(10):
             _calls_one_thread_constructs(np.zeros(5))
+
+
+#: An orphaned dynamic (or guided) loop in which a thread raises, then the same loop again
+#: in later runs of the region (hot teams reuse their threads).
+ORPHANED_DYNAMIC_LOOP_RAISES = textwrap.dedent("""
+    import numpy as np
+    from pyomp import njit, openmp
+
+    @njit
+    def helper(out, who):
+        with openmp("for schedule({schedule})"):
+            for i in range(out.size):
+                if i == who:
+                    raise ValueError("in the loop")
+                out[i] += 1
+
+    @njit
+    def f(nt, out, who):
+        with openmp("parallel num_threads(nt)"):
+            helper(out, who)
+            helper(out, -1)
+        return out.sum()
+
+    for nt in (1, 2, 3, 8):
+        for k in range(100):
+            try:
+                f(nt, np.zeros(40), 5)
+            except ValueError:
+                pass
+            else:
+                raise SystemExit("no exception")
+            got = f(nt, np.zeros(40), -1)
+            assert got == 80, (nt, k, got)
+    print("done")
+""")
+
+
+@pytest.mark.parametrize("schedule", ["dynamic, 1", "guided", "dynamic, 7"])
+def test_orphaned_dynamic_loops_survive_a_raise(schedule):
+    # Was a hang: orphaned loops ran on libomp's dispatch buffers, which outlive the
+    # region; the one a raising thread never finished (the next loop, which it skipped)
+    # made a later run's loop wait for it forever. They now run on pyomp's dispatcher,
+    # with their state in the region (team_frame.rs).
+    src = ORPHANED_DYNAMIC_LOOP_RAISES.format(schedule=schedule)
+    try:
+        out = subprocess.run([sys.executable, "-W", "ignore", "-c", src],
+                             capture_output=True, text=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"an orphaned schedule({schedule}) loop hangs after a raise")
+    assert out.stdout.strip() == "done", out.stderr[-2000:]

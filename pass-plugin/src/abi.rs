@@ -222,14 +222,44 @@ pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
         &[T::Ptr, T::Ptr, T::I64, T::Ptr, T::Ptr, T::Ptr],
         false,
     ),
-    // crate::team_frame: frame*, passed*, stopped_at*, gate*, broadcast slot*
+    // crate::team_frame: frame*, passed*, stopped_at*, gate*, broadcast slot*, loop table*
     (
         "pyomp_team_enter",
         T::Void,
-        &[T::Ptr, T::Ptr, T::Ptr, T::Ptr, T::Ptr],
+        &[T::Ptr, T::Ptr, T::Ptr, T::Ptr, T::Ptr, T::Ptr],
         false,
     ),
     ("pyomp_team_exit", T::Void, &[T::Ptr], false),
+    // libomp's init fn, ident*, gtid, schedule, lb, ub, st, chunk
+    (
+        "pyomp_orphan_dispatch_init",
+        T::Void,
+        &[
+            T::Ptr,
+            T::Ptr,
+            T::I32,
+            T::I32,
+            T::I64,
+            T::I64,
+            T::I64,
+            T::I64,
+        ],
+        false,
+    ),
+    // libomp's next fn, ident*, gtid, last*, lb*, ub*, st* -> got a chunk
+    (
+        "pyomp_orphan_dispatch_next",
+        T::I32,
+        &[T::Ptr, T::Ptr, T::I32, T::Ptr, T::Ptr, T::Ptr, T::Ptr],
+        false,
+    ),
+    // libomp's fini fn, ident*, gtid
+    (
+        "pyomp_orphan_dispatch_fini",
+        T::Void,
+        &[T::Ptr, T::Ptr, T::I32],
+        false,
+    ),
     // barrier fn, copyprivate fn, ident*, gtid, size, data*, copy fn, chosen -> 1: leave
     (
         "pyomp_orphan_copyprivate",

@@ -213,13 +213,9 @@ impl TeamErrors {
         unsafe {
             let ctx = LLVMGetTypeContext(LLVMTypeOf(self.status));
             let module = LLVMGetGlobalParent(LLVMGetBasicBlockParent(self.entry));
-            let existing = ir::instructions(self.entry)
-                .into_iter()
-                .find(|&i| ir::called_name(i).as_deref() == Some("__kmpc_global_thread_num"));
-            let gtid = existing.unwrap_or_else(|| {
-                let ident = crate::abi::ident(module, "", &ir::name_of(self.func()), 0, 0);
-                crate::sharing::thread_id_at(self.entry, module, ident)
-            });
+            // the thread's id taken here, on this rare path, not at every region start
+            let ident = crate::abi::ident(module, "", &ir::name_of(self.func()), 0, 0);
+            let gtid = crate::sharing::thread_id(b, module, ident);
             let (barrier, _) = crate::abi::runtime_fn(module, "__kmpc_barrier");
             let (f, fty) = crate::abi::runtime_fn(module, "pyomp_team_stop");
             let args = [
@@ -282,6 +278,14 @@ impl TeamErrors {
                 self.stopped_at,
                 self.gate,
                 self.shared_slot(ctx, LLVMPointerTypeInContext(ctx, 0), "broadcast"),
+                self.shared_slot(
+                    ctx,
+                    LLVMArrayType2(
+                        LLVMInt64TypeInContext(ctx),
+                        crate::team_frame::LOOP_TABLE_WORDS,
+                    ),
+                    "orphan.loops",
+                ),
             ];
             b.call(fty, f, &args, "");
             b.before(ir::instructions(self.leave)[0]);

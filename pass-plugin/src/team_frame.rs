@@ -24,13 +24,20 @@
 //! An orphaned `single copyprivate` broadcasts through the team's slot in the frame between
 //! two such barriers (libomp's `__kmpc_copyprivate` has barriers of its own, uncounted).
 //!
+//! An orphaned dynamic or guided loop runs on pyomp's dispatcher (crate::runtime) with its
+//! state in the frame (the team's `next` counter in a small table of the region, keyed by
+//! the loop's ident; the thread's `LoopState` in its frame), as a team's own loops do:
+//! libomp's dispatch buffers outlive the region, and one a thread never finished (it left
+//! early, or never reached the loop) makes a later loop hang.
+//!
 //! Outside any pyomp region (a function called from plain Python) the stack is empty and
 //! an orphaned barrier is libomp's barrier alone (and copyprivate libomp's).
 
+use crate::runtime::{pyomp_loop_next, pyomp_loop_start, LoopState};
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering::SeqCst};
 
 /// The status an orphaned construct returns when its thread must leave the region: a
 /// team mate stopped before the barrier it just met (or, in a region without barriers of
@@ -39,8 +46,16 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::SeqCst};
 /// without recording a failure of its own. Numba uses -1 to -3.
 pub const LEAVE_STATUS: i32 = -100;
 
-/// `TeamFrame`'s size in 8-byte words (the pass allocates it as `[5 x i64]`).
-pub const FRAME_WORDS: u64 = 5;
+/// How many orphaned dispatched loop constructs one run of a region can give pyomp's
+/// dispatcher (more fall back to libomp's).
+pub const ORPHAN_LOOPS: usize = 4;
+
+/// `TeamFrame`'s size in 8-byte words (the pass allocates it as `[27 x i64]`).
+pub const FRAME_WORDS: u64 = 11 + 4 * ORPHAN_LOOPS as u64;
+
+/// The team's table of orphaned loops, in 8-byte words: ORPHAN_LOOPS keys, then as many
+/// `next` counters (zeroed before the fork).
+pub const LOOP_TABLE_WORDS: u64 = 2 * ORPHAN_LOOPS as u64;
 
 /// The gate's bit saying that a thread that stops always meets its team at a barrier at
 /// the region's end (the region has barriers or tasks of its own): set in the value the
@@ -53,6 +68,13 @@ type Barrier = unsafe extern "C" fn(*const c_void, i32);
 type CopyFn = unsafe extern "C" fn(*mut c_void, *mut c_void);
 /// `__kmpc_copyprivate(ident, gtid, size, data, copy, chosen)`.
 type CopyPrivate = unsafe extern "C" fn(*const c_void, i32, usize, *mut c_void, CopyFn, i32);
+/// `__kmpc_dispatch_init_8(ident, gtid, schedule, lb, ub, st, chunk)`.
+type DispatchInit = unsafe extern "C" fn(*const c_void, i32, i32, i64, i64, i64, i64);
+/// `__kmpc_dispatch_next_8(ident, gtid, &last, &lb, &ub, &st)`.
+type DispatchNext =
+    unsafe extern "C" fn(*const c_void, i32, *mut i32, *mut i64, *mut i64, *mut i64) -> i32;
+/// `__kmpc_dispatch_deinit(ident, gtid)`.
+type DispatchFini = unsafe extern "C" fn(*const c_void, i32);
 
 /// One per thread and parallel region, in the outlined function's frame.
 #[repr(C)]
@@ -68,6 +90,17 @@ pub struct TeamFrame {
     gate: *const AtomicU64,
     /// The team's slot where an orphaned `single copyprivate` publishes its data.
     broadcast: *const AtomicPtr<c_void>,
+    /// The team's table of orphaned loops (`LOOP_TABLE_WORDS`).
+    loops: *const AtomicI64,
+    /// Bit i: `states[i]` was zeroed in this run of the region.
+    claimed: u64,
+    /// The orphaned loop the thread runs: its index in the table, or -1 (libomp's).
+    current: i64,
+    /// Its schedule (crate::runtime's kind), chunk and trip count.
+    kind: i64,
+    chunk: i64,
+    n: i64,
+    states: [std::mem::MaybeUninit<LoopState>; ORPHAN_LOOPS],
 }
 
 thread_local! {
@@ -87,14 +120,18 @@ pub unsafe extern "C" fn pyomp_team_enter(
     stopped_at: *const AtomicU32,
     gate: *const AtomicU64,
     broadcast: *const AtomicPtr<c_void>,
+    loops: *const AtomicI64,
 ) {
-    frame.write(TeamFrame {
-        prev: TOP.get(),
-        passed,
-        stopped_at,
-        gate,
-        broadcast,
-    });
+    // (the loop states are zeroed when first used: most regions have no orphaned loop)
+    let f = &mut *frame;
+    f.prev = TOP.get();
+    f.passed = passed;
+    f.stopped_at = stopped_at;
+    f.gate = gate;
+    f.broadcast = broadcast;
+    f.loops = loops;
+    f.claimed = 0;
+    f.current = -1;
     TOP.set(frame);
 }
 
@@ -240,6 +277,131 @@ pub unsafe extern "C" fn pyomp_team_stop(
     }
 }
 
+/// libomp's schedule types pyomp's dispatcher runs for an orphaned loop.
+const SCHED_DYNAMIC_CHUNKED: i32 = 35;
+const SCHED_GUIDED_CHUNKED: i32 = 36;
+const SCHED_MODIFIERS: i32 = (1 << 29) | (1 << 30);
+
+/// The table entry of the loop with `key` in this run of the region (claimed by the first
+/// thread to reach the loop), with the thread's state in it ready; None when the table is
+/// full.
+unsafe fn claim(frame: &mut TeamFrame, key: i64) -> Option<usize> {
+    let keys = std::slice::from_raw_parts(frame.loops, ORPHAN_LOOPS);
+    let index =
+        keys.iter()
+            .position(|slot| match slot.compare_exchange(0, key, SeqCst, SeqCst) {
+                Ok(_) => true,
+                Err(seen) => seen == key,
+            })?;
+    if frame.claimed & (1 << index) == 0 {
+        frame.states[index].write(LoopState::default());
+        frame.claimed |= 1 << index;
+    }
+    Some(index)
+}
+
+/// An orphaned dispatched loop starts (`__kmpc_dispatch_init_8`'s arguments, after libomp's
+/// `init`): a dynamic or guided one of a pyomp region runs on pyomp's dispatcher, anything
+/// else on libomp's.
+///
+/// # Safety
+/// `init` is `__kmpc_dispatch_init_8`; the frames on the stack are live.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn pyomp_orphan_dispatch_init(
+    init: DispatchInit,
+    ident: *const c_void,
+    gtid: i32,
+    schedule: i32,
+    lb: i64,
+    ub: i64,
+    st: i64,
+    chunk: i64,
+) {
+    let top = TOP.get();
+    let kind = match schedule & !SCHED_MODIFIERS {
+        SCHED_DYNAMIC_CHUNKED => Some(crate::runtime::DYNAMIC),
+        SCHED_GUIDED_CHUNKED => Some(crate::runtime::GUIDED),
+        _ => None,
+    };
+    if let (false, Some(kind), 0, 1) = (top.is_null(), kind, lb, st) {
+        let frame = &mut *top;
+        if let Some(i) = claim(frame, ident as i64) {
+            frame.current = i as i64;
+            frame.kind = i64::from(kind);
+            frame.chunk = chunk;
+            frame.n = ub + 1;
+            pyomp_loop_start(frame.states[i].as_mut_ptr(), ub + 1);
+            return;
+        }
+    }
+    if !top.is_null() {
+        (*top).current = -1;
+    }
+    init(ident, gtid, schedule, lb, ub, st, chunk);
+}
+
+/// The thread's next chunk of its orphaned loop, as `__kmpc_dispatch_next_8` (after libomp's
+/// `next`): 0 when none is left, else the inclusive bounds and whether it ends the loop.
+///
+/// # Safety
+/// `next` is `__kmpc_dispatch_next_8`; the pointers are writable; the loop was started by
+/// `pyomp_orphan_dispatch_init` on this thread.
+#[no_mangle]
+pub unsafe extern "C" fn pyomp_orphan_dispatch_next(
+    next: DispatchNext,
+    ident: *const c_void,
+    gtid: i32,
+    last: *mut i32,
+    lb: *mut i64,
+    ub: *mut i64,
+    st: *mut i64,
+) -> i32 {
+    let top = TOP.get();
+    if top.is_null() || (*top).current < 0 {
+        return next(ident, gtid, last, lb, ub, st);
+    }
+    let frame = &mut *top;
+    let i = frame.current as usize;
+    let counter = frame.loops.add(ORPHAN_LOOPS + i);
+    let (mut lo, mut hi) = (0i64, 0i64);
+    let got = pyomp_loop_next(
+        counter,
+        frame.states[i].as_mut_ptr(),
+        frame.kind as i32,
+        frame.chunk,
+        0,
+        1,
+        &mut lo,
+        &mut hi,
+    );
+    if got != 0 {
+        *lb = lo;
+        *ub = hi - 1;
+        *st = 1;
+        *last = i32::from(hi == frame.n);
+    }
+    got
+}
+
+/// The end of the thread's orphaned dispatched loop (after libomp's `fini`).
+///
+/// # Safety
+/// `fini` is `__kmpc_dispatch_deinit`; the frames on the stack are live.
+#[no_mangle]
+pub unsafe extern "C" fn pyomp_orphan_dispatch_fini(
+    fini: DispatchFini,
+    ident: *const c_void,
+    gtid: i32,
+) {
+    let top = TOP.get();
+    if top.is_null() || (*top).current < 0 {
+        fini(ident, gtid);
+        return;
+    }
+    (*top).current = -1;
+}
+
 /// The functions above, for the JIT's symbol table.
 pub fn symbols() -> Vec<(&'static str, usize)> {
     vec![
@@ -253,6 +415,18 @@ pub fn symbols() -> Vec<(&'static str, usize)> {
         (
             "pyomp_orphan_copyprivate",
             pyomp_orphan_copyprivate as *const () as usize,
+        ),
+        (
+            "pyomp_orphan_dispatch_init",
+            pyomp_orphan_dispatch_init as *const () as usize,
+        ),
+        (
+            "pyomp_orphan_dispatch_next",
+            pyomp_orphan_dispatch_next as *const () as usize,
+        ),
+        (
+            "pyomp_orphan_dispatch_fini",
+            pyomp_orphan_dispatch_fini as *const () as usize,
         ),
     ]
 }
@@ -283,7 +457,14 @@ mod tests {
     fn frame(passed: &mut u32, stopped: &AtomicU32, gate: &AtomicU64) -> Box<TeamFrame> {
         let mut f = Box::new(std::mem::MaybeUninit::<TeamFrame>::uninit());
         unsafe {
-            pyomp_team_enter(f.as_mut_ptr(), passed, stopped, gate, ptr::null());
+            pyomp_team_enter(
+                f.as_mut_ptr(),
+                passed,
+                stopped,
+                gate,
+                ptr::null(),
+                ptr::null(),
+            );
             Box::from_raw(Box::into_raw(f).cast())
         }
     }
@@ -377,6 +558,13 @@ mod tests {
                             stopped_at: &*stopped,
                             gate: &*gate,
                             broadcast: ptr::null(),
+                            loops: ptr::null(),
+                            claimed: 0,
+                            current: -1,
+                            kind: 0,
+                            chunk: 0,
+                            n: 0,
+                            states: [const { std::mem::MaybeUninit::uninit() }; ORPHAN_LOOPS],
                         };
                         start.wait();
                         if t == 0 {
@@ -395,5 +583,107 @@ mod tests {
                 "threads disagree: {results:?}"
             );
         }
+    }
+
+    static LIBOMP_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" fn fake_init(
+        _: *const c_void,
+        _: i32,
+        _: i32,
+        _: i64,
+        _: i64,
+        _: i64,
+        _: i64,
+    ) {
+        LIBOMP_CALLS.fetch_add(1, SeqCst);
+    }
+
+    unsafe extern "C" fn fake_next(
+        _: *const c_void,
+        _: i32,
+        _: *mut i32,
+        _: *mut i64,
+        _: *mut i64,
+        _: *mut i64,
+    ) -> i32 {
+        LIBOMP_CALLS.fetch_add(1, SeqCst);
+        0
+    }
+
+    /// Runs one orphaned loop of `n` iterations (dynamic, chunk 3) on this thread's frame;
+    /// returns the iterations it got, and whether one of its chunks was flagged last.
+    unsafe fn run_loop(key: usize, n: i64) -> (Vec<i64>, bool) {
+        let ident = key as *const c_void;
+        pyomp_orphan_dispatch_init(fake_init, ident, 0, 35 | (1 << 29), 0, n - 1, 1, 3);
+        let (mut last, mut lb, mut ub, mut st) = (0, 0, 0, 0);
+        let (mut got, mut was_last) = (Vec::new(), false);
+        while pyomp_orphan_dispatch_next(fake_next, ident, 0, &mut last, &mut lb, &mut ub, &mut st)
+            != 0
+        {
+            got.extend(lb..=ub);
+            was_last |= last != 0;
+        }
+        (got, was_last)
+    }
+
+    #[test]
+    fn orphaned_dynamic_loops_share_the_teams_table_and_cover_each_iteration_once() {
+        let (stopped, gate) = (AtomicU32::new(u32::MAX), AtomicU64::new(0));
+        let table: Vec<AtomicI64> = (0..LOOP_TABLE_WORDS).map(|_| AtomicI64::new(0)).collect();
+        let mut passed = [0u32; 2];
+        let before = LIBOMP_CALLS.load(SeqCst);
+        // two "threads" of one team take turns on the same frames' table
+        let mut frames: Vec<Box<TeamFrame>> = passed
+            .iter_mut()
+            .map(|p| {
+                let mut f = Box::new(std::mem::MaybeUninit::<TeamFrame>::uninit());
+                unsafe {
+                    pyomp_team_enter(
+                        f.as_mut_ptr(),
+                        p,
+                        &stopped,
+                        &gate,
+                        ptr::null(),
+                        table.as_ptr(),
+                    );
+                    TOP.set(ptr::null_mut());
+                    Box::from_raw(Box::into_raw(f).cast())
+                }
+            })
+            .collect();
+        let mut all = Vec::new();
+        let mut lasts = 0;
+        for (k, f) in frames.iter_mut().enumerate() {
+            TOP.set(&mut **f);
+            // (one after the other: the first takes every chunk, the second finds none left)
+            let (got, last) = unsafe { run_loop(0x1000, 20) };
+            assert!(k == 0 || got.is_empty());
+            all.extend(got);
+            lasts += usize::from(last);
+        }
+        TOP.set(ptr::null_mut());
+        all.sort_unstable();
+        assert_eq!(all, (0..20).collect::<Vec<_>>());
+        assert_eq!(lasts, 1, "one chunk ends the loop");
+        assert_eq!(
+            LIBOMP_CALLS.load(SeqCst),
+            before,
+            "libomp is not used in a region"
+        );
+        // the construct's second execution in the run starts where the first ended
+        TOP.set(&mut *frames[0]);
+        let (got, _) = unsafe { run_loop(0x1000, 5) };
+        assert_eq!(got, (0..5).collect::<Vec<_>>());
+        // more constructs than the table holds: libomp's
+        for key in 1..=ORPHAN_LOOPS {
+            unsafe { run_loop(0x2000 + key, 1) };
+        }
+        assert!(LIBOMP_CALLS.load(SeqCst) > before);
+        TOP.set(ptr::null_mut());
+        // outside any region: libomp's
+        let before = LIBOMP_CALLS.load(SeqCst);
+        unsafe { run_loop(0x1000, 5) };
+        assert_eq!(LIBOMP_CALLS.load(SeqCst), before + 2);
     }
 }

@@ -644,7 +644,8 @@ B2:\n  %n.x = load i64, ptr %n\n  call void (ptr, ...) @pyomp.region.exit(ptr @e
     let outlined = function(&out, "f.omp.parallel.1");
     for part in [
         "call void @pyomp_team_enter(ptr %omp.team.frame, ptr %omp.barriers.passed, \
-         ptr %omp.err.stopped.at, ptr %omp.team.gate, ptr %omp.team.broadcast)",
+         ptr %omp.err.stopped.at, ptr %omp.team.gate, ptr %omp.team.broadcast, \
+         ptr %omp.team.orphan.loops)",
         "%omp.err.told = icmp eq i32 %st, -100",
         "br i1 %omp.err.out, label %omp.err.leave, label %omp.err.stop",
         "call void @pyomp_team_stop(ptr %omp.barriers.passed",

@@ -224,7 +224,11 @@ pub fn lower_for(
     let team_ids = team
         .as_ref()
         .map(|errors| sharing::team_ids_at(errors.entry, module));
+    // An orphaned dynamic/guided loop goes through crate::team_frame, which runs it on
+    // pyomp's dispatcher inside a pyomp region (libomp's otherwise).
+    let wrapped = team.is_none() && !is_static && !ordered && !cancellable;
     let codegen = LoopCodegen {
+        wrapped,
         team_ids,
         own: own.as_ref(),
         cancel_flag,
@@ -318,7 +322,12 @@ pub fn lower_for(
                 "__kmpc_dispatch_deinit"
             };
             let (f, fty) = abi::runtime_fn(module, name);
-            b.call(fty, f, &[ident, gtid], "");
+            if wrapped {
+                let (wrapper, wty) = abi::runtime_fn(module, "pyomp_orphan_dispatch_fini");
+                b.call(wty, wrapper, &[f, ident, gtid], "");
+            } else {
+                b.call(fty, f, &[ident, gtid], "");
+            }
         }
         ir::erase(fini);
     }
@@ -627,6 +636,8 @@ pub fn orphan_cancel_flag(func: Value, id: u64) -> Value {
 
 /// What the init and next markers of one loop are lowered with.
 struct LoopCodegen<'a> {
+    /// An orphaned dispatched loop: libomp's dispatch calls go through team_frame.rs.
+    wrapped: bool,
     /// pyomp's dispatcher, for a dispatched loop of a team.
     own: Option<&'a OwnDispatch>,
     /// (omp_get_thread_num, omp_get_num_threads) taken once per team region: a team's
@@ -711,6 +722,15 @@ fn emit_init(g: &LoopCodegen, chunk: Option<Value>) {
                     c(1),
                     chunk,
                 ],
+                "",
+            );
+        } else if g.wrapped {
+            let (init, _) = abi::runtime_fn(module, "__kmpc_dispatch_init_8");
+            let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_dispatch_init");
+            b.call(
+                fty,
+                f,
+                &[init, ident, gtid, sched, c(0), ub, c(1), chunk],
                 "",
             );
         } else {
@@ -958,13 +978,16 @@ fn emit_next(g: &LoopCodegen, marker: Value) -> Value {
             let hi = LLVMBuildAdd(b.raw, ub, c(1), name("omp.hi").as_ptr());
             (more, lb, hi)
         } else {
-            let (f, fty) = abi::runtime_fn(module, "__kmpc_dispatch_next_8");
-            let got = b.call(
-                fty,
-                f,
-                &[ident, gtid, s.last_chunk, s.lb, s.ub, s.stride],
-                "omp.dispatch",
-            );
+            let got = if g.wrapped {
+                let (next, _) = abi::runtime_fn(module, "__kmpc_dispatch_next_8");
+                let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_dispatch_next");
+                let args = [next, ident, gtid, s.last_chunk, s.lb, s.ub, s.stride];
+                b.call(fty, f, &args, "omp.dispatch")
+            } else {
+                let (f, fty) = abi::runtime_fn(module, "__kmpc_dispatch_next_8");
+                let args = [ident, gtid, s.last_chunk, s.lb, s.ub, s.stride];
+                b.call(fty, f, &args, "omp.dispatch")
+            };
             let this_chunk = b.load(i32t, s.last_chunk, "omp.last.chunk.v");
             let so_far = b.load(i32t, s.last, "omp.last.v");
             let sticky = LLVMBuildOr(b.raw, so_far, this_chunk, name("omp.last.sticky").as_ptr());
