@@ -122,16 +122,20 @@ pub unsafe extern "C" fn pyomp_team_enter(
     broadcast: *const AtomicPtr<c_void>,
     loops: *const AtomicI64,
 ) {
-    // (the loop states are zeroed when first used: most regions have no orphaned loop)
-    let f = &mut *frame;
-    f.prev = TOP.get();
-    f.passed = passed;
-    f.stopped_at = stopped_at;
-    f.gate = gate;
-    f.broadcast = broadcast;
-    f.loops = loops;
-    f.claimed = 0;
-    f.current = -1;
+    // Field by field, through raw pointers (no reference to memory not yet initialised);
+    // the loop states are written when first used: most regions have no orphaned loop.
+    use std::ptr::addr_of_mut;
+    addr_of_mut!((*frame).prev).write(TOP.get());
+    addr_of_mut!((*frame).passed).write(passed);
+    addr_of_mut!((*frame).stopped_at).write(stopped_at);
+    addr_of_mut!((*frame).gate).write(gate);
+    addr_of_mut!((*frame).broadcast).write(broadcast);
+    addr_of_mut!((*frame).loops).write(loops);
+    addr_of_mut!((*frame).claimed).write(0);
+    addr_of_mut!((*frame).current).write(-1);
+    addr_of_mut!((*frame).kind).write(0);
+    addr_of_mut!((*frame).chunk).write(0);
+    addr_of_mut!((*frame).n).write(0);
     TOP.set(frame);
 }
 
