@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 
 import numpy as np
 import pyomp
@@ -1319,3 +1320,58 @@ def test_orphaned_dynamic_loops_survive_a_raise(schedule):
     except subprocess.TimeoutExpired:
         pytest.fail(f"an orphaned schedule({schedule}) loop hangs after a raise")
     assert out.stdout.strip() == "done", out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("case", ["try", "nowait"])
+def test_leaving_is_sticky(case):
+    # "try": a function between the region and an orphaned barrier catches the leave
+    # status and goes on; "nowait": a thread raises late in a `for nowait` while its team
+    # mates already wait at an orphaned barrier after the loop. Either thread must not
+    # wait again where its team mates no longer come.
+    script = Path(__file__).with_name("orphan_edge_cases.py")
+    try:
+        out = subprocess.run([sys.executable, "-W", "ignore", str(script), case],
+                             capture_output=True, text=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{case}: the team hangs")
+    assert out.stdout.strip() == "done", out.stderr[-2000:]
+
+
+@njit
+def _guided_team(n, owner):
+    with openmp("parallel num_threads(2)"):
+        with openmp("for schedule(guided)"):
+            for i in range(n):
+                x = 0.0
+                for k in range(2000):
+                    x += k * 0.5
+                owner[i] = omp_get_thread_num() + (0 if x > -1.0 else 1)
+    return owner
+
+
+@njit
+def _guided_loop(n, owner):
+    with openmp("for schedule(guided)"):
+        for i in range(n):
+            x = 0.0
+            for k in range(2000):
+                x += k * 0.5
+            owner[i] = omp_get_thread_num() + (0 if x > -1.0 else 1)
+
+
+@njit
+def _guided_orphaned(n, owner):
+    with openmp("parallel num_threads(2)"):
+        _guided_loop(n, owner)
+    return owner
+
+
+@pytest.mark.parametrize("fn", [_guided_team, _guided_orphaned], ids=["team", "orphaned"])
+def test_guided_loops_share_out_their_iterations(fn):
+    # A guided chunk is a share of what is left per thread: with the team size taken as 1
+    # the first thread to ask got the whole loop.
+    owner = fn(1000, np.full(1000, -1))
+    assert (owner >= 0).all()
+    assert len(set(owner.tolist())) == 2, "both threads ran iterations"
+    # the first chunk is half the loop (1000 / 2 threads): one thread ran all of it
+    assert len(set(owner[:500].tolist())) == 1

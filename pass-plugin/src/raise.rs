@@ -189,6 +189,13 @@ impl TeamErrors {
         }
     }
 
+    /// i32 per thread: 1 once this thread stopped (raised) in this run of the region: it
+    /// runs no more of the region's code after the construct it raised in.
+    pub fn stopped_self(&self, ctx: LLVMContextRef) -> Value {
+        let i32t = unsafe { LLVMInt32TypeInContext(ctx) };
+        self.thread_slot(ctx, i32t, "omp.stopped.self")
+    }
+
     /// i32 per thread: the team barriers this thread has passed in this run of the region.
     pub fn barriers_passed(&self, ctx: LLVMContextRef) -> Value {
         let i32t = unsafe { LLVMInt32TypeInContext(ctx) };
@@ -362,6 +369,7 @@ pub fn redirect_returns(
                 added.push(stop);
                 b.at_end(stop);
                 team.note_stop(&b);
+                b.store(LLVMConstInt(i32t, 1, 0), team.stopped_self(ctx));
             }
             let pair = LLVMBuildAtomicCmpXchg(
                 b.raw,
@@ -504,6 +512,34 @@ pub fn branch_if_failed(ctx: LLVMContextRef, block: Block, team: &TeamErrors, fa
         b.cond_br(bad, failed, next);
     }
     ir::erase(term);
+}
+
+/// Splits `block` before its terminator and, in `block`, sends a thread that passed the
+/// barrier where a stopped team mate met the team (`stopped_at` < its count) to
+/// `team.leave_path`; returns the new block (where the rest, e.g. a barrier, goes).
+pub fn skip_if_gone(ctx: LLVMContextRef, block: Block, team: &TeamErrors) -> Block {
+    let term = ir::terminator(block).expect("block ends in a branch");
+    let rest = ir::split_before(term, "omp.not.gone");
+    let branch = ir::terminator(block).expect("split leaves a branch");
+    let b = Builder::new(ctx);
+    b.before(branch);
+    unsafe {
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let passed = b.load(i32t, team.barriers_passed(ctx), "omp.barriers.v");
+        let stopped = b.load(i32t, team.stopped_at, "omp.stopped.at.v");
+        LLVMSetOrdering(stopped, LLVMAtomicOrdering::LLVMAtomicOrderingMonotonic);
+        LLVMSetAlignment(stopped, 4);
+        let gone = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntULT,
+            stopped,
+            passed,
+            ir::cstr("omp.gone").as_ptr(),
+        );
+        b.cond_br(gone, team.leave_path, rest);
+    }
+    ir::erase(branch);
+    rest
 }
 
 impl TeamErrors {

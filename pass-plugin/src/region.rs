@@ -101,7 +101,7 @@ fn next_instruction(inst: Value) -> Option<Value> {
     (!n.is_null()).then_some(n)
 }
 
-fn preds_of(block: Block) -> Vec<Block> {
+pub fn preds_of(block: Block) -> Vec<Block> {
     let func = ir::parent_function(block);
     ir::blocks(func)
         .into_iter()

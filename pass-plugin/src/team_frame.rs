@@ -50,8 +50,8 @@ pub const LEAVE_STATUS: i32 = -100;
 /// dispatcher (more fall back to libomp's).
 pub const ORPHAN_LOOPS: usize = 4;
 
-/// `TeamFrame`'s size in 8-byte words (the pass allocates it as `[27 x i64]`).
-pub const FRAME_WORDS: u64 = 11 + 4 * ORPHAN_LOOPS as u64;
+/// `TeamFrame`'s size in 8-byte words (the pass allocates it as `[28 x i64]`).
+pub const FRAME_WORDS: u64 = 12 + 4 * ORPHAN_LOOPS as u64;
 
 /// The team's table of orphaned loops, in 8-byte words: ORPHAN_LOOPS keys, then as many
 /// `next` counters (zeroed before the fork).
@@ -96,10 +96,11 @@ pub struct TeamFrame {
     claimed: u64,
     /// The orphaned loop the thread runs: its index in the table, or -1 (libomp's).
     current: i64,
-    /// Its schedule (crate::runtime's kind), chunk and trip count.
+    /// Its schedule (crate::runtime's kind), chunk, trip count and the team's size.
     kind: i64,
     chunk: i64,
     n: i64,
+    nth: i64,
     states: [std::mem::MaybeUninit<LoopState>; ORPHAN_LOOPS],
 }
 
@@ -136,6 +137,7 @@ pub unsafe extern "C" fn pyomp_team_enter(
     addr_of_mut!((*frame).kind).write(0);
     addr_of_mut!((*frame).chunk).write(0);
     addr_of_mut!((*frame).n).write(0);
+    addr_of_mut!((*frame).nth).write(1);
     TOP.set(frame);
 }
 
@@ -174,7 +176,9 @@ unsafe fn counted_barrier(
     ident: *const c_void,
     gtid: i32,
 ) -> bool {
-    if !may_enter(frame) {
+    // a thread that already passed the barrier where a stopped team mate met the team (and
+    // went on: a `try` caught its leave status) must not wait where nobody comes
+    if (*frame.stopped_at).load(SeqCst) < *frame.passed || !may_enter(frame) {
         return true;
     }
     barrier(ident, gtid);
@@ -251,14 +255,15 @@ unsafe fn may_enter(frame: &TeamFrame) -> bool {
 /// `__kmpc_barrier`.
 #[no_mangle]
 pub unsafe extern "C" fn pyomp_team_stop(
-    passed: *const u32,
+    passed: *mut u32,
     stopped_at: *const AtomicU32,
     gate: *const AtomicU64,
     barrier: Barrier,
     ident: *const c_void,
     gtid: i32,
 ) {
-    let passed = *passed;
+    let count = passed;
+    let passed = *count;
     (*stopped_at).fetch_min(passed, SeqCst);
     let gate = &*gate;
     let mut seen = gate.load(SeqCst);
@@ -269,6 +274,7 @@ pub unsafe extern "C" fn pyomp_team_stop(
         if seen >> 1 > u64::from(passed) {
             // the team's next barrier has started: meet them there (they leave after it)
             barrier(ident, gtid);
+            *count += 1;
             return;
         }
         if seen & 1 != 0 {
@@ -321,6 +327,7 @@ pub unsafe extern "C" fn pyomp_orphan_dispatch_init(
     ub: i64,
     st: i64,
     chunk: i64,
+    nth: i32,
 ) {
     let top = TOP.get();
     let kind = match schedule & !SCHED_MODIFIERS {
@@ -335,6 +342,7 @@ pub unsafe extern "C" fn pyomp_orphan_dispatch_init(
             frame.kind = i64::from(kind);
             frame.chunk = chunk;
             frame.n = ub + 1;
+            frame.nth = i64::from(nth.max(1));
             pyomp_loop_start(frame.states[i].as_mut_ptr(), ub + 1);
             return;
         }
@@ -375,7 +383,7 @@ pub unsafe extern "C" fn pyomp_orphan_dispatch_next(
         frame.kind as i32,
         frame.chunk,
         0,
-        1,
+        frame.nth as i32,
         &mut lo,
         &mut hi,
     );
@@ -568,6 +576,7 @@ mod tests {
                             kind: 0,
                             chunk: 0,
                             n: 0,
+                            nth: 1,
                             states: [const { std::mem::MaybeUninit::uninit() }; ORPHAN_LOOPS],
                         };
                         start.wait();
@@ -619,7 +628,7 @@ mod tests {
     /// returns the iterations it got, and whether one of its chunks was flagged last.
     unsafe fn run_loop(key: usize, n: i64) -> (Vec<i64>, bool) {
         let ident = key as *const c_void;
-        pyomp_orphan_dispatch_init(fake_init, ident, 0, 35 | (1 << 29), 0, n - 1, 1, 3);
+        pyomp_orphan_dispatch_init(fake_init, ident, 0, 35 | (1 << 29), 0, n - 1, 1, 3, 2);
         let (mut last, mut lb, mut ub, mut st) = (0, 0, 0, 0);
         let (mut got, mut was_last) = (Vec::new(), false);
         while pyomp_orphan_dispatch_next(fake_next, ident, 0, &mut last, &mut lb, &mut ub, &mut st)

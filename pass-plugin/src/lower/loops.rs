@@ -405,7 +405,7 @@ pub fn lower_for(
         let end = ir::terminator(last_tail).expect("tail ends in a branch");
         b.before(end);
         if team.is_none() && !cancellable {
-            last_tail = super::sync::emit_orphan_barrier(module, func, r, ident, gtid, end);
+            last_tail = super::sync::emit_orphan_barrier(module, func, ident, gtid, end);
             b.before(end);
         } else {
             super::sync::emit_barrier(&b, module, ident, gtid, team.is_none());
@@ -420,6 +420,25 @@ pub fn lower_for(
         // in the loop or elsewhere): leave together.
         Some(errors) if !r.payload.clauses.nowait => {
             raise::branch_if_failed(ctx, last_tail, errors, errors.leave_path)
+        }
+        // without a barrier: a thread that raised in the loop goes to the region's end
+        // (it meets its team there; it must not run more of the region)
+        Some(errors) if can_raise => {
+            let b = Builder::new(ctx);
+            let branch = ir::terminator(last_tail).expect("tail ends in a branch");
+            b.before(branch);
+            let flag = b.load(i32t, errors.stopped_self(ctx), "omp.stopped.self.v");
+            let stopped = unsafe {
+                LLVMBuildICmp(
+                    b.raw,
+                    LLVMIntPredicate::LLVMIntNE,
+                    flag,
+                    LLVMConstInt(i32t, 0, 0),
+                    ir::cstr("omp.raised").as_ptr(),
+                )
+            };
+            b.cond_br(stopped, errors.end_code, shape.end);
+            ir::erase(branch);
         }
         Some(_) => {}
         None if can_raise => raise::reraise_after(ctx, func, last_tail, shape.end, errors, None)?,
@@ -534,13 +553,16 @@ impl OwnDispatch {
             // static, and auto: pyomp's choice is the static schedule
             _ => (c32(crate::runtime::STATIC as u64), chunk),
         };
-        let (tid, nth) = if !matches!(base, DYNAMIC_CHUNKED | GUIDED_CHUNKED) {
-            let (f, fty) = abi::runtime_fn(module, "omp_get_thread_num");
-            let tid = b.call(fty, f, &[], "omp.tid");
-            let (f, fty) = abi::runtime_fn(module, "omp_get_num_threads");
-            (tid, b.call(fty, f, &[], "omp.nth"))
-        } else {
-            (c32(0), c32(1))
+        // (guided chunks are a share of what is left per thread: it needs the team size)
+        let (tid, nth) = match (base, g.team_ids) {
+            (DYNAMIC_CHUNKED, _) => (c32(0), c32(1)),
+            (_, Some(ids)) => ids,
+            _ => {
+                let (f, fty) = abi::runtime_fn(module, "omp_get_thread_num");
+                let tid = b.call(fty, f, &[], "omp.tid");
+                let (f, fty) = abi::runtime_fn(module, "omp_get_num_threads");
+                (tid, b.call(fty, f, &[], "omp.nth"))
+            }
         };
         self.args.set(Some([kind, chunk, tid, nth]));
     }
@@ -726,13 +748,11 @@ fn emit_init(g: &LoopCodegen, chunk: Option<Value>) {
             );
         } else if g.wrapped {
             let (init, _) = abi::runtime_fn(module, "__kmpc_dispatch_init_8");
+            let (nth_fn, nth_ty) = abi::runtime_fn(module, "omp_get_num_threads");
+            let nth = b.call(nth_ty, nth_fn, &[], "omp.nth");
             let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_dispatch_init");
-            b.call(
-                fty,
-                f,
-                &[init, ident, gtid, sched, c(0), ub, c(1), chunk],
-                "",
-            );
+            let args = [init, ident, gtid, sched, c(0), ub, c(1), chunk, nth];
+            b.call(fty, f, &args, "");
         } else {
             let (f, fty) = abi::runtime_fn(module, "__kmpc_dispatch_init_8");
             b.call(fty, f, &[ident, gtid, sched, c(0), ub, c(1), chunk], "");

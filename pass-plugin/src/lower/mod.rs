@@ -315,7 +315,50 @@ fn lower_function(
     if let Some(record) = tasks_record {
         task::wait_at_returns(module, func, &record)?;
     }
+    let leave_release = nodes
+        .iter()
+        .map(|n| &n.r.payload.leave_release)
+        .find(|l| !l.is_empty());
+    if let Some(list) = leave_release {
+        release_on_leave(module, func, list);
+    }
     Ok(reports)
+}
+
+/// Where an orphaned construct's barrier tells its thread to leave the function
+/// (`ret i32 team_frame::LEAVE_STATUS`): release the function's reference-counted
+/// variables first, as Numba's `del`s after that point would (a slot already released
+/// holds null). Emitted once the function's regions are lowered: a use of a variable's
+/// slot outside a region, made earlier, would keep that region from privatising it.
+fn release_on_leave(module: LLVMModuleRef, func: Value, list: &[markers::LeaveRelease]) {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let entry = ir::blocks(func)[0];
+    let slots: Vec<(Value, &String)> = list
+        .iter()
+        .filter_map(|release| {
+            let slot = ir::instructions(entry).into_iter().find(|&i| {
+                ir::opcode(i) == llvm_sys::LLVMOpcode::LLVMAlloca && ir::name_of(i) == release.name
+            })?;
+            Some((slot, release.decref.as_ref()?))
+        })
+        .collect();
+    let leave = crate::team_frame::LEAVE_STATUS as i64;
+    for block in ir::blocks(func) {
+        let Some(ret) = ir::terminator(block) else {
+            continue;
+        };
+        let leaves = ir::opcode(ret) == llvm_sys::LLVMOpcode::LLVMRet
+            && ir::operands(ret).first().is_some_and(|&v| unsafe {
+                !LLVMIsAConstantInt(v).is_null() && LLVMConstIntGetSExtValue(v) == leave
+            });
+        if leaves {
+            let b = ir::Builder::new(ctx);
+            b.before(ret);
+            for (slot, decref) in &slots {
+                sharing::call_helper(&b, module, decref, *slot);
+            }
+        }
+    }
 }
 
 fn lower_parallel(
@@ -348,6 +391,12 @@ fn lower_parallel(
         unsafe {
             let i32t = llvm_sys::core::LLVMInt32TypeInContext(ctx);
             let status = b.load(i32t, errors.status, "omp.err.status.v");
+            // (other threads write it atomically)
+            llvm_sys::core::LLVMSetOrdering(
+                status,
+                llvm_sys::LLVMAtomicOrdering::LLVMAtomicOrderingMonotonic,
+            );
+            llvm_sys::core::LLVMSetAlignment(status, 4);
             let ok = llvm_sys::core::LLVMBuildICmp(
                 b.raw,
                 llvm_sys::LLVMIntPredicate::LLVMIntEQ,
@@ -372,18 +421,27 @@ fn lower_parallel(
         ir::block_name(end_code)
     );
     let rets = region::returns(&blocks);
-    // A thread that raises outside the constructs inside (or is cancelled) stops: it skips
-    // the barriers left in the body and meets its team mates at a final barrier, after
-    // which they leave too, as they would after any barrier it meets them at (see raise.rs;
-    // only needed when there are such barriers).
-    let final_barrier = n.has_barriers && (!rets.is_empty() || n.cancels);
+    // A thread that raises outside the constructs inside (or in a `for nowait`, or is
+    // cancelled) stops: it skips the barriers left in the body and meets its team mates at
+    // a final barrier, after which they leave too, as they would after any barrier it meets
+    // them at (see raise.rs; only needed when there are such barriers). Constructs inside
+    // that send a stopping thread to the end code made it a second predecessor.
+    let stops_inside = region::preds_of(end_code).len() > 1;
+    let final_barrier = n.has_barriers && (!rets.is_empty() || n.cancels || stops_inside);
     let loc = &r.payload.loc;
-    let barrier_before_end = |block: Block| {
+    // A thread that passed, in a called function, the barrier where a stopped team mate met
+    // the team, and went on (a `try` there caught the leave status), skips the end's
+    // barriers: nobody else comes (team_frame.rs).
+    let may_be_gone = calls_out(&blocks);
+    // (returns the block the check split off, which belongs to the region)
+    let barrier_before_end = |block: Block| -> Option<Block> {
+        let split = may_be_gone.then(|| raise::skip_if_gone(ctx, block, &errors));
         let ident = crate::abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
         let b = ir::Builder::new(ctx);
-        b.before(ir::terminator(block).expect("end code ends in a branch"));
+        b.before(ir::terminator(split.unwrap_or(block)).expect("end code ends in a branch"));
         let gtid = sharing::thread_id(&b, module, ident);
         sync::emit_barrier(&b, module, ident, gtid, false);
+        split
     };
     let added = raise::redirect_returns(ctx, func, &rets, &errors, end_code, true)?;
     blocks.extend(added);
@@ -394,7 +452,7 @@ fn lower_parallel(
     // (Clang leaves this to the join barrier, after the outlined function has returned and
     // its frame is gone). Without tasks the final barrier, when needed, comes after it.
     if n.has_tasks {
-        barrier_before_end(end_code);
+        blocks.extend(barrier_before_end(end_code));
     }
     let can_raise = !rets.is_empty() || records_used(&errors);
     let team_shared = errors.team_slots();
@@ -428,7 +486,7 @@ fn lower_parallel(
         },
     )?;
     if final_barrier && !n.has_tasks {
-        barrier_before_end(after_combine);
+        blocks.extend(barrier_before_end(after_combine));
     }
     // A thread that stops meets its team at the end (team_frame.rs); barriers in
     // functions the region calls count on the thread's frame.

@@ -235,7 +235,7 @@ pub fn lower_in_place(
             ir::split_before(first, "omp.after.barrier");
             raise::branch_if_failed(ctx, shape.end, errors, errors.leave_path);
         } else {
-            emit_orphan_barrier(module, func, r, ident, gtid, first);
+            emit_orphan_barrier(module, func, ident, gtid, first);
         }
     }
     Ok(RegionReport::in_place(
@@ -284,7 +284,6 @@ pub fn emit_barrier(
 pub fn emit_orphan_barrier(
     module: LLVMModuleRef,
     func: Value,
-    r: &MarkedRegion,
     ident: Value,
     gtid: Value,
     at: Value,
@@ -295,14 +294,13 @@ pub fn emit_orphan_barrier(
     let (barrier, _) = abi::runtime_fn(module, "__kmpc_barrier");
     let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_barrier");
     let told = b.call(fty, f, &[barrier, ident, gtid], "omp.orphan.leave");
-    leave_if_told(module, func, r, told)
+    leave_if_told(module, func, told)
 }
 
-/// After `told` (a crate::team_frame call's "leave the region" flag): if set, release the
-/// function's reference-counted variables (as Numba's `del`s after this point would; a
-/// slot already released holds null) and return `team_frame::LEAVE_STATUS`; else go on in
-/// the block returned (the rest of `told`'s).
-fn leave_if_told(module: LLVMModuleRef, func: Value, r: &MarkedRegion, told: Value) -> Block {
+/// After `told` (a crate::team_frame call's "leave the region" flag): if set, return
+/// `team_frame::LEAVE_STATUS` (after releasing the function's variables, see
+/// lower::release_on_leave); else go on in the block returned (the rest of `told`'s).
+fn leave_if_told(module: LLVMModuleRef, func: Value, told: Value) -> Block {
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let b = Builder::new(ctx);
     let after = ir::split_before(unsafe { LLVMGetNextInstruction(told) }, "omp.after.barrier");
@@ -322,15 +320,8 @@ fn leave_if_told(module: LLVMModuleRef, func: Value, r: &MarkedRegion, told: Val
         b.cond_br(go_on, after, leave);
         ir::erase(branch);
         b.at_end(leave);
-        let entry = ir::blocks(func)[0];
-        for release in &r.payload.leave_release {
-            let slot = ir::instructions(entry).into_iter().find(|&i| {
-                ir::opcode(i) == llvm_sys::LLVMOpcode::LLVMAlloca && ir::name_of(i) == release.name
-            });
-            if let (Some(slot), Some(decref)) = (slot, &release.decref) {
-                sharing::call_helper(&b, module, decref, slot);
-            }
-        }
+        // (the releases go in once every region of the function is lowered: see
+        // lower::release_on_leave)
         b.ret(LLVMConstInt(
             i32t,
             crate::team_frame::LEAVE_STATUS as u64,
@@ -453,7 +444,7 @@ fn broadcast(
             let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_copyprivate");
             let args = [barrier, copyprivate, ident, gtid, size, data, copy, chosen];
             let told = b.call(fty, f, &args, "omp.orphan.leave");
-            let after = leave_if_told(module, func, r, told);
+            let after = leave_if_told(module, func, told);
             let first = ir::instructions(after)[0];
             let rest = ir::split_before(first, "omp.after.copyprivate");
             return Ok((after, rest));
