@@ -1284,6 +1284,7 @@ ORPHANED_DYNAMIC_LOOP_RAISES = textwrap.dedent("""
             for i in range(out.size):
                 if i == who:
                     raise ValueError("in the loop")
+                {cancellation}
                 out[i] += 1
 
     @njit
@@ -1307,13 +1308,20 @@ ORPHANED_DYNAMIC_LOOP_RAISES = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("schedule", ["dynamic, 1", "guided", "dynamic, 7"])
+@pytest.mark.parametrize("schedule", ["dynamic, 1", "guided", "dynamic, 7",
+                                      "dynamic, 1 cancellable", "static cancellable"])
 def test_orphaned_dynamic_loops_survive_a_raise(schedule):
     # Was a hang: orphaned loops ran on libomp's dispatch buffers, which outlive the
     # region; the one a raising thread never finished (the next loop, which it skipped)
     # made a later run's loop wait for it forever. They now run on pyomp's dispatcher,
-    # with their state in the region (team_frame.rs).
-    src = ORPHANED_DYNAMIC_LOOP_RAISES.format(schedule=schedule)
+    # with their state in the region (team_frame.rs). A cancellable loop (one with a
+    # cancellation point) is dispatched whatever its schedule, and ended by libomp's
+    # cancellation barrier, which is counted too.
+    cancellation = ""
+    if schedule.endswith(" cancellable"):
+        schedule = schedule.removesuffix(" cancellable")
+        cancellation = 'with openmp("cancellation point for"):\n                    pass'
+    src = ORPHANED_DYNAMIC_LOOP_RAISES.format(schedule=schedule, cancellation=cancellation)
     try:
         out = subprocess.run([sys.executable, "-W", "ignore", "-c", src],
                              capture_output=True, text=True, timeout=120, check=False)

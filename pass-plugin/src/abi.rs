@@ -230,7 +230,7 @@ pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
         false,
     ),
     ("pyomp_team_exit", T::Void, &[T::Ptr], false),
-    // libomp's init fn, ident*, gtid, schedule, lb, ub, st, chunk, team size
+    // libomp's init fn, ident*, gtid, schedule, lb, ub, st, chunk, thread num, team size
     (
         "pyomp_orphan_dispatch_init",
         T::Void,
@@ -243,6 +243,7 @@ pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
             T::I64,
             T::I64,
             T::I64,
+            T::I32,
             T::I32,
         ],
         false,

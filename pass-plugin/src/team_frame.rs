@@ -50,8 +50,8 @@ pub const LEAVE_STATUS: i32 = -100;
 /// dispatcher (more fall back to libomp's).
 pub const ORPHAN_LOOPS: usize = 4;
 
-/// `TeamFrame`'s size in 8-byte words (the pass allocates it as `[28 x i64]`).
-pub const FRAME_WORDS: u64 = 12 + 4 * ORPHAN_LOOPS as u64;
+/// `TeamFrame`'s size in 8-byte words (the pass allocates it as `[29 x i64]`).
+pub const FRAME_WORDS: u64 = 13 + 4 * ORPHAN_LOOPS as u64;
 
 /// The team's table of orphaned loops, in 8-byte words: ORPHAN_LOOPS keys, then as many
 /// `next` counters (zeroed before the fork).
@@ -96,10 +96,12 @@ pub struct TeamFrame {
     claimed: u64,
     /// The orphaned loop the thread runs: its index in the table, or -1 (libomp's).
     current: i64,
-    /// Its schedule (crate::runtime's kind), chunk, trip count and the team's size.
+    /// Its schedule (crate::runtime's kind), chunk, trip count, the thread's number and
+    /// the team's size.
     kind: i64,
     chunk: i64,
     n: i64,
+    tid: i64,
     nth: i64,
     states: [std::mem::MaybeUninit<LoopState>; ORPHAN_LOOPS],
 }
@@ -137,6 +139,7 @@ pub unsafe extern "C" fn pyomp_team_enter(
     addr_of_mut!((*frame).kind).write(0);
     addr_of_mut!((*frame).chunk).write(0);
     addr_of_mut!((*frame).n).write(0);
+    addr_of_mut!((*frame).tid).write(0);
     addr_of_mut!((*frame).nth).write(1);
     TOP.set(frame);
 }
@@ -287,7 +290,10 @@ pub unsafe extern "C" fn pyomp_team_stop(
     }
 }
 
-/// libomp's schedule types pyomp's dispatcher runs for an orphaned loop.
+/// libomp's schedule types pyomp's dispatcher runs for an orphaned loop (the static ones
+/// reach it in a cancellable loop, which is dispatched).
+const SCHED_STATIC_CHUNKED: i32 = 33;
+const SCHED_STATIC: i32 = 34;
 const SCHED_DYNAMIC_CHUNKED: i32 = 35;
 const SCHED_GUIDED_CHUNKED: i32 = 36;
 const SCHED_MODIFIERS: i32 = (1 << 29) | (1 << 30);
@@ -311,8 +317,8 @@ unsafe fn claim(frame: &mut TeamFrame, key: i64) -> Option<usize> {
 }
 
 /// An orphaned dispatched loop starts (`__kmpc_dispatch_init_8`'s arguments, after libomp's
-/// `init`): a dynamic or guided one of a pyomp region runs on pyomp's dispatcher, anything
-/// else on libomp's.
+/// `init`, then the thread's number and the team's size): a dynamic, guided or static one
+/// of a pyomp region runs on pyomp's dispatcher, anything else (runtime, auto) on libomp's.
 ///
 /// # Safety
 /// `init` is `__kmpc_dispatch_init_8`; the frames on the stack are live.
@@ -327,10 +333,13 @@ pub unsafe extern "C" fn pyomp_orphan_dispatch_init(
     ub: i64,
     st: i64,
     chunk: i64,
+    tid: i32,
     nth: i32,
 ) {
     let top = TOP.get();
     let kind = match schedule & !SCHED_MODIFIERS {
+        SCHED_STATIC_CHUNKED => Some(crate::runtime::STATIC_CHUNKED),
+        SCHED_STATIC => Some(crate::runtime::STATIC),
         SCHED_DYNAMIC_CHUNKED => Some(crate::runtime::DYNAMIC),
         SCHED_GUIDED_CHUNKED => Some(crate::runtime::GUIDED),
         _ => None,
@@ -342,6 +351,7 @@ pub unsafe extern "C" fn pyomp_orphan_dispatch_init(
             frame.kind = i64::from(kind);
             frame.chunk = chunk;
             frame.n = ub + 1;
+            frame.tid = i64::from(tid.max(0));
             frame.nth = i64::from(nth.max(1));
             pyomp_loop_start(frame.states[i].as_mut_ptr(), ub + 1);
             return;
@@ -382,7 +392,7 @@ pub unsafe extern "C" fn pyomp_orphan_dispatch_next(
         frame.states[i].as_mut_ptr(),
         frame.kind as i32,
         frame.chunk,
-        0,
+        frame.tid as i32,
         frame.nth as i32,
         &mut lo,
         &mut hi,
@@ -576,6 +586,7 @@ mod tests {
                             kind: 0,
                             chunk: 0,
                             n: 0,
+                            tid: 0,
                             nth: 1,
                             states: [const { std::mem::MaybeUninit::uninit() }; ORPHAN_LOOPS],
                         };
@@ -628,7 +639,7 @@ mod tests {
     /// returns the iterations it got, and whether one of its chunks was flagged last.
     unsafe fn run_loop(key: usize, n: i64) -> (Vec<i64>, bool) {
         let ident = key as *const c_void;
-        pyomp_orphan_dispatch_init(fake_init, ident, 0, 35 | (1 << 29), 0, n - 1, 1, 3, 2);
+        pyomp_orphan_dispatch_init(fake_init, ident, 0, 35 | (1 << 29), 0, n - 1, 1, 3, 0, 2);
         let (mut last, mut lb, mut ub, mut st) = (0, 0, 0, 0);
         let (mut got, mut was_last) = (Vec::new(), false);
         while pyomp_orphan_dispatch_next(fake_next, ident, 0, &mut last, &mut lb, &mut ub, &mut st)

@@ -226,7 +226,7 @@ pub fn lower_for(
         .map(|errors| sharing::team_ids_at(errors.entry, module));
     // An orphaned dynamic/guided loop goes through crate::team_frame, which runs it on
     // pyomp's dispatcher inside a pyomp region (libomp's otherwise).
-    let wrapped = team.is_none() && !is_static && !ordered && !cancellable;
+    let wrapped = team.is_none() && !is_static && !ordered;
     let codegen = LoopCodegen {
         wrapped,
         team_ids,
@@ -404,11 +404,16 @@ pub fn lower_for(
         // cancellation barrier, which ends libomp's cancellation of the loop.
         let end = ir::terminator(last_tail).expect("tail ends in a branch");
         b.before(end);
-        if team.is_none() && !cancellable {
-            last_tail = super::sync::emit_orphan_barrier(module, func, ident, gtid, end);
+        if team.is_none() {
+            let barrier = if cancellable {
+                "__kmpc_cancel_barrier"
+            } else {
+                "__kmpc_barrier"
+            };
+            last_tail = super::sync::emit_orphan_barrier(module, func, ident, gtid, end, barrier);
             b.before(end);
         } else {
-            super::sync::emit_barrier(&b, module, ident, gtid, team.is_none());
+            super::sync::emit_barrier(&b, module, ident, gtid, false);
         }
         if let Some(flag) = cancel_flag {
             b.store(unsafe { LLVMConstInt(i32t, 0, 0) }, flag);
@@ -750,8 +755,10 @@ fn emit_init(g: &LoopCodegen, chunk: Option<Value>) {
             let (init, _) = abi::runtime_fn(module, "__kmpc_dispatch_init_8");
             let (nth_fn, nth_ty) = abi::runtime_fn(module, "omp_get_num_threads");
             let nth = b.call(nth_ty, nth_fn, &[], "omp.nth");
+            let (tid_fn, tid_ty) = abi::runtime_fn(module, "omp_get_thread_num");
+            let tid = b.call(tid_ty, tid_fn, &[], "omp.tid");
             let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_dispatch_init");
-            let args = [init, ident, gtid, sched, c(0), ub, c(1), chunk, nth];
+            let args = [init, ident, gtid, sched, c(0), ub, c(1), chunk, tid, nth];
             b.call(fty, f, &args, "");
         } else {
             let (f, fty) = abi::runtime_fn(module, "__kmpc_dispatch_init_8");
@@ -903,14 +910,17 @@ fn drain_if_cancelled(
         b.at_end(head);
         b.cond_br(drain, drain_bb, cont);
         b.at_end(drain_bb);
-        let (f, fty) = abi::runtime_fn(g.module, "__kmpc_dispatch_next_8");
         let s = g.s;
-        let again = b.call(
-            fty,
-            f,
-            &[g.ident, g.gtid, s.last_chunk, s.lb, s.ub, s.stride],
-            "omp.drain.next",
-        );
+        let again = if g.wrapped {
+            let (next, _) = abi::runtime_fn(g.module, "__kmpc_dispatch_next_8");
+            let (f, fty) = abi::runtime_fn(g.module, "pyomp_orphan_dispatch_next");
+            let args = [next, g.ident, g.gtid, s.last_chunk, s.lb, s.ub, s.stride];
+            b.call(fty, f, &args, "omp.drain.next")
+        } else {
+            let (f, fty) = abi::runtime_fn(g.module, "__kmpc_dispatch_next_8");
+            let args = [g.ident, g.gtid, s.last_chunk, s.lb, s.ub, s.stride];
+            b.call(fty, f, &args, "omp.drain.next")
+        };
         let more_left = LLVMBuildICmp(
             b.raw,
             LLVMIntPredicate::LLVMIntNE,

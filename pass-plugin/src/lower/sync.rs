@@ -235,7 +235,7 @@ pub fn lower_in_place(
             ir::split_before(first, "omp.after.barrier");
             raise::branch_if_failed(ctx, shape.end, errors, errors.leave_path);
         } else {
-            emit_orphan_barrier(module, func, ident, gtid, first);
+            emit_orphan_barrier(module, func, ident, gtid, first, "__kmpc_barrier");
         }
     }
     Ok(RegionReport::in_place(
@@ -281,17 +281,21 @@ pub fn emit_barrier(
 /// is in, and when a team mate stopped before it the function returns
 /// `team_frame::LEAVE_STATUS` at once (its callers pass it up to the region, which
 /// leaves). Emitted before `at`, which then starts the block returned (after the barrier).
+/// `barrier` names the runtime's barrier to call (`__kmpc_cancel_barrier` for an orphaned
+/// cancellable loop: it also ends libomp's cancellation of the loop; its result is not
+/// needed).
 pub fn emit_orphan_barrier(
     module: LLVMModuleRef,
     func: Value,
     ident: Value,
     gtid: Value,
     at: Value,
+    barrier: &str,
 ) -> Block {
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let b = Builder::new(ctx);
     b.before(at);
-    let (barrier, _) = abi::runtime_fn(module, "__kmpc_barrier");
+    let (barrier, _) = abi::runtime_fn(module, barrier);
     let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_barrier");
     let told = b.call(fty, f, &[barrier, ident, gtid], "omp.orphan.leave");
     leave_if_told(module, func, told)
