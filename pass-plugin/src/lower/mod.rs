@@ -370,44 +370,8 @@ fn lower_parallel(
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let (r, shape) = (&n.r, &n.shape);
     let errors = n.errors.expect("parallel regions have a failure record");
-    // The region's end code: the wait for tasks, if any (end_code); reductions combined,
-    // unless a thread failed (a thread that raised may have released its copies), in a
-    // block of their own (combine); the final barrier, if needed (after_combine); the
-    // releases (leave_path). Seen as a shape, the body ends at `after_combine`.
     let end_code = errors.end_code;
-    let combine = ir::split_before(
-        ir::terminator(end_code).expect("end code ends in a branch"),
-        "omp.combine",
-    );
-    let after_combine = ir::split_before(
-        ir::terminator(combine).expect("split leaves a branch"),
-        "omp.after.combine",
-    );
-    let may_fail = !region::returns(&region::blocks(r, shape)?).is_empty() || records_used(&errors);
-    if may_fail {
-        let b = ir::Builder::new(ctx);
-        let branch = ir::terminator(end_code).expect("split leaves a branch");
-        b.before(branch);
-        unsafe {
-            let i32t = llvm_sys::core::LLVMInt32TypeInContext(ctx);
-            let status = b.load(i32t, errors.status, "omp.err.status.v");
-            // (other threads write it atomically)
-            llvm_sys::core::LLVMSetOrdering(
-                status,
-                llvm_sys::LLVMAtomicOrdering::LLVMAtomicOrderingMonotonic,
-            );
-            llvm_sys::core::LLVMSetAlignment(status, 4);
-            let ok = llvm_sys::core::LLVMBuildICmp(
-                b.raw,
-                llvm_sys::LLVMIntPredicate::LLVMIntEQ,
-                status,
-                llvm_sys::core::LLVMConstInt(i32t, 0, 0),
-                ir::cstr("omp.ok").as_ptr(),
-            );
-            b.cond_br(ok, combine, after_combine);
-        }
-        ir::erase(branch);
-    }
+    let after_combine = split_end_code(ctx, r, shape, &errors)?;
     // Recomputed: inner regions lowered before this one replaced or added blocks.
     let mut blocks = region::blocks(r, shape)?;
     let body = Shape {
@@ -535,6 +499,55 @@ fn calls_out(blocks: &[Block]) -> bool {
         ir::opcode(i) == llvm_sys::LLVMOpcode::LLVMCall
             && ir::called_name(i).is_none_or(|name| !RUNTIME.iter().any(|p| name.starts_with(p)))
     })
+}
+
+/// Lays out the region's end code: the wait for tasks, if any (`end_code`); reductions
+/// combined, unless a thread failed (a thread that raised may have released its copies),
+/// in a block of their own (`omp.combine`); the final barrier, if needed (the block
+/// returned, `omp.after.combine`); the releases (`leave_path`). Seen as a shape, the body
+/// ends at the block returned, so the combines go in the one before it.
+fn split_end_code(
+    ctx: LLVMContextRef,
+    r: &MarkedRegion,
+    shape: &Shape,
+    errors: &TeamErrors,
+) -> PassResult<Block> {
+    let end_code = errors.end_code;
+    let combine = ir::split_before(
+        ir::terminator(end_code).expect("end code ends in a branch"),
+        "omp.combine",
+    );
+    let after_combine = ir::split_before(
+        ir::terminator(combine).expect("split leaves a branch"),
+        "omp.after.combine",
+    );
+    let may_fail = !region::returns(&region::blocks(r, shape)?).is_empty() || records_used(errors);
+    if !may_fail {
+        return Ok(after_combine);
+    }
+    let b = ir::Builder::new(ctx);
+    let branch = ir::terminator(end_code).expect("split leaves a branch");
+    b.before(branch);
+    unsafe {
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let status = b.load(i32t, errors.status, "omp.err.status.v");
+        // (other threads write it atomically)
+        LLVMSetOrdering(
+            status,
+            llvm_sys::LLVMAtomicOrdering::LLVMAtomicOrderingMonotonic,
+        );
+        LLVMSetAlignment(status, 4);
+        let ok = LLVMBuildICmp(
+            b.raw,
+            llvm_sys::LLVMIntPredicate::LLVMIntEQ,
+            status,
+            LLVMConstInt(i32t, 0, 0),
+            ir::cstr("omp.ok").as_ptr(),
+        );
+        b.cond_br(ok, combine, after_combine);
+    }
+    ir::erase(branch);
+    Ok(after_combine)
 }
 
 /// Whether anything (an inner construct) records failures in this team's status.
