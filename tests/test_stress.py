@@ -1280,7 +1280,7 @@ ORPHANED_DYNAMIC_LOOP_RAISES = textwrap.dedent("""
 
     @njit
     def helper(out, who):
-        with openmp("for schedule({schedule})"):
+        with openmp("for schedule({schedule}){ordered}"):
             for i in range(out.size):
                 if i == who:
                     raise ValueError("in the loop")
@@ -1309,7 +1309,8 @@ ORPHANED_DYNAMIC_LOOP_RAISES = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("schedule", ["dynamic, 1", "guided", "dynamic, 7",
-                                      "dynamic, 1 cancellable", "static cancellable"])
+                                      "dynamic, 1 cancellable", "static cancellable",
+                                      "dynamic ordered", "static ordered"])
 def test_orphaned_dynamic_loops_survive_a_raise(schedule):
     # Was a hang: orphaned loops ran on libomp's dispatch buffers, which outlive the
     # region; the one a raising thread never finished (the next loop, which it skipped)
@@ -1317,11 +1318,17 @@ def test_orphaned_dynamic_loops_survive_a_raise(schedule):
     # with their state in the region (team_frame.rs). A cancellable loop (one with a
     # cancellation point) is dispatched whatever its schedule, and ended by libomp's
     # cancellation barrier, which is counted too.
+    # An ordered loop's `ordered` blocks take turns kept in the region too.
     cancellation = ""
     if schedule.endswith(" cancellable"):
         schedule = schedule.removesuffix(" cancellable")
         cancellation = 'with openmp("cancellation point for"):\n                    pass'
-    src = ORPHANED_DYNAMIC_LOOP_RAISES.format(schedule=schedule, cancellation=cancellation)
+    ordered = ""
+    if schedule.endswith(" ordered"):
+        schedule, ordered = schedule.removesuffix(" ordered"), " ordered"
+        cancellation = 'with openmp("ordered"):\n                    out[i] += 0'
+    src = ORPHANED_DYNAMIC_LOOP_RAISES.format(schedule=schedule, cancellation=cancellation,
+                                              ordered=ordered)
     try:
         out = subprocess.run([sys.executable, "-W", "ignore", "-c", src],
                              capture_output=True, text=True, timeout=120, check=False)

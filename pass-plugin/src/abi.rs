@@ -262,6 +262,26 @@ pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
         &[T::Ptr, T::Ptr, T::I32],
         false,
     ),
+    // an orphaned ordered loop: iteration number; libomp's fn, ident*, gtid (-> skip)
+    ("pyomp_orphan_iteration", T::Void, &[T::I64], false),
+    (
+        "pyomp_orphan_ordered_enter",
+        T::I32,
+        &[T::Ptr, T::Ptr, T::I32],
+        false,
+    ),
+    (
+        "pyomp_orphan_ordered_exit",
+        T::Void,
+        &[T::Ptr, T::Ptr, T::I32],
+        false,
+    ),
+    (
+        "pyomp_orphan_iteration_end",
+        T::Void,
+        &[T::Ptr, T::Ptr, T::I32],
+        false,
+    ),
     // barrier fn, copyprivate fn, ident*, gtid, size, data*, copy fn, chosen -> 1: leave
     (
         "pyomp_orphan_copyprivate",

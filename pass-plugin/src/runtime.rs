@@ -32,6 +32,13 @@ pub struct LoopState {
     total: i64,
 }
 
+impl LoopState {
+    /// Where the current execution's iterations start in the construct's count.
+    pub fn base(&self) -> i64 {
+        self.base
+    }
+}
+
 /// Schedule codes the pass emits; a runtime schedule passes omp_get_schedule's kind + 16.
 pub const STATIC: i32 = 0;
 pub const STATIC_CHUNKED: i32 = 1;

@@ -50,12 +50,12 @@ pub const LEAVE_STATUS: i32 = -100;
 /// dispatcher (more fall back to libomp's).
 pub const ORPHAN_LOOPS: usize = 4;
 
-/// `TeamFrame`'s size in 8-byte words (the pass allocates it as `[29 x i64]`).
-pub const FRAME_WORDS: u64 = 13 + 4 * ORPHAN_LOOPS as u64;
+/// `TeamFrame`'s size in 8-byte words (the pass allocates it as `[31 x i64]`).
+pub const FRAME_WORDS: u64 = 15 + 4 * ORPHAN_LOOPS as u64;
 
 /// The team's table of orphaned loops, in 8-byte words: ORPHAN_LOOPS keys, then as many
-/// `next` counters (zeroed before the fork).
-pub const LOOP_TABLE_WORDS: u64 = 2 * ORPHAN_LOOPS as u64;
+/// `next` counters, then as many ordered turn counters (zeroed before the fork).
+pub const LOOP_TABLE_WORDS: u64 = 3 * ORPHAN_LOOPS as u64;
 
 /// The gate's bit saying that a thread that stops always meets its team at a barrier at
 /// the region's end (the region has barriers or tasks of its own): set in the value the
@@ -103,6 +103,10 @@ pub struct TeamFrame {
     n: i64,
     tid: i64,
     nth: i64,
+    /// An ordered loop: the iteration the thread runs, and whether its `ordered` block
+    /// passed the turn on.
+    iter: i64,
+    passed_turn: i64,
     states: [std::mem::MaybeUninit<LoopState>; ORPHAN_LOOPS],
 }
 
@@ -140,6 +144,8 @@ pub unsafe extern "C" fn pyomp_team_enter(
     addr_of_mut!((*frame).chunk).write(0);
     addr_of_mut!((*frame).n).write(0);
     addr_of_mut!((*frame).tid).write(0);
+    addr_of_mut!((*frame).iter).write(0);
+    addr_of_mut!((*frame).passed_turn).write(0);
     addr_of_mut!((*frame).nth).write(1);
     TOP.set(frame);
 }
@@ -293,6 +299,7 @@ pub unsafe extern "C" fn pyomp_team_stop(
 /// libomp's schedule types pyomp's dispatcher runs for an orphaned loop (the static ones
 /// reach it in a cancellable loop, which is dispatched).
 const SCHED_STATIC_CHUNKED: i32 = 33;
+const SCHED_ORDERED: i32 = 32;
 const SCHED_STATIC: i32 = 34;
 const SCHED_DYNAMIC_CHUNKED: i32 = 35;
 const SCHED_GUIDED_CHUNKED: i32 = 36;
@@ -337,7 +344,12 @@ pub unsafe extern "C" fn pyomp_orphan_dispatch_init(
     nth: i32,
 ) {
     let top = TOP.get();
-    let kind = match schedule & !SCHED_MODIFIERS {
+    // (an ordered loop's kmp_ord_* type is the plain one + 32)
+    let plain = match schedule & !SCHED_MODIFIERS {
+        s if s > SCHED_ORDERED + SCHED_STATIC_CHUNKED - 1 => s - SCHED_ORDERED,
+        s => s,
+    };
+    let kind = match plain {
         SCHED_STATIC_CHUNKED => Some(crate::runtime::STATIC_CHUNKED),
         SCHED_STATIC => Some(crate::runtime::STATIC),
         SCHED_DYNAMIC_CHUNKED => Some(crate::runtime::DYNAMIC),
@@ -406,6 +418,117 @@ pub unsafe extern "C" fn pyomp_orphan_dispatch_next(
     got
 }
 
+/// The thread's orphaned loop on pyomp's dispatcher, if it runs one.
+unsafe fn own_loop() -> Option<(&'static mut TeamFrame, usize)> {
+    let top = TOP.get();
+    if top.is_null() || (*top).current < 0 {
+        return None;
+    }
+    let i = (*top).current as usize;
+    Some((&mut *top, i))
+}
+
+/// The turn counter of the frame's loop `i`.
+unsafe fn ticket(frame: &TeamFrame, i: usize) -> &AtomicI64 {
+    &*frame.loops.add(2 * ORPHAN_LOOPS + i)
+}
+
+/// Waits for the turn of the frame's current iteration; false instead when a thread of
+/// the team stopped (it may never take its turns).
+unsafe fn wait_turn(frame: &TeamFrame, i: usize) -> bool {
+    let want = (*frame.states[i].as_ptr()).base() + frame.iter;
+    let mut spins = 0u32;
+    loop {
+        if ticket(frame, i).load(SeqCst) == want {
+            return true;
+        }
+        if (*frame.stopped_at).load(SeqCst) != u32::MAX {
+            return false;
+        }
+        spins += 1;
+        if spins < 200 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+unsafe fn pass_turn(frame: &mut TeamFrame, i: usize) {
+    let next = (*frame.states[i].as_ptr()).base() + frame.iter + 1;
+    ticket(frame, i).store(next, SeqCst);
+    frame.passed_turn = 1;
+}
+
+/// An orphaned ordered loop's iteration `iter` (0-based in this execution) starts.
+///
+/// # Safety
+/// The frames on the stack are live.
+#[no_mangle]
+pub unsafe extern "C" fn pyomp_orphan_iteration(iter: i64) {
+    if let Some((frame, _)) = own_loop() {
+        frame.iter = iter;
+        frame.passed_turn = 0;
+    }
+}
+
+/// An `ordered` block of an orphaned loop starts (after libomp's `__kmpc_ordered`):
+/// waits for the iteration's turn; 1 to skip the block (a team mate stopped).
+///
+/// # Safety
+/// `ordered` is `__kmpc_ordered`; the frames on the stack are live.
+#[no_mangle]
+pub unsafe extern "C" fn pyomp_orphan_ordered_enter(
+    ordered: DispatchFini,
+    ident: *const c_void,
+    gtid: i32,
+) -> i32 {
+    match own_loop() {
+        Some((frame, i)) => i32::from(!wait_turn(frame, i)),
+        None => {
+            ordered(ident, gtid);
+            0
+        }
+    }
+}
+
+/// An `ordered` block of an orphaned loop ends (after libomp's `__kmpc_end_ordered`).
+///
+/// # Safety
+/// `end_ordered` is `__kmpc_end_ordered`; the frames on the stack are live.
+#[no_mangle]
+pub unsafe extern "C" fn pyomp_orphan_ordered_exit(
+    end_ordered: DispatchFini,
+    ident: *const c_void,
+    gtid: i32,
+) {
+    match own_loop() {
+        Some((frame, i)) => pass_turn(frame, i),
+        None => end_ordered(ident, gtid),
+    }
+}
+
+/// An orphaned ordered loop's iteration ends (after libomp's `__kmpc_dispatch_fini_8`): if
+/// its `ordered` block did not pass the turn on, the thread waits for it and passes it.
+///
+/// # Safety
+/// `fini` is `__kmpc_dispatch_fini_8`; the frames on the stack are live.
+#[no_mangle]
+pub unsafe extern "C" fn pyomp_orphan_iteration_end(
+    fini: DispatchFini,
+    ident: *const c_void,
+    gtid: i32,
+) {
+    match own_loop() {
+        Some((frame, i)) => {
+            if frame.passed_turn == 0 && wait_turn(frame, i) {
+                pass_turn(frame, i);
+            }
+        }
+        None => fini(ident, gtid),
+    }
+}
+
 /// The end of the thread's orphaned dispatched loop (after libomp's `fini`).
 ///
 /// # Safety
@@ -449,6 +572,22 @@ pub fn symbols() -> Vec<(&'static str, usize)> {
         (
             "pyomp_orphan_dispatch_fini",
             pyomp_orphan_dispatch_fini as *const () as usize,
+        ),
+        (
+            "pyomp_orphan_iteration",
+            pyomp_orphan_iteration as *const () as usize,
+        ),
+        (
+            "pyomp_orphan_ordered_enter",
+            pyomp_orphan_ordered_enter as *const () as usize,
+        ),
+        (
+            "pyomp_orphan_ordered_exit",
+            pyomp_orphan_ordered_exit as *const () as usize,
+        ),
+        (
+            "pyomp_orphan_iteration_end",
+            pyomp_orphan_iteration_end as *const () as usize,
         ),
     ]
 }
@@ -588,6 +727,8 @@ mod tests {
                             n: 0,
                             tid: 0,
                             nth: 1,
+                            iter: 0,
+                            passed_turn: 0,
                             states: [const { std::mem::MaybeUninit::uninit() }; ORPHAN_LOOPS],
                         };
                         start.wait();

@@ -226,7 +226,7 @@ pub fn lower_for(
         .map(|errors| sharing::team_ids_at(errors.entry, module));
     // An orphaned dynamic/guided loop goes through crate::team_frame, which runs it on
     // pyomp's dispatcher inside a pyomp region (libomp's otherwise).
-    let wrapped = team.is_none() && !is_static && !ordered;
+    let wrapped = team.is_none() && !is_static;
     let codegen = LoopCodegen {
         wrapped,
         team_ids,
@@ -273,6 +273,19 @@ pub fn lower_for(
             b.store(iter, iter_slot);
             b.store(unsafe { LLVMConstInt(i32t, 0, 0) }, passed);
         }
+        if team.is_none() && ordered {
+            // an orphaned ordered loop: the iteration number its `ordered` block waits for
+            let args = ir::call_args(skip);
+            if let [_, lo, k] = args[..] {
+                if is_integer(lo) && is_integer(k) {
+                    let (lo, k) = (to_i64(&b, ctx, lo), to_i64(&b, ctx, k));
+                    let iter =
+                        unsafe { LLVMBuildAdd(b.raw, lo, k, ir::cstr("omp.iter.v").as_ptr()) };
+                    let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_iteration");
+                    b.call(fty, f, &[iter], "");
+                }
+            }
+        }
         let flag = b.load(i32t, state.skip, "omp.skip.v");
         let yes = unsafe {
             LLVMBuildICmp(
@@ -308,7 +321,12 @@ pub fn lower_for(
             }
             _ => {
                 let (f, fty) = abi::runtime_fn(module, "__kmpc_dispatch_fini_8");
-                b.call(fty, f, &[ident, gtid], "");
+                if wrapped {
+                    let (end, ety) = abi::runtime_fn(module, "pyomp_orphan_iteration_end");
+                    b.call(ety, end, &[f, ident, gtid], "");
+                } else {
+                    b.call(fty, f, &[ident, gtid], "");
+                }
             }
         }
         ir::erase(end);

@@ -101,8 +101,10 @@ pub fn lower_in_place(
         "single" => Some(("__kmpc_single", "__kmpc_end_single", None)),
         "critical" => Some(("__kmpc_critical", "__kmpc_end_critical", None)),
         // every thread runs its iteration's block, in iteration order: a team's loop
-        // takes pyomp's turns (see own_ordered), an orphaned one libomp's
+        // takes pyomp's turns (see own_ordered), an orphaned one the turns team_frame.rs
+        // keeps (pyomp's inside a pyomp region, libomp's outside: orphan_ordered)
         "ordered" if team.is_some() && r.payload.clauses.binds.is_some() => None,
+        "ordered" if team.is_none() => None,
         "ordered" => Some(("__kmpc_ordered", "__kmpc_end_ordered", None)),
         // atomic: for now a critical section on a lock all atomics share (OpenMP asks only
         // that atomics on one location exclude each other); hardware atomics are to come.
@@ -147,6 +149,9 @@ pub fn lower_in_place(
     };
     if let (Some(errors), Some(id), "ordered") = (&team, r.payload.clauses.binds, construct) {
         own_ordered(module, func, shape, &blocks, errors, id);
+    }
+    if let (None, "ordered") = (&team, construct) {
+        orphan_ordered(module, shape, &blocks, ident, gtid);
     }
     let mut chosen_flag = None;
     if let Some((enter, leave, filter)) = guard {
@@ -390,6 +395,43 @@ fn own_ordered(
         let (f, fty) = abi::runtime_fn(module, "pyomp_ordered_pass");
         b.call(fty, f, &[ticket, state, iter], "");
         b.store(LLVMConstInt(i32t, 1, 0), passed);
+    }
+}
+
+/// An orphaned loop's `ordered` block on the turns team_frame.rs keeps: wait for the
+/// iteration's turn (or skip the block once a team mate stopped), run the block, pass the
+/// turn on.
+fn orphan_ordered(
+    module: LLVMModuleRef,
+    shape: &Shape,
+    blocks: &[Block],
+    ident: Value,
+    gtid: Value,
+) {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let b = Builder::new(ctx);
+    demote_body_values(shape, blocks);
+    unsafe {
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let entry_branch = ir::terminator(shape.entry).expect("entry ends in a branch");
+        let body = ir::successors(shape.entry)[0];
+        b.before(entry_branch);
+        let (ordered, _) = abi::runtime_fn(module, "__kmpc_ordered");
+        let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_ordered_enter");
+        let gave_up = b.call(fty, f, &[ordered, ident, gtid], "omp.ordered.gave.up");
+        let skip = LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntNE,
+            gave_up,
+            LLVMConstInt(i32t, 0, 0),
+            ir::cstr("omp.ordered.skip").as_ptr(),
+        );
+        b.cond_br(skip, shape.end, body);
+        ir::erase(entry_branch);
+        b.before(ir::terminator(shape.tail()).expect("tail ends in a branch"));
+        let (end_ordered, _) = abi::runtime_fn(module, "__kmpc_end_ordered");
+        let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_ordered_exit");
+        b.call(fty, f, &[end_ordered, ident, gtid], "");
     }
 }
 
