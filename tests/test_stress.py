@@ -1310,7 +1310,7 @@ ORPHANED_DYNAMIC_LOOP_RAISES = textwrap.dedent("""
 
 @pytest.mark.parametrize("schedule", ["dynamic, 1", "guided", "dynamic, 7",
                                       "dynamic, 1 cancellable", "static cancellable",
-                                      "dynamic ordered", "static ordered"])
+                                      "dynamic ordered", "static ordered", "runtime"])
 def test_orphaned_dynamic_loops_survive_a_raise(schedule):
     # Was a hang: orphaned loops ran on libomp's dispatch buffers, which outlive the
     # region; the one a raising thread never finished (the next loop, which it skipped)
@@ -1390,3 +1390,31 @@ def test_guided_loops_share_out_their_iterations(fn):
     assert len(set(owner.tolist())) == 2, "both threads ran iterations"
     # the first chunk is half the loop (1000 / 2 threads): one thread ran all of it
     assert len(set(owner[:500].tolist())) == 1
+
+
+@njit
+def _runtime_loop(owner):
+    with openmp("for schedule(runtime)"):
+        for i in range(owner.size):
+            owner[i] = omp_get_thread_num()
+
+
+@njit
+def _calls_runtime_loop(owner):
+    with openmp("parallel num_threads(3)"):
+        _runtime_loop(owner)
+    return owner
+
+
+def test_orphaned_runtime_loops_follow_the_run_sched_icv():
+    # An orphaned schedule(runtime) loop on pyomp's dispatcher reads the run-sched ICV:
+    # static with chunk 1 deals iteration i to thread i % 3.
+    from pyomp.runtime.api import omp_sched_dynamic, omp_sched_static
+    try:
+        pyomp.omp_set_schedule(omp_sched_static, 1)
+        assert _calls_runtime_loop(np.full(12, -1)).tolist() == [0, 1, 2] * 4
+        pyomp.omp_set_schedule(omp_sched_static, 4)
+        assert _calls_runtime_loop(np.full(12, -1)).tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    finally:
+        pyomp.omp_set_schedule(omp_sched_dynamic, 1)
+        pyomp.omp_set_schedule(omp_sched_static, 0)

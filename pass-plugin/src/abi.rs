@@ -230,7 +230,8 @@ pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
         false,
     ),
     ("pyomp_team_exit", T::Void, &[T::Ptr], false),
-    // libomp's init fn, ident*, gtid, schedule, lb, ub, st, chunk, thread num, team size
+    // libomp's init fn, ident*, gtid, schedule, lb, ub, st, chunk, thread num, team size,
+    // omp_get_schedule
     (
         "pyomp_orphan_dispatch_init",
         T::Void,
@@ -245,6 +246,7 @@ pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
             T::I64,
             T::I32,
             T::I32,
+            T::Ptr,
         ],
         false,
     ),

@@ -75,6 +75,8 @@ type DispatchNext =
     unsafe extern "C" fn(*const c_void, i32, *mut i32, *mut i64, *mut i64, *mut i64) -> i32;
 /// `__kmpc_dispatch_deinit(ident, gtid)`.
 type DispatchFini = unsafe extern "C" fn(*const c_void, i32);
+/// `omp_get_schedule(&kind, &chunk)`.
+type GetSchedule = unsafe extern "C" fn(*mut i32, *mut i32);
 
 /// One per thread and parallel region, in the outlined function's frame.
 #[repr(C)]
@@ -303,6 +305,8 @@ const SCHED_ORDERED: i32 = 32;
 const SCHED_STATIC: i32 = 34;
 const SCHED_DYNAMIC_CHUNKED: i32 = 35;
 const SCHED_GUIDED_CHUNKED: i32 = 36;
+const SCHED_RUNTIME: i32 = 37;
+const SCHED_AUTO: i32 = 38;
 const SCHED_MODIFIERS: i32 = (1 << 29) | (1 << 30);
 
 /// The table entry of the loop with `key` in this run of the region (claimed by the first
@@ -324,8 +328,9 @@ unsafe fn claim(frame: &mut TeamFrame, key: i64) -> Option<usize> {
 }
 
 /// An orphaned dispatched loop starts (`__kmpc_dispatch_init_8`'s arguments, after libomp's
-/// `init`, then the thread's number and the team's size): a dynamic, guided or static one
-/// of a pyomp region runs on pyomp's dispatcher, anything else (runtime, auto) on libomp's.
+/// `init`, then the thread's number, the team's size and `omp_get_schedule`): a loop of a
+/// pyomp region runs on pyomp's dispatcher (a runtime schedule read from the ICV, auto as
+/// static), one outside any region on libomp's.
 ///
 /// # Safety
 /// `init` is `__kmpc_dispatch_init_8`; the frames on the stack are live.
@@ -342,6 +347,7 @@ pub unsafe extern "C" fn pyomp_orphan_dispatch_init(
     chunk: i64,
     tid: i32,
     nth: i32,
+    get_schedule: GetSchedule,
 ) {
     let top = TOP.get();
     // (an ordered loop's kmp_ord_* type is the plain one + 32)
@@ -349,11 +355,19 @@ pub unsafe extern "C" fn pyomp_orphan_dispatch_init(
         s if s > SCHED_ORDERED + SCHED_STATIC_CHUNKED - 1 => s - SCHED_ORDERED,
         s => s,
     };
+    let mut chunk = chunk;
     let kind = match plain {
         SCHED_STATIC_CHUNKED => Some(crate::runtime::STATIC_CHUNKED),
-        SCHED_STATIC => Some(crate::runtime::STATIC),
+        SCHED_STATIC | SCHED_AUTO => Some(crate::runtime::STATIC),
         SCHED_DYNAMIC_CHUNKED => Some(crate::runtime::DYNAMIC),
         SCHED_GUIDED_CHUNKED => Some(crate::runtime::GUIDED),
+        SCHED_RUNTIME if !top.is_null() => {
+            // the run-sched ICV; pyomp_loop_next maps omp_sched_t kinds (+ OMP_KIND)
+            let (mut k, mut c) = (0i32, 0i32);
+            get_schedule(&mut k, &mut c);
+            chunk = i64::from(c);
+            Some(crate::runtime::OMP_KIND + (k & 0x7fff_ffff))
+        }
         _ => None,
     };
     if let (false, Some(kind), 0, 1) = (top.is_null(), kind, lb, st) {
@@ -752,6 +766,11 @@ mod tests {
 
     static LIBOMP_CALLS: AtomicUsize = AtomicUsize::new(0);
 
+    unsafe extern "C" fn fake_schedule(kind: *mut i32, chunk: *mut i32) {
+        *kind = 2;
+        *chunk = 4;
+    }
+
     unsafe extern "C" fn fake_init(
         _: *const c_void,
         _: i32,
@@ -780,7 +799,19 @@ mod tests {
     /// returns the iterations it got, and whether one of its chunks was flagged last.
     unsafe fn run_loop(key: usize, n: i64) -> (Vec<i64>, bool) {
         let ident = key as *const c_void;
-        pyomp_orphan_dispatch_init(fake_init, ident, 0, 35 | (1 << 29), 0, n - 1, 1, 3, 0, 2);
+        pyomp_orphan_dispatch_init(
+            fake_init,
+            ident,
+            0,
+            35 | (1 << 29),
+            0,
+            n - 1,
+            1,
+            3,
+            0,
+            2,
+            fake_schedule,
+        );
         let (mut last, mut lb, mut ub, mut st) = (0, 0, 0, 0);
         let (mut got, mut was_last) = (Vec::new(), false);
         while pyomp_orphan_dispatch_next(fake_next, ident, 0, &mut last, &mut lb, &mut ub, &mut st)

@@ -775,8 +775,21 @@ fn emit_init(g: &LoopCodegen, chunk: Option<Value>) {
             let nth = b.call(nth_ty, nth_fn, &[], "omp.nth");
             let (tid_fn, tid_ty) = abi::runtime_fn(module, "omp_get_thread_num");
             let tid = b.call(tid_ty, tid_fn, &[], "omp.tid");
+            let (get_schedule, _) = abi::runtime_fn(module, "omp_get_schedule");
             let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_dispatch_init");
-            let args = [init, ident, gtid, sched, c(0), ub, c(1), chunk, tid, nth];
+            let args = [
+                init,
+                ident,
+                gtid,
+                sched,
+                c(0),
+                ub,
+                c(1),
+                chunk,
+                tid,
+                nth,
+                get_schedule,
+            ];
             b.call(fty, f, &args, "");
         } else {
             let (f, fty) = abi::runtime_fn(module, "__kmpc_dispatch_init_8");
