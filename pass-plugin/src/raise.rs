@@ -338,17 +338,7 @@ pub fn redirect_returns(
                     LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.err.stop").as_ptr());
                 let leave =
                     LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.err.leave").as_ptr());
-                let passed = b.load(i32t, team.barriers_passed(ctx), "omp.barriers.v");
-                let stopped = b.load(i32t, team.stopped_at, "omp.stopped.at.v");
-                LLVMSetOrdering(stopped, LLVMAtomicOrdering::LLVMAtomicOrderingMonotonic);
-                LLVMSetAlignment(stopped, 4);
-                let gone = LLVMBuildICmp(
-                    b.raw,
-                    LLVMIntPredicate::LLVMIntULT,
-                    stopped,
-                    passed,
-                    ir::cstr("omp.err.gone").as_ptr(),
-                );
+                let gone = team.gone(&b);
                 let told = LLVMBuildICmp(
                     b.raw,
                     LLVMIntPredicate::LLVMIntEQ,
@@ -523,26 +513,32 @@ pub fn skip_if_gone(ctx: LLVMContextRef, block: Block, team: &TeamErrors) -> Blo
     let branch = ir::terminator(block).expect("split leaves a branch");
     let b = Builder::new(ctx);
     b.before(branch);
-    unsafe {
-        let i32t = LLVMInt32TypeInContext(ctx);
-        let passed = b.load(i32t, team.barriers_passed(ctx), "omp.barriers.v");
-        let stopped = b.load(i32t, team.stopped_at, "omp.stopped.at.v");
-        LLVMSetOrdering(stopped, LLVMAtomicOrdering::LLVMAtomicOrderingMonotonic);
-        LLVMSetAlignment(stopped, 4);
-        let gone = LLVMBuildICmp(
-            b.raw,
-            LLVMIntPredicate::LLVMIntULT,
-            stopped,
-            passed,
-            ir::cstr("omp.gone").as_ptr(),
-        );
-        b.cond_br(gone, team.leave_path, rest);
-    }
+    b.cond_br(team.gone(&b), team.leave_path, rest);
     ir::erase(branch);
     rest
 }
 
 impl TeamErrors {
+    /// i1 (at the builder): this thread passed the barrier where a stopped team mate met
+    /// the team (`stopped_at` < its count): it must leave without meeting another.
+    pub fn gone(&self, b: &Builder) -> Value {
+        unsafe {
+            let ctx = LLVMGetTypeContext(LLVMTypeOf(self.status));
+            let i32t = LLVMInt32TypeInContext(ctx);
+            let passed = b.load(i32t, self.barriers_passed(ctx), "omp.barriers.v");
+            let stopped = b.load(i32t, self.stopped_at, "omp.stopped.at.v");
+            LLVMSetOrdering(stopped, LLVMAtomicOrdering::LLVMAtomicOrderingMonotonic);
+            LLVMSetAlignment(stopped, 4);
+            LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntULT,
+                stopped,
+                passed,
+                ir::cstr("omp.err.gone").as_ptr(),
+            )
+        }
+    }
+
     /// i1: whether the team failed or its region was cancelled (at the builder).
     pub fn must_leave(&self, b: &Builder) -> Value {
         unsafe {

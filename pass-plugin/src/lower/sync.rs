@@ -352,8 +352,8 @@ fn demote_body_values(shape: &Shape, blocks: &[Block]) {
 }
 
 /// A team loop's `ordered` block on pyomp's turns (crate::runtime): wait for this
-/// iteration's turn (or skip the block once the team failed), run the block, pass the turn
-/// on and note it so the iteration's end does not pass it again.
+/// iteration's turn (or skip the block once the team failed), run the block, pass the
+/// turn on and note it so the iteration's end does not pass it again.
 fn own_ordered(
     module: LLVMModuleRef,
     func: Value,
@@ -364,38 +364,29 @@ fn own_ordered(
 ) {
     let _ = func;
     let ctx = unsafe { LLVMGetModuleContext(module) };
-    let b = Builder::new(ctx);
-    demote_body_values(shape, blocks);
     let (ticket, iter_slot, passed) = super::loops::ordered_slots(ctx, team, loop_id);
     let state = super::loops::loop_state(ctx, team, loop_id);
-    unsafe {
-        let (i32t, i64t) = (LLVMInt32TypeInContext(ctx), LLVMInt64TypeInContext(ctx));
-        let entry_branch = ir::terminator(shape.entry).expect("entry ends in a branch");
-        let body = ir::successors(shape.entry)[0];
-        b.before(entry_branch);
-        let iter = b.load(i64t, iter_slot, "omp.iter.v");
-        let (f, fty) = abi::runtime_fn(module, "pyomp_ordered_wait");
-        let gave_up = b.call(
-            fty,
-            f,
-            &[ticket, state, iter, team.status, team.cancelled],
-            "omp.ordered.gave.up",
-        );
-        let skip = LLVMBuildICmp(
-            b.raw,
-            LLVMIntPredicate::LLVMIntNE,
-            gave_up,
-            LLVMConstInt(i32t, 0, 0),
-            ir::cstr("omp.ordered.skip").as_ptr(),
-        );
-        b.cond_br(skip, shape.end, body);
-        ir::erase(entry_branch);
-        b.before(ir::terminator(shape.tail()).expect("tail ends in a branch"));
-        let iter = b.load(i64t, iter_slot, "omp.iter.v");
-        let (f, fty) = abi::runtime_fn(module, "pyomp_ordered_pass");
-        b.call(fty, f, &[ticket, state, iter], "");
-        b.store(LLVMConstInt(i32t, 1, 0), passed);
-    }
+    let i64t = unsafe { LLVMInt64TypeInContext(ctx) };
+    take_turns(
+        module,
+        shape,
+        blocks,
+        |b| {
+            let iter = b.load(i64t, iter_slot, "omp.iter.v");
+            let (f, fty) = abi::runtime_fn(module, "pyomp_ordered_wait");
+            let args = [ticket, state, iter, team.status, team.cancelled];
+            b.call(fty, f, &args, "omp.ordered.gave.up")
+        },
+        |b| {
+            let iter = b.load(i64t, iter_slot, "omp.iter.v");
+            let (f, fty) = abi::runtime_fn(module, "pyomp_ordered_pass");
+            b.call(fty, f, &[ticket, state, iter], "");
+            b.store(
+                unsafe { LLVMConstInt(LLVMInt32TypeInContext(ctx), 1, 0) },
+                passed,
+            );
+        },
+    );
 }
 
 /// An orphaned loop's `ordered` block on the turns team_frame.rs keeps: wait for the
@@ -408,31 +399,52 @@ fn orphan_ordered(
     ident: Value,
     gtid: Value,
 ) {
+    take_turns(
+        module,
+        shape,
+        blocks,
+        |b| {
+            let (ordered, _) = abi::runtime_fn(module, "__kmpc_ordered");
+            let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_ordered_enter");
+            b.call(fty, f, &[ordered, ident, gtid], "omp.ordered.gave.up")
+        },
+        |b| {
+            let (end_ordered, _) = abi::runtime_fn(module, "__kmpc_end_ordered");
+            let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_ordered_exit");
+            b.call(fty, f, &[end_ordered, ident, gtid], "");
+        },
+    );
+}
+
+/// An `ordered` block between `wait` (an i32: nonzero to skip the block) at its start and
+/// `pass` at its end.
+fn take_turns(
+    module: LLVMModuleRef,
+    shape: &Shape,
+    blocks: &[Block],
+    wait: impl FnOnce(&Builder) -> Value,
+    pass: impl FnOnce(&Builder),
+) {
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let b = Builder::new(ctx);
     demote_body_values(shape, blocks);
-    unsafe {
-        let i32t = LLVMInt32TypeInContext(ctx);
-        let entry_branch = ir::terminator(shape.entry).expect("entry ends in a branch");
-        let body = ir::successors(shape.entry)[0];
-        b.before(entry_branch);
-        let (ordered, _) = abi::runtime_fn(module, "__kmpc_ordered");
-        let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_ordered_enter");
-        let gave_up = b.call(fty, f, &[ordered, ident, gtid], "omp.ordered.gave.up");
-        let skip = LLVMBuildICmp(
+    let entry_branch = ir::terminator(shape.entry).expect("entry ends in a branch");
+    let body = ir::successors(shape.entry)[0];
+    b.before(entry_branch);
+    let gave_up = wait(&b);
+    let skip = unsafe {
+        LLVMBuildICmp(
             b.raw,
             LLVMIntPredicate::LLVMIntNE,
             gave_up,
-            LLVMConstInt(i32t, 0, 0),
+            LLVMConstInt(LLVMInt32TypeInContext(ctx), 0, 0),
             ir::cstr("omp.ordered.skip").as_ptr(),
-        );
-        b.cond_br(skip, shape.end, body);
-        ir::erase(entry_branch);
-        b.before(ir::terminator(shape.tail()).expect("tail ends in a branch"));
-        let (end_ordered, _) = abi::runtime_fn(module, "__kmpc_end_ordered");
-        let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_ordered_exit");
-        b.call(fty, f, &[end_ordered, ident, gtid], "");
-    }
+        )
+    };
+    b.cond_br(skip, shape.end, body);
+    ir::erase(entry_branch);
+    b.before(ir::terminator(shape.tail()).expect("tail ends in a branch"));
+    pass(&b);
 }
 
 /// `single copyprivate(x, ...)`: at the start of the block after the construct every thread
