@@ -1196,20 +1196,6 @@ def _private_arrays_then_raise(nt, who):
     return s[0]
 
 
-@pytest.mark.parametrize("k", [2, 3, 8])
-def test_threads_that_leave_early_release_their_private_arrays(k):
-    # The team mates of a thread that raised before a barrier leave after it, past the
-    # region's end code: their reference to the firstprivate `a` and their reduction copy
-    # of `s` were never released.
-    assert _private_arrays_then_raise(k, -1) == k
-    with nrt_balanced():
-        for who in (0, k - 1):
-            for _ in range(10):
-                with pytest.raises(ValueError, match="before the barrier"):
-                    _private_arrays_then_raise(k, who)
-    assert _private_arrays_then_raise(k, -1) == k
-
-
 @njit
 def _region_array_then_raise(nt, who):
     s = 0.0
@@ -1224,17 +1210,20 @@ def _region_array_then_raise(nt, who):
     return s
 
 
-@pytest.mark.parametrize("k", [2, 3, 8])
-def test_threads_that_leave_early_release_the_regions_own_arrays(k):
-    # `tmp` is each thread's own; Numba releases it after its last use, which the team
-    # mates of a thread that raised before the barrier never reach.
-    assert _region_array_then_raise(k, -1) == k
+@pytest.mark.parametrize("kernel", [_private_arrays_then_raise, _region_array_then_raise],
+                         ids=["private copies", "the region's own arrays"])
+@pytest.mark.parametrize("k", [1, 2, 3, 8])
+def test_threads_that_leave_early_release_what_they_hold(kernel, k):
+    # The team mates of a thread that raised before a barrier leave after it, past the
+    # region's end code and past Numba's `del`s: their reference to the firstprivate `a`,
+    # their reduction copy of `s` and their own `tmp` were never released.
+    assert kernel(k, -1) == k
     with nrt_balanced():
         for who in (0, k - 1):
             for _ in range(10):
                 with pytest.raises(ValueError, match="before the barrier"):
-                    _region_array_then_raise(k, who)
-        assert _region_array_then_raise(k, -1) == k
+                    kernel(k, who)
+        assert kernel(k, -1) == k
 
 
 @njit

@@ -254,37 +254,20 @@ pub fn lower_for(
     for skip in marker_calls(&blocks, SKIP, id) {
         body_start = Some(ir::parent_block(skip));
         b.before(skip);
-        if let (Some(errors), true) = (&team, own.is_some()) {
-            // pyomp's ordered turns: the iteration number its `ordered` block waits for
-            let (_, iter_slot, passed) = ordered_slots(ctx, errors, id);
-            let args = ir::call_args(skip);
-            let [_, lo, k] = args[..] else {
-                return Err(PassError::Internal {
-                    message: format!("loop {id}: the skip marker takes (id, lo, k)"),
-                });
-            };
-            if !is_integer(lo) || !is_integer(k) {
-                return Err(PassError::Internal {
-                    message: format!("loop {id}: the skip marker's lo and k are integers"),
-                });
+        // pyomp's ordered turns: the iteration number its `ordered` block waits for, kept
+        // in the team's region (a team's loop) or in its frame (an orphaned ordered loop)
+        match (&team, own.is_some()) {
+            (Some(errors), true) => {
+                let (_, iter_slot, passed) = ordered_slots(ctx, errors, id);
+                b.store(iteration_number(&b, ctx, skip, id)?, iter_slot);
+                b.store(unsafe { LLVMConstInt(i32t, 0, 0) }, passed);
             }
-            let (lo, k) = (to_i64(&b, ctx, lo), to_i64(&b, ctx, k));
-            let iter = unsafe { LLVMBuildAdd(b.raw, lo, k, ir::cstr("omp.iter.v").as_ptr()) };
-            b.store(iter, iter_slot);
-            b.store(unsafe { LLVMConstInt(i32t, 0, 0) }, passed);
-        }
-        if team.is_none() && ordered {
-            // an orphaned ordered loop: the iteration number its `ordered` block waits for
-            let args = ir::call_args(skip);
-            if let [_, lo, k] = args[..] {
-                if is_integer(lo) && is_integer(k) {
-                    let (lo, k) = (to_i64(&b, ctx, lo), to_i64(&b, ctx, k));
-                    let iter =
-                        unsafe { LLVMBuildAdd(b.raw, lo, k, ir::cstr("omp.iter.v").as_ptr()) };
-                    let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_iteration");
-                    b.call(fty, f, &[iter], "");
-                }
+            (None, _) if ordered => {
+                let iter = iteration_number(&b, ctx, skip, id)?;
+                let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_iteration");
+                b.call(fty, f, &[iter], "");
             }
+            _ => {}
         }
         let flag = b.load(i32t, state.skip, "omp.skip.v");
         let yes = unsafe {
@@ -486,6 +469,24 @@ fn to_i64(b: &Builder, ctx: LLVMContextRef, v: Value) -> Value {
             std::cmp::Ordering::Equal => v,
         }
     }
+}
+
+/// The iteration number (i64) a skip marker `pyomp.loop.skip(id, lo, k)` stands at: its
+/// chunk's start plus its place in the chunk.
+fn iteration_number(b: &Builder, ctx: LLVMContextRef, skip: Value, id: u64) -> PassResult<Value> {
+    let args = ir::call_args(skip);
+    let [_, lo, k] = args[..] else {
+        return Err(PassError::Internal {
+            message: format!("loop {id}: the skip marker takes (id, lo, k)"),
+        });
+    };
+    if !is_integer(lo) || !is_integer(k) {
+        return Err(PassError::Internal {
+            message: format!("loop {id}: the skip marker's lo and k are integers"),
+        });
+    }
+    let (lo, k) = (to_i64(b, ctx, lo), to_i64(b, ctx, k));
+    Ok(unsafe { LLVMBuildAdd(b.raw, lo, k, ir::cstr("omp.iter.v").as_ptr()) })
 }
 
 /// The thread's LoopState of loop `id` (crate::runtime), at the team region's start.
