@@ -130,24 +130,6 @@ def test_library_without_kmpc_symbols_raises_import_error():
     assert "__kmpc_fork_call" in proc.stdout  # names a missing symbol
 
 
-def test_import_cost_on_top_of_numba():
-    def best_of_3(code):
-        times = []
-        for _ in range(3):
-            proc = run_ok(f"""
-                import time
-                t0 = time.perf_counter()
-                {code}
-                print(time.perf_counter() - t0)
-            """)
-            times.append(float(proc.stdout))
-        return min(times)
-
-    base = best_of_3("import numba")
-    with_pyomp = best_of_3("import numba; import pyomp.runtime")
-    assert with_pyomp - base < 0.3, (base, with_pyomp)
-
-
 def test_cached_compiled_code_finds_the_runtime(tmp_path):
     """A cache=True function is loaded from disk in a new process: the symbols must resolve."""
     (tmp_path / "cached_mod.py").write_text(textwrap.dedent("""

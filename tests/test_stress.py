@@ -24,7 +24,7 @@ import pyomp
 import pytest
 from helpers import compile_source
 from numba.core.runtime import _nrt_python, rtsys
-from pyomp import njit, omp_get_num_threads, omp_get_thread_num, openmp
+from pyomp import njit, omp_get_num_threads, omp_get_thread_num, omp_get_wtime, openmp
 
 #: Seconds a single test may take before the watchdog dumps every thread and exits.
 WATCHDOG = 240
@@ -1342,43 +1342,60 @@ def test_leaving_is_sticky(case):
 
 
 @njit
-def _guided_team(n, owner):
+def _hold_first_chunk(i, owner, seen):
+    """Iteration 0 waits (at most 20 s) until another thread has run an iteration. With the
+    team size right, the guided loop's first chunk is half the loop and the other thread
+    claims the next one while iteration 0's owner waits; with a team size of 1 the first
+    chunk would be the whole loop and nobody else ever runs one (the wait times out)."""
+    me = omp_get_thread_num()
+    owner[i] = me
+    if i == 0:
+        t0 = omp_get_wtime()
+        other = -1
+        while other < 0 and omp_get_wtime() - t0 < 20.0:
+            with openmp("atomic read"):
+                other = seen[1 - me]
+    else:
+        with openmp("atomic write"):
+            seen[me] = i
+
+
+@njit
+def _guided_team(n, owner, seen):
     with openmp("parallel num_threads(2)"):
         with openmp("for schedule(guided)"):
             for i in range(n):
-                x = 0.0
-                for k in range(2000):
-                    x += k * 0.5
-                owner[i] = omp_get_thread_num() + (0 if x > -1.0 else 1)
+                _hold_first_chunk(i, owner, seen)
     return owner
 
 
 @njit
-def _guided_loop(n, owner):
+def _guided_loop(n, owner, seen):
     with openmp("for schedule(guided)"):
         for i in range(n):
-            x = 0.0
-            for k in range(2000):
-                x += k * 0.5
-            owner[i] = omp_get_thread_num() + (0 if x > -1.0 else 1)
+            _hold_first_chunk(i, owner, seen)
 
 
 @njit
-def _guided_orphaned(n, owner):
+def _guided_orphaned(n, owner, seen):
     with openmp("parallel num_threads(2)"):
-        _guided_loop(n, owner)
+        _guided_loop(n, owner, seen)
     return owner
 
 
 @pytest.mark.parametrize("fn", [_guided_team, _guided_orphaned], ids=["team", "orphaned"])
 def test_guided_loops_share_out_their_iterations(fn):
     # A guided chunk is a share of what is left per thread: with the team size taken as 1
-    # the first thread to ask got the whole loop.
-    owner = fn(1000, np.full(1000, -1))
+    # the first thread to ask got the whole loop. Whoever takes iteration 0 holds its chunk
+    # until the other thread has run an iteration, so the second chunk is the other
+    # thread's whatever the machine's load: what the schedule guarantees, not a race.
+    owner = fn(1000, np.full(1000, -1), np.full(2, -1))
     assert (owner >= 0).all()
-    assert len(set(owner.tolist())) == 2, "both threads ran iterations"
-    # the first chunk is half the loop (1000 / 2 threads): one thread ran all of it
-    assert len(set(owner[:500].tolist())) == 1
+    first = owner[0]
+    # the first chunk is half the loop (1000 / 2 threads), all of it run by its claimer
+    assert (owner[:500] == first).all()
+    # the next chunk (500 / 2 = 250 iterations) went to the other thread
+    assert (owner[500:750] == 1 - first).all()
 
 
 @njit

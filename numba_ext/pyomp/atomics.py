@@ -45,6 +45,7 @@ def atomic_update(typingctx, op, arr, index, value):
     def codegen(context, builder, sig, args):
         _, ary_val, idx, val = args
         ary = make_array(arr)(context, builder, ary_val)
+        idx = context.cast(builder, idx, index, types.intp)
         ptr = cgutils.get_item_pointer(context, builder, arr, ary, [idx], wraparound=True)
         val = context.cast(builder, val, value, arr.dtype)
         builder.atomic_rmw(rmw, ptr, val, "monotonic")
@@ -347,6 +348,8 @@ def atomic_element(typingctx, form, arr, index, value):
     def codegen(context, builder, sig, args):
         _, ary_val, idx, val = args
         ary = make_array(arr)(context, builder, ary_val)
+        # Numba's indexing takes intp (an int32 index, e.g. a thread number, would not do)
+        idx = context.cast(builder, idx, index, types.intp)
         ptr = cgutils.get_item_pointer(context, builder, arr, ary, [idx], wraparound=True)
         val = context.cast(builder, val, value, arr.dtype)
         align = context.get_abi_sizeof(context.get_data_type(arr.dtype))

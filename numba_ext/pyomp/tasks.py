@@ -19,7 +19,8 @@ def element_address(typingctx, arr, index):
 
     def codegen(context, builder, sig, args):
         ary = make_array(arr)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, arr, ary, [args[1]], wraparound=True)
+        idx = context.cast(builder, args[1], index, types.intp)  # Numba indexes with intp
+        ptr = cgutils.get_item_pointer(context, builder, arr, ary, [idx], wraparound=True)
         return builder.ptrtoint(ptr, context.get_value_type(types.intp))
 
     return types.intp(arr, index), codegen
