@@ -58,6 +58,39 @@ def forkjoin(reps, out):
     return ((t1 - t0) - (t2 - t1)) / reps * 1e6
 
 
+#: The same function compiled with nogil=True: the caller holds no GIL at the fork, so
+#: the region does not release and retake it. The difference to `forkjoin` is what the
+#: GIL release costs a region called from a function that holds the GIL.
+forkjoin_nogil = njit(nogil=True)(forkjoin.py_func)
+
+
+@njit
+def forkjoin_reduction(reps, out):
+    """Microseconds per `parallel for reduction(+:s)` region of one iteration per thread
+    (minus the same sums without the region)."""
+    nt = omp_get_max_threads()
+    total = 0
+    t0 = omp_get_wtime()
+    for r in range(reps):
+        s = 0
+        with openmp("parallel for reduction(+:s)"):
+            for i in range(nt):
+                s += i + r
+        total += s
+    t1 = omp_get_wtime()
+    for r in range(reps):
+        s = 0
+        for i in range(nt):
+            s += i + r
+        total -= s
+    t2 = omp_get_wtime()
+    out[0] = total  # 0 when every region summed right
+    return ((t1 - t0) - (t2 - t1)) / reps * 1e6
+
+
+forkjoin_reduction_nogil = njit(nogil=True)(forkjoin_reduction.py_func)
+
+
 @numba.njit(parallel=True)
 def forkjoin_prange(reps, out):
     """The same with Numba's prange: one parallel loop of one iteration per thread."""

@@ -77,7 +77,10 @@ def kernels(quick, only):
     import pyomp
     from kernels import (
         forkjoin,
+        forkjoin_nogil,
         forkjoin_prange,
+        forkjoin_reduction,
+        forkjoin_reduction_nogil,
         mandelbrot,
         mandelbrot_prange,
         matmul,
@@ -167,8 +170,25 @@ def kernels(quick, only):
         fj_c = build("forkjoin")
         yield ("fork/join (EPCC)", f"reps={reps:,}", "us", {
             "pyomp": lambda k: forkjoin(reps, out),
+            "pyomp nogil": lambda k: forkjoin_nogil(reps, out),
             **{label: (lambda k, e=exe: run_c(e, k, reps)) for label, exe in fj_c.items()},
             "numba prange": lambda k: forkjoin_prange(reps, out),
+        })
+    if "forkjoin" in only:
+        fjr_c = build("forkjoin_reduction")
+        fj_reps = reps // 2
+
+        def checked_reduction(f):
+            value = f(fj_reps, out)
+            if out[0] != 0:
+                raise RuntimeError(f"{f.__name__}: wrong reduction result")
+            return value
+
+        yield ("for reduction f/j", f"reps={fj_reps:,}", "us", {
+            "pyomp": lambda k: checked_reduction(forkjoin_reduction),
+            "pyomp nogil": lambda k: checked_reduction(forkjoin_reduction_nogil),
+            **{label: (lambda k, e=exe: run_c_checked(e, k, fj_reps))
+               for label, exe in fjr_c.items()},
         })
     if "syncbench" in only:
         from kernels import syncbench

@@ -21,6 +21,8 @@ from . import (
     loops,
     markers,
     nonrect,
+    prange_calls,
+    printing,
     races,
     regions,
     sections,
@@ -507,6 +509,7 @@ def mark_regions(func_ir):
     found = list(find_openmp_withs(func_ir))
     if not found:
         return []
+    printing.print_whole_lines(func_ir)
     merge_versions(func_ir)
     func_ir._definitions = ir_utils.build_definitions(func_ir.blocks)
     cfg = analysis.compute_cfg_from_blocks(func_ir.blocks)
@@ -529,6 +532,7 @@ def mark_regions(func_ir):
 
     withs = [region_at(label) for label, _, _ in found]
     regions.nest(withs)
+    prange_calls.serialise_prange_calls(func_ir, set().union(*(r.blocks for r in withs)))
     for region in withs:
         _check_closely_nested(region)
         _check_nothing_inside_atomic(region)

@@ -180,6 +180,16 @@ fn llvm_type(ctx: LLVMContextRef, t: T) -> LLVMTypeRef {
 }
 
 /// pyomp's own loop dispatcher (crate::runtime), registered with the JIT by `import pyomp`.
+/// CPython's C API, resolved by the JIT in the Python process (Numba's own code calls
+/// `PyGILState_Ensure` the same way); the loader checks these at import too.
+pub const PYTHON_API: &[(&str, T, &[T], bool)] = &[
+    // 1 when this thread holds the GIL
+    ("PyGILState_Check", T::I32, &[], false),
+    // releases the GIL -> the thread's state
+    ("PyEval_SaveThread", T::Ptr, &[], false),
+    ("PyEval_RestoreThread", T::Void, &[T::Ptr], false),
+];
+
 pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
     // LoopState*, n
     ("pyomp_loop_start", T::Void, &[T::Ptr, T::I64], false),
@@ -323,6 +333,7 @@ pub fn runtime_fn(module: LLVMModuleRef, name: &str) -> (Value, LLVMTypeRef) {
     let &(_, ret, params, variadic) = RUNTIME
         .iter()
         .chain(PYOMP_RUNTIME)
+        .chain(PYTHON_API)
         .find(|r| r.0 == name)
         .unwrap_or_else(|| panic!("{name} is not in abi::RUNTIME"));
     unsafe {
@@ -377,7 +388,7 @@ pub fn ident(module: LLVMModuleRef, file: &str, func: &str, line: u32, col: u32)
 
 #[cfg(test)]
 mod tests {
-    use super::{PYOMP_RUNTIME, RUNTIME};
+    use super::{PYOMP_RUNTIME, PYTHON_API, RUNTIME};
 
     /// pyomp's own runtime functions: each one the pass may call is registered with the JIT
     /// (and each registered one is declared here), so no call goes unresolved.
@@ -399,7 +410,7 @@ mod tests {
     #[test]
     fn every_runtime_function_is_checked_by_the_python_loader() {
         let symbols = include_str!("../../numba_ext/pyomp/runtime/symbols.py");
-        for (name, ..) in RUNTIME {
+        for (name, ..) in RUNTIME.iter().chain(PYTHON_API) {
             assert!(
                 symbols.contains(&format!("\"{name}\"")),
                 "{name} missing from symbols.py"

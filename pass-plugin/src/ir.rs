@@ -448,6 +448,22 @@ impl Builder {
         let n = cstr(name);
         unsafe { LLVMBuildAlloca(self.raw, ty, n.as_ptr()) }
     }
+    /// An alloca of `ty` with the element count and alignment of `original`: Numba's
+    /// `alloca_once(..., size=ndim)` holds an array's shape and strides (one element per
+    /// dimension), so a one-element copy would let N-D code write past it.
+    pub fn alloca_like(&self, original: Value, ty: LLVMTypeRef, name: &str) -> Value {
+        let n = cstr(name);
+        unsafe {
+            let count = LLVMGetOperand(original, 0);
+            let copy = if LLVMIsAConstantInt(count).is_null() || LLVMConstIntGetZExtValue(count) != 1 {
+                LLVMBuildArrayAlloca(self.raw, ty, count, n.as_ptr())
+            } else {
+                LLVMBuildAlloca(self.raw, ty, n.as_ptr())
+            };
+            LLVMSetAlignment(copy, LLVMGetAlignment(original));
+            copy
+        }
+    }
     pub fn br(&self, dest: Block) -> Value {
         unsafe { LLVMBuildBr(self.raw, dest) }
     }

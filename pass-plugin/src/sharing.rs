@@ -275,7 +275,7 @@ fn private_copy(
     name: &str,
 ) -> Value {
     b.at_start(shape.entry);
-    let copy = b.alloca(ty, &format!("{name}.private"));
+    let copy = b.alloca_like(alloca, ty, &format!("{name}.private"));
     ir::replace_uses_in(alloca, copy, region);
     // Position after the alloca for the initialisation the caller emits.
     unsafe { LLVMPositionBuilderBefore(b.raw, LLVMGetNextInstruction(copy)) };

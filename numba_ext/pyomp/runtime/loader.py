@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from llvmlite import binding as llvm
 
 from ..errors import OpenMPRuntimeNotFound
-from .symbols import ALL_SYMBOLS
+from .symbols import ALL_SYMBOLS, PYTHON_API_SYMBOLS
 
 ENV_VAR = "PYOMP_OPENMP_LIB"
 
@@ -109,6 +109,7 @@ def _open(path: str, prefix: str = "") -> RuntimeLibrary:
         if llvm.address_of_symbol(name) != addr:  # pragma: no cover - defensive
             raise OpenMPRuntimeNotFound(f"{prefix}MCJIT cannot resolve {name} in {real!r}")
     _register_pyomp_runtime(prefix)
+    _check_python_api(prefix)
     return RuntimeLibrary(real, _vendor(real), _version(path, real), lib)
 
 
@@ -120,6 +121,16 @@ def _register_pyomp_runtime(prefix):
         llvm.add_symbol(name, addr)
         if llvm.address_of_symbol(name) != addr:  # pragma: no cover - defensive
             raise OpenMPRuntimeNotFound(f"{prefix}MCJIT cannot resolve {name}")
+
+
+def _check_python_api(prefix):
+    """The fork's GIL release calls CPython's C API by name: bound explicitly (the JIT
+    searches the process only once Numba has set up its own code generator)."""
+    for name in PYTHON_API_SYMBOLS:
+        addr = ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p).value
+        llvm.add_symbol(name, addr)
+        if llvm.address_of_symbol(name) != addr:  # pragma: no cover - defensive
+            raise OpenMPRuntimeNotFound(f"{prefix}MCJIT cannot resolve CPython's {name}")
 
 
 class _DlInfo(ctypes.Structure):

@@ -111,3 +111,12 @@ OMP_SYMBOLS = (
 )
 
 ALL_SYMBOLS = KMPC_SYMBOLS + OMP_SYMBOLS
+
+# CPython's C API, called by the code the pass emits: a region's fork releases the GIL
+# when the calling thread holds it and takes it back after the join.  The JIT resolves
+# them in the Python process itself; the loader checks that it does.
+PYTHON_API_SYMBOLS = (
+    "PyGILState_Check",
+    "PyEval_SaveThread",
+    "PyEval_RestoreThread",
+)

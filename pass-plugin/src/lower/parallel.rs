@@ -63,13 +63,87 @@ fn proc_bind_kind(kind: &str) -> u64 {
     }
 }
 
+/// Whether a fork gives up the GIL while the team runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GilAtFork {
+    /// A region not nested in another region of its function: the calling thread may
+    /// hold the GIL (a function called from Python without `nogil`).
+    ReleaseIfHeld,
+    /// A region nested in another of the same function: the outer fork released it.
+    AlreadyReleased,
+}
+
+/// Before `at` (in its block): if this thread holds the GIL, release it
+/// (`PyEval_SaveThread`); returns the saved thread state, or null when it did not hold it.
+///
+/// A thread that keeps the GIL through a region starves every team mate that needs it
+/// (print, objmode, np.random seeding, a prange launch): they wait for it forever while
+/// the holder waits for them at a barrier. With the GIL released, each thread (the
+/// master included) takes it only where Numba itself does (`PyGILState_Ensure`).
+fn release_gil_if_held(module: LLVMModuleRef, at: Value) -> Value {
+    unsafe {
+        let ctx = LLVMGetModuleContext(module);
+        let head = ir::parent_block(at);
+        let released = ir::split_before(at, "omp.gil.released");
+        let save_bb = ir::if_then_at_end(ctx, head, |b| {
+            let (check, check_ty) = abi::runtime_fn(module, "PyGILState_Check");
+            let held = b.call(check_ty, check, &[], "omp.gil.held");
+            LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntNE,
+                held,
+                LLVMConstNull(LLVMTypeOf(held)),
+                ir::cstr("omp.gil.is.held").as_ptr(),
+            )
+        });
+        let b = Builder::new(ctx);
+        b.before(ir::terminator(save_bb).expect("then block ends in a branch"));
+        let (save, save_ty) = abi::runtime_fn(module, "PyEval_SaveThread");
+        let state = b.call(save_ty, save, &[], "omp.gil.state");
+        // if_then_at_end put a continuation between `head` and `released`.
+        let cont = ir::successors(save_bb)[0];
+        b.at_start(cont);
+        let ptr = LLVMPointerTypeInContext(ctx, 0);
+        let phi = LLVMBuildPhi(b.raw, ptr, ir::cstr("omp.gil.saved").as_ptr());
+        let mut values = [LLVMConstNull(ptr), state];
+        let mut blocks = [head, save_bb];
+        LLVMAddIncoming(phi, values.as_mut_ptr(), blocks.as_mut_ptr(), 2);
+        debug_assert!(ir::successors(cont).contains(&released));
+        phi
+    }
+}
+
+/// At the start of `join`: take the GIL back if the fork released it. Returns the block
+/// after that, which ends in `join`'s old branch.
+fn take_gil_back(module: LLVMModuleRef, join: Block, saved: Value) -> Block {
+    unsafe {
+        let ctx = LLVMGetModuleContext(module);
+        let restore_bb = ir::if_then_at_end(ctx, join, |b| {
+            LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntNE,
+                saved,
+                LLVMConstNull(LLVMTypeOf(saved)),
+                ir::cstr("omp.gil.was.held").as_ptr(),
+            )
+        });
+        let b = Builder::new(ctx);
+        b.before(ir::terminator(restore_bb).expect("then block ends in a branch"));
+        let (restore, restore_ty) = abi::runtime_fn(module, "PyEval_RestoreThread");
+        b.call(restore_ty, restore, &[saved], "");
+        ir::successors(restore_bb)[0]
+    }
+}
+
 /// Replaces the call to the outlined region with the fork; returns the block after it (the
-/// join point, whose terminator continues to the region's end).
+/// join point, with the GIL back where the fork released it, whose terminator continues to
+/// the region's end).
 pub fn emit_fork(
     module: LLVMModuleRef,
     r: &MarkedRegion,
     out: &Outlined,
     alloc_block: Block,
+    gil: GilAtFork,
 ) -> PassResult<Block> {
     unsafe {
         let ctx = LLVMGetModuleContext(module);
@@ -115,6 +189,14 @@ pub fn emit_fork(
             ir::terminator(ir::parent_block(out.call)).expect("call block ends in a branch"),
             "omp.join",
         );
+        // Where the code after the region goes on (with the GIL back, where it was held).
+        let after = match gil {
+            GilAtFork::ReleaseIfHeld => {
+                let saved = release_gil_if_held(module, out.call);
+                take_gil_back(module, join, saved)
+            }
+            GilAtFork::AlreadyReleased => join,
+        };
         let Some(cond) = condition else {
             b.call(
                 fork_ty,
@@ -123,7 +205,7 @@ pub fn emit_fork(
                 "",
             );
             ir::erase(out.call);
-            return Ok(join);
+            return Ok(after);
         };
         // if(c): fork when c is true, otherwise run the region on this thread alone.
         let head = ir::parent_block(out.call);
@@ -172,6 +254,6 @@ pub fn emit_fork(
         );
         b.call(end_ser_ty, end_ser, &[ident, gtid], "");
         b.br(join);
-        Ok(join)
+        Ok(after)
     }
 }
