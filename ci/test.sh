@@ -6,4 +6,6 @@ export LLVM_SYS_191_PREFIX=${LLVM_SYS_191_PREFIX:-/usr/lib/llvm-19}
 echo "== cargo test"
 cargo test --quiet
 echo "== pytest"
-.venv/bin/python -m pytest -q "$@"
+# two worker processes (pytest-xdist): most of the suite's time is Numba compiling, one
+# core per worker; tests never depend on having the machine to themselves
+.venv/bin/python -m pytest -q -n 2 "$@"

@@ -64,6 +64,25 @@ def test_hello_world_prints_one_line_per_thread(k):
     assert out.stdout.rstrip().endswith("done")
 
 
+def test_a_team_of_one_keeps_the_gil_and_a_bigger_team_inside_it_releases_it():
+    # A team of one has no team mate to starve: its fork keeps the GIL (as serial Numba
+    # code does). A region in a function it calls forks a real team, which must release it.
+    out = run_script("""
+        @njit
+        def inner():
+            with openmp("parallel num_threads(3)"):
+                print("inner", omp_get_thread_num())
+        @njit
+        def outer():
+            with openmp("parallel num_threads(1)"):
+                print("outer", omp_get_thread_num())
+                inner()
+        outer()
+    """)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert sorted(out.stdout.splitlines()) == ["inner 0", "inner 1", "inner 2", "outer 0"]
+
+
 def test_print_in_a_worksharing_loop_and_in_critical():
     out = run_script("""
         @njit
@@ -287,6 +306,31 @@ def test_concurrent_callers_have_their_own_teams_and_tasks():
     for tasks, team in results:
         assert tasks == [i * i for i in range(50)]
         assert team == [3, 3, 3]
+
+
+@njit
+def _threadprivate_per_caller(seed, out):
+    x = seed
+    with openmp("threadprivate(x)"):
+        pass
+    with openmp("parallel num_threads(3) copyin(x)"):
+        x += omp_get_thread_num()
+    with openmp("parallel num_threads(3)"):
+        out[omp_get_thread_num()] = x  # each thread's copy, kept from the last region
+    return out
+
+
+def test_concurrent_callers_keep_their_own_threadprivate_copies():
+    results = [None] * 4
+
+    def call(i):
+        for _ in range(20):
+            results[i] = _threadprivate_per_caller(100 * i, np.zeros(3, np.int64)).tolist()
+            if results[i] != [100 * i, 100 * i + 1, 100 * i + 2]:
+                return
+
+    _in_python_threads(call)
+    assert results == [[100 * i + t for t in range(3)] for i in range(4)]
 
 
 def test_ctrl_c_during_a_region_raises_after_it():

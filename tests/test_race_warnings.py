@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import compile_source
-from numba.core.compiler import run_frontend
 from pyomp import (
     PyompWarning,
     RaceWarning,
@@ -24,7 +23,7 @@ from pyomp import (
     omp_set_lock,
     omp_unset_lock,
 )
-from pyomp.pipeline import OpenMPCompiler
+from pyomp.pipeline import OpenMPCompiler, run_frontend
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = {"omp_init_lock": omp_init_lock, "omp_set_lock": omp_set_lock,

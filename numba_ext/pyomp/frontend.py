@@ -219,13 +219,20 @@ def merge_versions(func_ir):
     Numba's bytecode reader versions variables assigned in straight-line code; a region's
     data sharing is about the Python variable, and with one name it becomes one alloca the
     Rust pass can share or privatise.  (SSA is off for these functions: see pipeline.py.)
+
+    Only the function's own variables (its code object's locals and cells) are merged:
+    the names Numba's bytecode reader makes for itself are versioned the same way
+    (`exception_check.3`, `mark_try_block.1`, `end_try_block.2` of a `try`), and its
+    lowering finds the `try` blocks by the one definition of each such name.
     """
+    code = func_ir.func_id.code
+    python_names = set(code.co_varnames) | set(code.co_cellvars) | set(code.co_freevars)
     renames = {}
     for block in func_ir.blocks.values():
         for stmt in block.body:
             for var in stmt.list_vars():
                 base, dot, version = var.name.partition(".")
-                if dot and sharing.is_user_var(var.name) and version.isdigit():
+                if dot and base in python_names and version.isdigit():
                     renames[var.name] = base
     if renames:
         ir_utils.replace_var_names(func_ir.blocks, renames)

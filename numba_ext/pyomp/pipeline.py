@@ -11,14 +11,14 @@ Nothing in Numba is patched: users get this with `pyomp.njit` or
 import linecache
 
 import llvmlite.binding as ll
-from numba.core import cgutils, errors
+from numba.core import bytecode, cgutils, errors, interpreter, postproc
 from numba.core.codegen import JITCodeLibrary
 from numba.core.compiler import CompilerBase, DefaultPassBuilder
 from numba.core.compiler_machinery import FunctionPass, LoweringPass, register_pass
 from numba.core.typed_passes import AnnotateTypes, NopythonTypeInference
 from numba.core.untyped_passes import IRProcessing, TranslateByteCode
 
-from . import frontend, markers, roundtrip, typechecks
+from . import flow, frontend, markers, roundtrip, typechecks, withends
 from .errors import PyompError
 
 
@@ -106,30 +106,56 @@ class UseOpenMPCodeLibrary(LoweringPass):
         return True
 
 
+def read_bytecode(func_id, bc):
+    """The Numba IR of a function's bytecode `bc`, read as pyomp's pipeline reads it.
+
+    Functions without `openmp` get Numba's reader, exactly.  Functions with OpenMP regions:
+    each `with` block gets one end where its exit code starts (pyomp.withends: a last
+    `while` loop on Python 3.10, 3.12 and 3.13; `bc` is changed), and pyomp's control-flow
+    tracer reads it (pyomp.flow: a `try` inside a region is kept, as outside one).  A
+    `with openmp` block every path of which raises can make Numba's POP_BLOCK rewrite run
+    out of block labels (an internal error of Numba's): reported as the error such a
+    region gets, at the function.
+    """
+    if not frontend.uses_openmp(func_id.func):
+        return interpreter.Interpreter(func_id).interpret(bc)
+    withends.fix_with_ends(bc)
+    try:
+        return flow.interpret(func_id, bc)
+    except errors.InternalError as exc:
+        if "POP_BLOCK peephole failed" not in str(exc):
+            raise
+        raise PyompError(
+            f"Numba cannot read the bytecode of '{func_id.func_qualname}' (its POP_BLOCK "
+            "rewrite fails around a `with` block); with OpenMP regions this happens when "
+            "every path through a region raises an exception, so the region never "
+            "reaches its end: pyomp needs a reachable end (raise under a condition)").at(
+                filename=func_id.filename, line=func_id.firstlineno,
+                source_line=linecache.getline(func_id.filename, func_id.firstlineno)
+                or None) from None
+
+
+def run_frontend(func):
+    """`numba.core.compiler.run_frontend` with pyomp's bytecode reader (`read_bytecode`):
+    the untyped Numba IR pyomp's front end sees, for tools and tests."""
+    func_id = bytecode.FunctionIdentity.from_function(func)
+    func_ir = read_bytecode(func_id, bytecode.ByteCode(func_id=func_id))
+    postproc.PostProcessor(func_ir).run(False)
+    return func_ir
+
+
 @register_pass(mutates_CFG=True, analysis_only=False)
 class OpenMPTranslateByteCode(TranslateByteCode):
-    """Numba's bytecode reader. A `with openmp` block every path of which raises can make
-    its POP_BLOCK rewrite run out of block labels (an internal error of Numba's): reported
-    as the error such a region gets, at the function."""
+    """Numba's bytecode reader; for functions with OpenMP regions, pyomp's
+    (`read_bytecode`)."""
 
     _name = "pyomp_translate_bytecode"
 
     def run_pass(self, state):
-        try:
-            return super().run_pass(state)
-        except errors.InternalError as exc:
-            if "POP_BLOCK peephole failed" not in str(exc) or \
-                    not frontend.uses_openmp(state.func_id.func):
-                raise
-            func_id = state.func_id
-            raise PyompError(
-                f"Numba cannot read the bytecode of '{func_id.func_qualname}' (its POP_BLOCK "
-                "rewrite fails around a `with` block); with OpenMP regions this happens when "
-                "every path through a region raises an exception, so the region never "
-                "reaches its end: pyomp needs a reachable end (raise under a condition)").at(
-                    filename=func_id.filename, line=func_id.firstlineno,
-                    source_line=linecache.getline(func_id.filename, func_id.firstlineno)
-                    or None) from None
+        if not frontend.uses_openmp(state.func_id.func):
+            return super().run_pass(state)  # Numba's reader, exactly
+        state.func_ir = read_bytecode(state.func_id, state.bc)
+        return True
 
 
 class OpenMPCompiler(CompilerBase):

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 
 from numba.core import ir
 
-from .errors import PyompError
+from .errors import PyompError, UnsupportedConstructError
+
+#: A `with` block inside a `try` statement (pyomp.flow reports it while reading bytecode).
+WITH_IN_TRY = (
+    "a `with` block (an OpenMP construct or region, `numba.objmode`, ...) inside a `try` "
+    "statement is not supported: Numba does not follow a `try` around a `with` block, so "
+    "an exception raised in the block would not reach the `except`/`finally`; put the "
+    "`try` inside the `with` block, or move the `with` block out of the `try`")
 
 
 @dataclass(eq=False)
@@ -58,7 +65,10 @@ def find_region(func_ir, head, stmt, located, nested=None):
     `pop_block`, or as a path back to the `with` itself.
     """
     blocks = func_ir.blocks
-    (body,) = _successors(blocks[head])
+    successors = _successors(blocks[head])
+    if len(successors) != 1:  # Numba's exception check after the `with` itself
+        raise located(UnsupportedConstructError(WITH_IN_TRY))
+    (body,) = successors
     region_blocks, pops = set(), []
     stack = [body]
     while stack:
@@ -69,12 +79,16 @@ def find_region(func_ir, head, stmt, located, nested=None):
             raise located(PyompError(_ESCAPE))
         block = blocks[label]
         region_blocks.add(label)
-        if nested is not None and any(isinstance(s, ir.EnterWith) for s in block.body):
-            inner = nested(label)
-            if inner is not None:
-                region_blocks |= inner.blocks
-                stack.append(inner.exit)
-                continue
+        enters = [s for s in block.body if isinstance(s, ir.EnterWith)]
+        if enters:
+            inner = nested(label) if nested is not None else None
+            if inner is None:
+                # Another `with` (numba.objmode, a user's context): its `pop_block` ends it,
+                # not ours; its blocks are ours (Numba's with-lifting handles it later).
+                inner = find_region(func_ir, label, enters[0], located, nested)
+            region_blocks |= inner.blocks
+            stack.append(inner.exit)
+            continue
         if any(isinstance(s, ir.PopBlock) for s in block.body):
             pops.append(label)
             continue  # the pop_block's successor is the region's exit
@@ -85,7 +99,8 @@ def find_region(func_ir, head, stmt, located, nested=None):
     returns = [label for label in region_blocks if isinstance(blocks[label].terminator, ir.Return)]
     pop_then_return = any(isinstance(blocks[_successors(blocks[p])[0]].terminator, ir.Return)
                           for p in pops)
-    if returns and (pop_then_return or not pops):
+    if (returns and (pop_then_return or not pops)) or \
+            (len(pops) > 1 and _returns_from_inside(blocks, region_blocks, pops, stmt)):
         raise located(PyompError(
             "`return` inside an OpenMP region is not allowed (a region has one exit); "
             "assign the result to a variable and return after the `with` block"))
@@ -100,6 +115,25 @@ def find_region(func_ir, head, stmt, located, nested=None):
     (exit_label,) = _successors(blocks[pop])
     return Region(head=head, body=body, pop=pop, exit=exit_label, blocks=region_blocks,
                   stmt=stmt)
+
+
+def _returns_from_inside(blocks, region_blocks, pops, stmt):
+    """Whether one of a region's several pop_blocks is a `return` inside the block.
+
+    Python 3.10 compiles `return` inside a `with` block as a copy of the block's end
+    (POP_BLOCK, the `__exit__` call) and the return, on the `with` statement's line: a
+    pop_block followed by a return on a line of the region (the return after the block is
+    on a later line)."""
+    lines = {s.loc.line for label in region_blocks for s in blocks[label].body
+             if s.loc is not None and s.loc.line is not None}
+    lines.add(stmt.loc.line)
+    first, last = min(lines), max(lines)
+    for p in pops:
+        term = blocks[_successors(blocks[p])[0]].terminator
+        if isinstance(term, ir.Return) and term.loc is not None \
+                and first <= term.loc.line <= last:
+            return True
+    return False
 
 
 def _check_all_reach(blocks, region_blocks, pop, located):

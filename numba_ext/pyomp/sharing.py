@@ -80,14 +80,57 @@ def is_user_var(name):
 
 
 def region_uses_and_defs(func_ir, labels):
-    """(read, assigned) sets of user variable names in the given blocks."""
+    """(read, assigned) sets of user variable names in the given blocks.
+
+    A closure (an inner `def` or `lambda`) is code, not data: using it reads the
+    variables it captures, and neither it nor an assignment of it counts (see
+    `closure_captures`)."""
+    closures = closure_captures(func_ir)
     reads, writes = set(), set()
     for label in labels:
         for stmt in func_ir.blocks[label].body:
-            reads.update(v.name for v in _read_vars(stmt) if is_user_var(v.name))
-            if isinstance(stmt, ir.Assign) and is_user_var(stmt.target.name):
+            reads.update(n for n in _read_names(stmt, closures) if is_user_var(n))
+            if isinstance(stmt, ir.Assign) and is_user_var(stmt.target.name) \
+                    and stmt.target.name not in closures:
                 writes.add(stmt.target.name)
     return reads, writes
+
+
+def closure_captures(func_ir):
+    """name -> the names of the variables it captures, for each variable of the function
+    whose every value is a closure made in the function (`make_function`).
+
+    Numba inlines a closure at each call (its captured variables become plain reads of the
+    caller's variables there) and otherwise makes it a jitted function of its own; the
+    closure's value is no data a region shares or privatises. Its captured variables are
+    what the region reads through it: as marker operands they keep their values, while the
+    closure passed to a region marker would escape, and Numba can only capture constants in
+    an escaping closure ("Cannot capture the non-constant value")."""
+    found = {}
+    for name, values in func_ir._definitions.items():
+        if not values or not all(isinstance(v, ir.Expr) and v.op == "make_function"
+                                 for v in values):
+            continue
+        captured = set()
+        for value in values:
+            cells = value.closure
+            while isinstance(cells, ir.Var):  # the tuple of cells, maybe through copies
+                defs = func_ir._definitions.get(cells.name, ())
+                cells = defs[0] if len(defs) == 1 else None
+            if isinstance(cells, ir.Expr) and cells.op == "build_tuple":
+                captured.update(v.name for v in cells.items if isinstance(v, ir.Var))
+        found[name] = captured
+    return found
+
+
+def _read_names(stmt, closures):
+    """The names of the variables a statement reads, a closure standing for what it
+    captures."""
+    for var in _read_vars(stmt):
+        if var.name in closures:
+            yield from closures[var.name]
+        else:
+            yield var.name
 
 
 def _read_vars(stmt):
@@ -103,6 +146,7 @@ def _read_vars(stmt):
 def reads_before_write(func_ir, region, name):
     """Whether some path through the region reads `name` before assigning it."""
     blocks = func_ir.blocks
+    closures = closure_captures(func_ir)
     seen, stack = set(), [region.body]
     while stack:
         label = stack.pop()
@@ -111,7 +155,7 @@ def reads_before_write(func_ir, region, name):
         seen.add(label)
         assigned = False
         for stmt in blocks[label].body:
-            if any(v.name == name for v in _read_vars(stmt)):
+            if name in _read_names(stmt, closures):
                 return True
             if isinstance(stmt, ir.Assign) and stmt.target.name == name:
                 assigned = True

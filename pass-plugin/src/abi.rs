@@ -66,6 +66,8 @@ pub const RUNTIME: &[(&str, T, &[T], bool)] = &[
     ("omp_get_schedule", T::Void, &[T::Ptr, T::Ptr], false),
     ("omp_get_thread_num", T::I32, &[], false),
     ("omp_get_num_threads", T::I32, &[], false),
+    // the team size a fork without num_threads asks for (the GIL is kept for a team of 1)
+    ("omp_get_max_threads", T::I32, &[], false),
     // whether cancel constructs take effect (OMP_CANCELLATION)
     ("omp_get_cancellation", T::I32, &[], false),
     // ident_t*, gtid, flags (1 tied), sizeof_kmp_task_t (+ privates), sizeof_shareds,

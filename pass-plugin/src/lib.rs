@@ -15,6 +15,7 @@ pub mod markers;
 pub mod module_io;
 pub mod normalize;
 pub mod outline;
+pub mod pyerr;
 #[cfg(feature = "python")]
 mod python;
 pub mod raise;

@@ -172,6 +172,12 @@ impl TeamErrors {
             let private = b.alloca(ptr, "omp.excinfo.private");
             b.store(LLVMConstNull(ptr), private);
             ir::replace_uses_in(param, private, region_blocks);
+            // A team's threads keep the Python exceptions they set (object mode) for the
+            // caller (crate::pyerr); an orphaned construct's thread is the caller's own.
+            if end_code != leave_path || leave_path != leave {
+                let slot = crate::pyerr::team_slot(ctx, alloc_block, pre);
+                crate::pyerr::keep_exceptions(LLVMGetGlobalParent(func), region_blocks, slot);
+            }
             Ok(TeamErrors {
                 status,
                 excinfo,
@@ -235,6 +241,12 @@ impl TeamErrors {
             ];
             b.call(fty, f, &args, "");
         }
+    }
+
+    /// Whether this is a team's record (a parallel region's), not an orphaned construct's
+    /// or the function's tasks' (whose three end blocks are one block).
+    pub fn is_team(&self) -> bool {
+        self.end_code != self.leave_path || self.leave_path != self.leave
     }
 
     fn func(&self) -> Value {
@@ -574,6 +586,20 @@ pub fn reraise_after(
         Some(o) => o.private,
         None => excinfo_param(func)?,
     };
+    // the team's Python exception, if its threads kept one (crate::pyerr)
+    let own = team
+        .is_team()
+        .then(|| crate::pyerr::find_slot(ir::parent_block(team.status)));
+    if let Some(Some(slot)) = own {
+        let outer_slot = outer.and_then(|o| crate::pyerr::find_slot(ir::parent_block(o.status)));
+        crate::pyerr::settle_after_join(
+            unsafe { LLVMGetGlobalParent(func) },
+            join,
+            team.status,
+            slot,
+            outer_slot,
+        );
+    }
     ret_if_failed(
         ctx,
         func,

@@ -255,13 +255,36 @@ pub fn apply(
         {
             continue;
         }
-        if !used_outside(alloca, region, &markers) {
+        // Numba's try depth (see `is_try_state`) is per thread even where the function
+        // uses it outside the region too.
+        if !used_outside(alloca, region, &markers) || is_try_state(alloca) {
             let ty = ir::allocated_type(alloca);
             let copy = private_copy(&b, alloca, ty, shape, region, &ir::name_of(alloca));
             b.store(unsafe { LLVMConstNull(ty) }, copy);
         }
     }
     Ok(Applied { decisions })
+}
+
+/// Numba's `try` depth: one alloca per function (`try_state`, from its calling
+/// convention's `_get_try_state`), counted up and down by the `try` blocks; while it is
+/// nonzero, an error status returned by a called function is kept for the `except` rather
+/// than returned. The depth belongs to the code that runs: a region's thread (or task)
+/// starts at zero (a region is never inside a `try` of its function: Numba does not follow
+/// a `try` around a `with`), and one thread's `try` must not change another's.
+fn is_try_state(alloca: Value) -> bool {
+    let name = ir::name_of(alloca);
+    let numbered = |rest: &str| {
+        rest.is_empty()
+            || rest
+                .strip_prefix('.')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+    };
+    name.strip_prefix("try_state").is_some_and(numbered)
+        && unsafe {
+            LLVMGetTypeKind(ir::allocated_type(alloca))
+                == llvm_sys::LLVMTypeKind::LLVMIntegerTypeKind
+        }
 }
 
 /// A new alloca at the start of the region (outlining moves it into the outlined function),
