@@ -1156,8 +1156,10 @@ ORPHANED = {
     "barrier": 'with openmp("barrier"):\n            pass',
     "for": 'with openmp("for"):\n            for i in range(out.size):\n'
            '                out[i] += 0',
+    # (reads only: with nowait a thread may still run the loop while a team mate, past
+    # it, updates its own element; a `+= 0` here lost that update now and then)
     "for nowait": 'with openmp("for nowait"):\n            for i in range(out.size):\n'
-                  '                out[i] += 0',
+                  '                if out[i] < -1.0:\n                    out[i] = 0.0',
     "single": 'with openmp("single"):\n            out[0] += 0',
     "single copyprivate": 'x = 0\n    with openmp("single copyprivate(x)"):\n'
                           '        x = 1\n    out[t] += x - 1',
