@@ -6,6 +6,7 @@ export LLVM_SYS_191_PREFIX=${LLVM_SYS_191_PREFIX:-/usr/lib/llvm-19}
 echo "== cargo test"
 cargo test --quiet
 echo "== pytest"
-# two worker processes (pytest-xdist): most of the suite's time is Numba compiling, one
-# core per worker; tests never depend on having the machine to themselves
-.venv/bin/python -m pytest -q -n 2 "$@"
+# One process. (`-n 2` with pytest-xdist, installed, takes 4.5 min instead of ~7, but two
+# such runs crashed an OpenMP worker thread with a segfault that is not found yet: see
+# issue 13's closing note. Serial runs have not shown it.)
+.venv/bin/python -m pytest -q "$@"
