@@ -455,11 +455,12 @@ impl Builder {
         let n = cstr(name);
         unsafe {
             let count = LLVMGetOperand(original, 0);
-            let copy = if LLVMIsAConstantInt(count).is_null() || LLVMConstIntGetZExtValue(count) != 1 {
-                LLVMBuildArrayAlloca(self.raw, ty, count, n.as_ptr())
-            } else {
-                LLVMBuildAlloca(self.raw, ty, n.as_ptr())
-            };
+            let copy =
+                if LLVMIsAConstantInt(count).is_null() || LLVMConstIntGetZExtValue(count) != 1 {
+                    LLVMBuildArrayAlloca(self.raw, ty, count, n.as_ptr())
+                } else {
+                    LLVMBuildAlloca(self.raw, ty, n.as_ptr())
+                };
             LLVMSetAlignment(copy, LLVMGetAlignment(original));
             copy
         }

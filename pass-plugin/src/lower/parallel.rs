@@ -105,7 +105,12 @@ fn release_gil_if_held(module: LLVMModuleRef, at: Value, team: Value) -> Value {
                 LLVMConstInt(LLVMTypeOf(team), 1, 0),
                 ir::cstr("omp.team.several").as_ptr(),
             );
-            LLVMBuildAnd(b.raw, is_held, several, ir::cstr("omp.gil.release").as_ptr())
+            LLVMBuildAnd(
+                b.raw,
+                is_held,
+                several,
+                ir::cstr("omp.gil.release").as_ptr(),
+            )
         });
         let b = Builder::new(ctx);
         b.before(ir::terminator(save_bb).expect("then block ends in a branch"));
