@@ -83,6 +83,21 @@ def test_a_team_of_one_keeps_the_gil_and_a_bigger_team_inside_it_releases_it():
     assert sorted(out.stdout.splitlines()) == ["inner 0", "inner 1", "inner 2", "outer 0"]
 
 
+def test_a_team_of_one_with_a_bigger_team_nested_in_the_same_function():
+    # The nested fork checks too: the outer team of one kept the GIL, and the inner team's
+    # second thread would wait for it forever at its print (a hang CI met).
+    out = run_script("""
+        @njit
+        def nested(k):
+            with openmp("parallel num_threads(1)"):
+                with openmp("parallel num_threads(k)"):
+                    print("inner", omp_get_thread_num())
+        nested(3)
+    """)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert sorted(out.stdout.splitlines()) == ["inner 0", "inner 1", "inner 2"]
+
+
 def test_print_in_a_worksharing_loop_and_in_critical():
     out = run_script("""
         @njit

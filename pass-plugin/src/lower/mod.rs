@@ -460,12 +460,7 @@ fn lower_parallel(
     }
     let suffix = format!("omp.parallel.{}", r.payload.id);
     let out = outline::extract(&blocks, n.alloc_block, &suffix)?;
-    let gil = if outer.is_none() {
-        parallel::GilAtFork::ReleaseIfHeld
-    } else {
-        parallel::GilAtFork::AlreadyReleased
-    };
-    let join = parallel::emit_fork(module, r, &out, n.alloc_block, gil)?;
+    let join = parallel::emit_fork(module, r, &out, n.alloc_block)?;
     if can_raise {
         match outer {
             Some(_) => raise::reraise_after(ctx, func, join, shape.end, &errors, outer)?,

@@ -63,16 +63,6 @@ fn proc_bind_kind(kind: &str) -> u64 {
     }
 }
 
-/// Whether a fork gives up the GIL while the team runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GilAtFork {
-    /// A region not nested in another region of its function: the calling thread may
-    /// hold the GIL (a function called from Python without `nogil`).
-    ReleaseIfHeld,
-    /// A region nested in another of the same function: the outer fork released it.
-    AlreadyReleased,
-}
-
 /// Before `at` (in its block): if this thread holds the GIL and the team may have more
 /// than one thread (`team`, the size asked for), release it (`PyEval_SaveThread`); returns
 /// the saved thread state, or null when it did not release it.
@@ -82,7 +72,9 @@ pub enum GilAtFork {
 /// the holder waits for them at a barrier. With the GIL released, each thread (the
 /// master included) takes it only where Numba itself does (`PyGILState_Ensure`). A team
 /// of one has no team mate to starve: it keeps the GIL, as serial Numba code does, and
-/// saves the release (a third of an empty region's cost at one thread).
+/// saves the release (a third of an empty region's cost at one thread). Every fork checks,
+/// nested ones included: an outer team of one kept the GIL, and its inner team of two
+/// would starve without this release.
 fn release_gil_if_held(module: LLVMModuleRef, at: Value, team: Value) -> Value {
     unsafe {
         let ctx = LLVMGetModuleContext(module);
@@ -159,7 +151,6 @@ pub fn emit_fork(
     r: &MarkedRegion,
     out: &Outlined,
     alloc_block: Block,
-    gil: GilAtFork,
 ) -> PassResult<Block> {
     unsafe {
         let ctx = LLVMGetModuleContext(module);
@@ -206,20 +197,15 @@ pub fn emit_fork(
             "omp.join",
         );
         // Where the code after the region goes on (with the GIL back, where it was held).
-        let after = match gil {
-            GilAtFork::ReleaseIfHeld => {
-                let team = match clauses.num_threads.and_then(|i| r.enter_operands.get(i)) {
-                    Some(&n) => to_i32(&b, ctx, n),
-                    None => {
-                        let (f, fty) = abi::runtime_fn(module, "omp_get_max_threads");
-                        b.call(fty, f, &[], "omp.team.asked")
-                    }
-                };
-                let saved = release_gil_if_held(module, out.call, team);
-                take_gil_back(module, join, saved)
+        let team = match clauses.num_threads.and_then(|i| r.enter_operands.get(i)) {
+            Some(&n) => to_i32(&b, ctx, n),
+            None => {
+                let (f, fty) = abi::runtime_fn(module, "omp_get_max_threads");
+                b.call(fty, f, &[], "omp.team.asked")
             }
-            GilAtFork::AlreadyReleased => join,
         };
+        let saved = release_gil_if_held(module, out.call, team);
+        let after = take_gil_back(module, join, saved);
         let Some(cond) = condition else {
             b.call(
                 fork_ty,
