@@ -1,7 +1,9 @@
 """Shared by the test modules: compiling a function from source text, so error messages
 can point at a known line and caret."""
 
+import concurrent.futures
 import linecache
+import threading
 
 import numpy as np
 from pyomp import njit, omp_get_num_threads, omp_get_thread_num, openmp
@@ -16,3 +18,33 @@ def compile_source(src, prefix="test", **names):
     linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
     exec(compile(src, filename, "exec"), namespace)
     return njit(namespace["f"])
+
+
+#: Python threads that call compiled code at once; see in_lasting_python_threads.
+_POOL_SIZE = 4
+_pool = []
+
+
+def in_lasting_python_threads(target, count=_POOL_SIZE, timeout=120):
+    """Runs target(k) for k in range(count) in as many Python threads at once; fails if
+    one raises or hangs.
+
+    The threads are made once and never end before the process: LLVM libomp (19 and 21)
+    crashes later (a segfault, or `Assertion failure at kmp_alloc.cpp(2236)`) in whatever
+    thread runs parallel regions with tasks after a non-main thread that ran such regions
+    has ended; the same happens in C (README, "Known issues"). A test that let its
+    threads end would crash a later test of the same process at random."""
+    assert count <= _POOL_SIZE
+    if not _pool:
+        _pool.append(concurrent.futures.ThreadPoolExecutor(_POOL_SIZE, "pyomp-tests"))
+    start = threading.Barrier(count)
+
+    def body(k):
+        start.wait(timeout)
+        target(k)
+
+    jobs = [_pool[0].submit(body, k) for k in range(count)]
+    _, hanging = concurrent.futures.wait(jobs, timeout)
+    assert not hanging, "a Python thread hangs"
+    for job in jobs:
+        job.result()  # re-raises a thread's failure

@@ -12,11 +12,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 
 import numba
 import numpy as np
 import pytest
+from helpers import in_lasting_python_threads
 from pyomp import (
     njit,
     omp_get_num_threads,
@@ -239,12 +239,7 @@ def test_python_threads_run_their_regions_at_once():
     started = np.zeros(2, np.int64)
     out = np.zeros(2, np.int64)
     _wait_for_the_other_caller(0, np.ones(2, np.int64), np.zeros(2, np.int64))  # compile
-    callers = [threading.Thread(target=_wait_for_the_other_caller, args=(me, started, out))
-               for me in (0, 1)]
-    for c in callers:
-        c.start()
-    for c in callers:
-        c.join()
+    in_lasting_python_threads(lambda me: _wait_for_the_other_caller(me, started, out), 2)
     assert out.tolist() == [1, 1], "a caller's region ran while the other held the GIL"
 
 
@@ -284,29 +279,12 @@ def _thread_numbers(out):
     return out
 
 
-def _in_python_threads(fn, count=4):
-    errors = []
-
-    def run(i):
-        try:
-            fn(i)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert not errors, errors
-
-
 def test_concurrent_callers_share_named_criticals_and_locks():
     total = np.zeros(1, np.int64)
-    _in_python_threads(lambda i: _count_in_named_critical(500, total))
+    in_lasting_python_threads(lambda i: _count_in_named_critical(500, total))
     assert total[0] == 4 * 500
     lock, total = omp_init_lock(), np.zeros(1, np.int64)
-    _in_python_threads(lambda i: _count_under_lock(500, lock, total))
+    in_lasting_python_threads(lambda i: _count_under_lock(500, lock, total))
     assert total[0] == 4 * 500
 
 
@@ -317,7 +295,7 @@ def test_concurrent_callers_have_their_own_teams_and_tasks():
         results[i] = (_tasks_per_caller(50, np.zeros(50, np.int64)).tolist(),
                       _thread_numbers(np.zeros(3, np.int64)).tolist())
 
-    _in_python_threads(call)
+    in_lasting_python_threads(call)
     for tasks, team in results:
         assert tasks == [i * i for i in range(50)]
         assert team == [3, 3, 3]
@@ -344,7 +322,7 @@ def test_concurrent_callers_keep_their_own_threadprivate_copies():
             if results[i] != [100 * i, 100 * i + 1, 100 * i + 2]:
                 return
 
-    _in_python_threads(call)
+    in_lasting_python_threads(call)
     assert results == [[100 * i + t for t in range(3)] for i in range(4)]
 
 

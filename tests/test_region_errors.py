@@ -6,12 +6,12 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 
 import numba
 import numpy as np
 import pyomp
 import pytest
+from helpers import in_lasting_python_threads
 from numba.core.runtime import _nrt_python, rtsys
 from pyomp import njit, omp_get_num_threads, omp_get_thread_num, openmp
 
@@ -253,11 +253,7 @@ def test_called_from_several_python_threads_at_once():
             errors.append(exc)
 
     work(np.zeros(2, dtype=np.int64), 0)
-    pool = [threading.Thread(target=run, args=(k,)) for k in range(4)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=120)
+    in_lasting_python_threads(run)
     assert not errors
     assert results == {k: [k * 10 + 2, k * 10 + 2] for k in range(4)}
 

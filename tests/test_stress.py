@@ -9,20 +9,18 @@ What other modules already cover is not repeated here: one million plain tasks
 test_loops, test_sync, test_ordered, test_tasks, test_copyprivate, test_cancel), four
 Python threads on one `nogil` region (test_region_errors)."""
 
-import concurrent.futures
 import contextlib
 import faulthandler
 import os
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
 
 import numpy as np
 import pyomp
 import pytest
-from helpers import compile_source
+from helpers import compile_source, in_lasting_python_threads
 from numba.core.runtime import _nrt_python, rtsys
 from pyomp import njit, omp_get_num_threads, omp_get_thread_num, omp_get_wtime, openmp
 
@@ -56,34 +54,6 @@ def nrt_balanced():
     assert allocs == frees, f"NRT allocations {allocs} != frees {frees}"
     mi_allocs, mi_frees = after.mi_alloc - before.mi_alloc, after.mi_free - before.mi_free
     assert mi_allocs == mi_frees, f"NRT meminfos {mi_allocs} != frees {mi_frees}"
-
-
-#: Python threads that call compiled code at once; see run_in_threads.
-_POOL_SIZE = 4
-_pool = []
-
-
-def run_in_threads(target, timeout=120):
-    """Runs target(k) for k in range(4) in 4 Python threads at once; fails if one raises or
-    hangs.
-
-    The threads are made once and never end before the process: LLVM libomp 19 crashes
-    (a segfault, or `Assertion failure at kmp_alloc.cpp(2236)`) when a thread runs
-    parallel regions with tasks after another non-main thread that ran such regions has
-    ended; the same happens in C (see the issue 7 report)."""
-    if not _pool:
-        _pool.append(concurrent.futures.ThreadPoolExecutor(_POOL_SIZE, "pyomp-stress"))
-    start = threading.Barrier(_POOL_SIZE)
-
-    def body(k):
-        start.wait(timeout)
-        target(k)
-
-    jobs = [_pool[0].submit(body, k) for k in range(_POOL_SIZE)]
-    _, hanging = concurrent.futures.wait(jobs, timeout)
-    assert not hanging, "a Python thread hangs"
-    for job in jobs:
-        job.result()  # re-raises a thread's failure
 
 
 # --- 10,000 regions ---------------------------------------------------------------
@@ -437,7 +407,7 @@ def test_several_python_threads_call_the_same_functions(nogil):
                 assert raises(k, -1, n) == 2 * k
 
     with nrt_balanced():
-        run_in_threads(calls)
+        in_lasting_python_threads(calls)
 
 
 # --- exceptions in every construct -----------------------------------------------------

@@ -152,17 +152,12 @@ def test_critical_excludes_within_a_function(threads):
 
 
 def test_same_name_excludes_across_functions():
-    import threading
+    from helpers import in_lasting_python_threads
     counter = np.zeros(1, dtype=np.int64)
     named_a(10, counter), named_b(10, counter)
     counter[0] = 0
     # two Python threads run the two functions at once: both update under critical(tally)
-    runs = [threading.Thread(target=named_a, args=(20_000, counter)),
-            threading.Thread(target=named_b, args=(20_000, counter))]
-    for t in runs:
-        t.start()
-    for t in runs:
-        t.join()
+    in_lasting_python_threads(lambda k: (named_a, named_b)[k](20_000, counter), 2)
     assert counter[0] == 20_000 * 3
 
 
