@@ -76,7 +76,7 @@ def _make_section_combine(fn):
     return combine
 
 
-def _helper(context, builder, ty, name, impl, sig, stores_result, section=False):
+def compiled_helper(context, builder, ty, name, impl, sig, stores_result, section=False):
     """An internal `i32(ptr original, ptr private[, i64 lo, i64 hi])` function calling
     Numba-compiled impl."""
     module = builder.module
@@ -107,15 +107,15 @@ def emit(context, builder, ty, op, tag, section=False):
     identity = _identity(op, np.dtype(str(ty.dtype)))
     if section:
         i64 = types.int64
-        init = _helper(context, builder, ty, f"pyomp.redinit.{tag}",
+        init = compiled_helper(context, builder, ty, f"pyomp.redinit.{tag}",
                        _make_section_init(identity), ty(ty, i64, i64), stores_result=True,
                        section=True)
-        combine = _helper(context, builder, ty, f"pyomp.redcombine.{tag}",
+        combine = compiled_helper(context, builder, ty, f"pyomp.redcombine.{tag}",
                           _make_section_combine(_COMBINE[op]), types.intp(ty, ty, i64, i64),
                           stores_result=False, section=True)
         return {"red_init": init, "red_combine": combine}
-    init = _helper(context, builder, ty, f"pyomp.redinit.{tag}", _make_init(identity),
+    init = compiled_helper(context, builder, ty, f"pyomp.redinit.{tag}", _make_init(identity),
                    ty(ty), stores_result=True)
-    combine = _helper(context, builder, ty, f"pyomp.redcombine.{tag}",
+    combine = compiled_helper(context, builder, ty, f"pyomp.redcombine.{tag}",
                       _make_combine(_COMBINE[op]), types.intp(ty, ty), stores_result=False)
     return {"red_init": init, "red_combine": combine}

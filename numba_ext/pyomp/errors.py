@@ -119,6 +119,12 @@ class PassError(PyompError):
     """The LLVM pass (the Rust library) rejected a module; carries its location."""
 
 
+def pyomp_says(words):
+    """PyOMP 0.6's words for the same error, to append to our message: PyOMP programs and
+    test suites match on them (`assertIn("Extra code near line", str(err))`)."""
+    return f" (PyOMP: {words})"
+
+
 # PyOMP-compatible names (PyOMP programs catch these).
 class UnspecifiedVarInDefaultNone(PyompError):
     """default(none) and a variable used in the region without a data-sharing clause."""

@@ -13,11 +13,14 @@ import operator
 import re
 
 from numba.core import analysis, ir, ir_utils
+from numba.core.consts import ConstantInference
+from numba.core.errors import ConstantInferenceError
 
 # tasks' intrinsics are registered at import: one imported during a compilation is unknown to
 # its typing context (NameError on the first compilation in a process)
 from . import (
     atomics,
+    combined,
     loops,
     markers,
     nonrect,
@@ -31,11 +34,13 @@ from . import (
     threadprivate,
 )
 from .context import OpenMPContext
+from .directives.model import Clause, Var
 from .errors import (
     NonconstantOpenmpSpecification,
     NonStringOpenmpSpecification,
     PyompError,
     UnsupportedConstructError,
+    pyomp_says,
 )
 
 #: Constructs the pipeline lowers.  The grammar knows the whole directive language; a
@@ -46,7 +51,13 @@ SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for", "simd", "fo
                                   "parallel sections", "atomic", "flush", "ordered",
                                   "cancel", "cancellation point", "threadprivate",
                                   "task", "taskwait", "taskgroup", "taskyield",
-                                  "taskloop", "taskloop simd"})
+                                  "taskloop", "taskloop simd", "loop", "parallel loop",
+                                  "parallel master", "parallel masked", "master taskloop",
+                                  "master taskloop simd", "masked taskloop",
+                                  "masked taskloop simd", "parallel master taskloop",
+                                  "parallel master taskloop simd",
+                                  "parallel masked taskloop",
+                                  "parallel masked taskloop simd"})
 
 #: Constructs lowered in place inside a team's region (no outlining, no loop).
 IN_PLACE = frozenset({"barrier", "master", "masked", "single", "critical", "atomic",
@@ -57,17 +68,13 @@ IN_PLACE = frozenset({"barrier", "master", "masked", "single", "critical", "atom
 _TASK_UNSUPPORTED = frozenset({"affinity", "detach", "allocate"})
 
 #: `simd` promises the loop can run in SIMD lanes.  pyomp runs it as the counted loop it is,
-#: which LLVM vectorises where it can; its data-sharing clauses hold trivially for a loop run
-#: in order, and these hints have nothing to act on.
-_SIMD_HINTS = frozenset({"safelen", "simdlen", "aligned", "nontemporal"})
+#: which LLVM vectorises where it can: `simd` alone needs no region (its data-sharing
+#: clauses hold trivially for a loop run in order), and a combined one's simd clauses go
+#: to its loop or are dropped (pyomp.combined).
 
 #: Clauses the grammar accepts on a supported construct but the pipeline does not lower
 #: yet: rejected with an error naming them, never ignored.
 UNSUPPORTED_CLAUSES = frozenset({"allocate"})
-
-#: How a combined `parallel for` splits its clauses between its two constructs.
-_PARALLEL_PART = frozenset({"if", "num_threads", "default", "shared", "copyin", "proc_bind",
-                            "allocate"})
 
 _region_ids = itertools.count(1)
 
@@ -141,16 +148,49 @@ def directive_text(func_ir, stmt, call):
     if len(call.args) != 1 or call.kws:
         raise _locate(PyompError("openmp(...) takes exactly one argument, the directive "
                                  "string"), loc)
-    arg = _definition(func_ir, call.args[0])
-    if isinstance(arg, (ir.Const, ir.Global, ir.FreeVar)):
-        if isinstance(arg.value, str):
-            return arg.value
+    value = _constant_value(func_ir, call.args[0])
+    if isinstance(value, str):
+        return value
+    if value is not _NOT_CONSTANT:
         raise _locate(NonStringOpenmpSpecification(
-            f"the directive must be a string, not {type(arg.value).__name__} "
-            f"({arg.value!r})"), loc)
+            f"the directive must be a string, not {type(value).__name__} ({value!r})"
+            + pyomp_says(f"Non-string OpenMP specification at line {loc.line}")), loc)
+    # PyOMP's words differ for an argument and for a value it could not follow
+    words = "Non-constant" if isinstance(_definition(func_ir, call.args[0]), ir.Arg) \
+        else "Cannot infer constant"
     raise _locate(NonconstantOpenmpSpecification(
-        "the directive must be a constant string known at compile time (a literal or a "
-        "module-level constant), not a value computed at run time"), loc)
+        "the directive must be a constant string known at compile time (a literal, a "
+        "constant, or an f-string or `+` over constants), not a value computed at run time"
+        + pyomp_says(f"{words} OpenMP specification at line {loc.line}")), loc)
+
+
+#: What _constant_value returns for a value not known at compile time.
+_NOT_CONSTANT = object()
+
+
+def _constant_value(func_ir, var):
+    """The compile-time value of `var`: a constant, global or closure variable, or what
+    Numba makes of an f-string (`str(...)` calls joined by `+`) or a `+` over such values;
+    else Numba's own constant inference (a module's attribute); else _NOT_CONSTANT.
+    A variable assigned twice (`s += "for"`) has no single definition: not constant."""
+    defn = _definition(func_ir, var)
+    if isinstance(defn, (ir.Const, ir.Global, ir.FreeVar)):
+        return defn.value
+    if isinstance(defn, ir.Expr) and defn.op == "binop" and defn.fn is operator.add:
+        lhs, rhs = (_constant_value(func_ir, v) for v in (defn.lhs, defn.rhs))
+        if _NOT_CONSTANT in (lhs, rhs) or type(lhs) is not type(rhs):
+            return _NOT_CONSTANT
+        return lhs + rhs
+    if isinstance(defn, ir.Expr) and defn.op == "call" and len(defn.args) == 1 \
+            and not defn.kws and _constant_value(func_ir, defn.func) is str:
+        value = _constant_value(func_ir, defn.args[0])
+        # Numba reads f"{x}" as a call str(x): folded here with Python's own str
+        return str(value) if isinstance(value, (str, int, float, bool)) else _NOT_CONSTANT
+    try:
+        # a fresh inference: func_ir's own caches values from before pyomp's rewrites
+        return ConstantInference(func_ir).infer_constant(var.name)
+    except ConstantInferenceError:
+        return _NOT_CONSTANT
 
 
 def parse_directive(text, loc):
@@ -240,29 +280,35 @@ def merge_versions(func_ir):
 
 
 def _split(region):
-    """A combined `parallel for` becomes a parallel region holding a `for` region over the
-    same blocks; each gets the clauses that belong to it. `simd` parts run as the plain
-    loop: `for simd` is a `for`, and `simd` alone needs no region at all."""
+    """A combined construct (`parallel for`, `parallel masked taskloop`, ...) becomes one
+    region per leaf construct over the same blocks, outermost first, each with the clauses
+    OpenMP 5.2 applies to it (pyomp.combined). `simd` parts run as the plain loop: `for
+    simd` is a `for`, and `simd` alone needs no region at all."""
     d = region.directive
-    if d.construct.endswith("simd"):
-        construct = d.construct.removesuffix("simd").strip()
-        d = dataclasses.replace(d, construct=construct, clauses=tuple(
-            c for c in d.clauses if c.name not in _SIMD_HINTS
-            and not (construct == "" and c.name in sharing.CLAUSE_SHARING)))
-        region.directive = d
-        if not construct:
-            return []
-    if d.construct != "parallel for":
+    if d.construct == "simd":
+        return []
+    try:
+        directives, implied = combined.split(d)
+    except PyompError as err:
+        raise _locate(err, region.loc) from None
+    if len(directives) == 1:
+        region.directive = directives[0]
         return [region]
-    outer = dataclasses.replace(region, directive=dataclasses.replace(
-        d, construct="parallel", clauses=tuple(c for c in d.clauses
-                                               if c.name in _PARALLEL_PART)))
-    inner = dataclasses.replace(region, directive=dataclasses.replace(
-        d, construct="for", clauses=tuple(c for c in d.clauses
-                                          if c.name not in _PARALLEL_PART)),
-        parent=outer, children=[])
-    outer.children = [inner]
-    return [outer, inner]
+    parts = [dataclasses.replace(region, directive=leaf, children=[])
+             for leaf in directives]
+    for outer, inner in itertools.pairwise(parts):
+        inner.parent, outer.children = outer, [inner]
+    parts[0].implied = implied  # (the parallel leaf, when there is one: it is outermost)
+    return parts
+
+
+def _innermost_part(parent, all_regions):
+    """The region a construct nested in `parent` stands in after the split: `parent`
+    itself, or its innermost leaf when `parent` was a combined construct."""
+    if parent is None or any(r is parent for r in all_regions):
+        return parent
+    parts = [r for r in all_regions if r.stmt is parent.stmt]
+    return parts[-1] if parts else parent
 
 
 _LOOP_CONSTRUCTS = frozenset({"for", "parallel for", "for simd", "parallel for simd",
@@ -347,11 +393,12 @@ def _check_closely_nested(region):
     d = region.directive
     located = _locator(region)
     construct = d.construct
-    if construct in ("barrier", "for", "for simd", "sections", "single"):
+    first = leaves(construct)[0]  # (`master taskloop` is first a master block)
+    if first in ("barrier", "for", "sections", "single"):
         forbidden = _NO_TEAM_INSIDE
         what = ("a barrier" if construct == "barrier" else "a worksharing construct") + \
             " must be reached by all threads of the team or by none"
-    elif construct in ("master", "masked"):
+    elif first in ("master", "masked"):
         forbidden = _NO_MASKED_INSIDE
         what = f"a '{construct}' block is meant for one thread of the whole team"
     else:
@@ -429,8 +476,10 @@ def _chunk_task(func_ir, region, chunk, defined, local_names):
     rewritten loop, with the taskloop's data clauses, its chunk bounds captured."""
     blocks = func_ir.blocks
     d = region.directive
+    loop_private = _loop_vars_private(d, [var for var, _, _ in region.range_args])
     task_directive = dataclasses.replace(
-        d, construct="task", clauses=tuple(c for c in d.clauses if c.name in _TASK_PART))
+        d, construct="task",
+        clauses=tuple(c for c in d.clauses if c.name in _TASK_PART) + loop_private)
     inner = blocks[chunk.inner]
     # The task ends where its chunk does: a block of its own between the chunk loop's
     # header and the next dispatch (which the first dispatch also reaches).
@@ -458,6 +507,8 @@ def _chunk_task(func_ir, region, chunk, defined, local_names):
     task.sharing = sharing.decide_task(
         func_ir, task, around.sharing if around is not None else None,
         defined[task.head], _locator(region))
+    for var in (v for clause in loop_private for v in clause.vars):
+        task.sharing[var.name].why = "the loop variable of the taskloop (predetermined)"
     # What the chunk loop reads of the creator's temporaries (the chunk's bounds, the
     # collapsed loops' trip counts) is captured too: the creator goes on and reuses them.
     made = {s.target.name for label in task.blocks for s in blocks[label].body
@@ -470,6 +521,16 @@ def _chunk_task(func_ir, region, chunk, defined, local_names):
     task.region_id = next(_region_ids)
     task.call = None
     return task
+
+
+def _loop_vars_private(directive, loop_vars):
+    """A `private` clause for the taskloop's loop variables no clause names: they are
+    predetermined private in its tasks (OpenMP 5.2, 5.1.1), whatever default(...) says
+    (default(none) must not ask for them; default(shared) must not share them)."""
+    named = {v.name for c in directive.clauses if c.name in sharing.CLAUSE_SHARING
+             for v in c.vars}
+    unnamed = tuple(Var(name, directive.span) for name in loop_vars if name not in named)
+    return (Clause("private", directive.span, vars=unnamed),) if unnamed else ()
 
 
 def _bind_cancel(region):
@@ -501,6 +562,34 @@ def _bind_cancel(region):
                     f"clause (line {parent.loc.line})", directive=d.text,
                     span=(0, len(d.text))))
     region.binds = parent
+
+
+def _bind_loop(region):
+    """`loop` runs as what it binds to (OpenMP 5.2, 11.7): bound to a parallel region
+    (`bind(parallel)`, or closely nested in one) it is that team's worksharing `for`, with
+    the `for`'s barrier; bound to the thread (`bind(thread)`, or with no parallel region
+    directly around it, as Clang decides) the encountering thread runs it alone, in order,
+    as pyomp runs `simd`. `parallel loop` is `parallel for`."""
+    d = region.directive
+    if d.construct not in ("loop", "parallel loop"):
+        return
+    bind = d.clause("bind")
+    kind = bind.kind if bind is not None else None
+    if kind == "teams" or (kind == "thread" and d.construct == "parallel loop"):
+        raise _locator(region)(UnsupportedConstructError(
+            f"`bind({kind})` on '{d.construct}' is not implemented by this version of pyomp "
+            "(it has no `teams`); `bind(parallel)` and, on an orphaned `loop`, "
+            "`bind(thread)` are", directive=d.text, span=bind.span))
+    closely_nested = region.parent is not None and \
+        region.parent.directive.construct == "parallel"
+    if d.construct == "parallel loop":
+        construct = "parallel for"
+    elif kind == "parallel" or (kind is None and closely_nested):
+        construct = "for"
+    else:
+        construct = "simd"
+    region.directive = dataclasses.replace(d, construct=construct, clauses=tuple(
+        c for c in d.clauses if c.name != "bind"))
 
 
 def _enclosing_parallel(region):
@@ -539,6 +628,8 @@ def mark_regions(func_ir):
 
     withs = [region_at(label) for label, _, _ in found]
     regions.nest(withs)
+    for region in withs:
+        _bind_loop(region)
     prange_calls.serialise_prange_calls(func_ir, set().union(*(r.blocks for r in withs)))
     for region in withs:
         _check_closely_nested(region)
@@ -582,10 +673,7 @@ def mark_regions(func_ir):
                 and region.directive.cancel_type != "parallel":
             region.binds.cancellable = True
     for region in all_regions:  # re-link parents across split combined constructs
-        if region.parent is not None and region.parent.directive.construct == "parallel for":
-            region.parent = next(r for r in all_regions
-                                 if r.stmt is region.parent.stmt
-                                 and r.directive.construct == "for")
+        region.parent = _innermost_part(region.parent, all_regions)
     usedefs = analysis.compute_use_defs(func_ir.blocks)
     live_map = analysis.compute_live_map(cfg, func_ir.blocks, usedefs.usemap, usedefs.defmap)
     defined = regions.definitely_defined(func_ir, cfg)
@@ -614,14 +702,16 @@ def mark_regions(func_ir):
         located = _locator(region)
         if region.directive.construct == "for":
             region.sharing = sharing.decide_worksharing(
-                region, [level.var for level in loop_of[id(region)]])
+                region, [level.var for level in loop_of[id(region)]],
+                _loop_vars_read_after(region, loop_of, live_map))
         elif region.directive.construct in IN_PLACE:
             region.sharing = sharing.decide_worksharing(region, [])
         elif region.directive.construct in ("task", "taskloop"):
             region.sharing = {}  # tasks: after the regions around them (below)
             continue
         else:
-            forced = _forced_by_inner_loops(region, all_regions, loop_of)
+            forced = {**region.implied, **_forced_by_inner_loops(region, all_regions,
+                                                                 loop_of, live_map)}
             for name, (decl, _) in private_to_threads.get(id(region), {}).items():
                 forced[name] = ("private", f"threadprivate (line {decl.loc.line})")
             inner_reads = set().union(*(
@@ -921,18 +1011,40 @@ def _check_clause_variables(region, local_names):
                     directive=d.text, span=var.span), region.loc)
 
 
-def _forced_by_inner_loops(region, all_regions, loop_of):
+def _loop_vars_read_after(loop, loop_of, live_map):
+    """The loop variables of worksharing loop `loop` that the code after the parallel
+    region it binds reads: after `for i in range(n)` Python's `i` is n - 1, and PyOMP gives
+    the same, so they are lastprivate (the region shares them). An orphaned loop's are
+    its thread's own: private."""
+    bound = _enclosing_parallel(loop)
+    if bound is None:
+        return set()
+    live = live_map.get(bound.exit, set())
+    return {level.var for level in loop_of[id(loop)] if level.var in live}
+
+
+def _forced_by_inner_loops(region, all_regions, loop_of, live_map):
     """Attributes a parallel region must give variables because of the worksharing loops
-    it binds: loop variables are private; reduction and lastprivate variables are shared
-    (the loop combines into them)."""
+    it binds: loop variables are private (shared when read after the region: the loop
+    makes them lastprivate); reduction and lastprivate variables are shared (the loop
+    combines into them)."""
     forced = {}
     for inner in all_regions:
+        if inner.directive.construct == "taskloop" and inner.stmt is region.stmt:
+            # `parallel master taskloop`: its loop variables are the combined construct's
+            # (predetermined private, so listed for its default(none))
+            for level in loop_of[id(inner)]:
+                forced[level.var] = ("private", "the loop variable of its taskloop")
         # (not a taskloop: every thread that reaches one runs all of it, into its own
         # variables if they are private)
         if inner.directive.construct != "for" or _enclosing_parallel(inner) is not region:
             continue
+        read_after = _loop_vars_read_after(inner, loop_of, live_map)
         for level in loop_of[id(inner)]:
-            forced[level.var] = ("private", "the loop variable of a worksharing loop")
+            forced[level.var] = (
+                ("shared", "the loop variable of a worksharing loop, read after the region "
+                           "(lastprivate)") if level.var in read_after
+                else ("private", "the loop variable of a worksharing loop"))
         for clause in inner.directive.clauses:
             if clause.name in ("reduction", "lastprivate", "linear"):
                 for var in clause.vars:
@@ -984,6 +1096,9 @@ def strip_shared_dels(func_ir):
             continue
         end, _, exit_call = exits[rid]
         shared = {v["name"] for v in payload["vars"] if v["sharing"] == "shared"}
+        inside = _blocks_between(func_ir, head, end) if end != head else set()
+        if payload["construct"] == "parallel":
+            shared |= _shared_by_tasks_in(enters, inside)
         ordered = payload["clauses"].get("ordered", False)
         # The head block's statements after the enter marker belong to the region too
         # (Numba puts the `del` of a variable every path redefines right after its last
@@ -998,7 +1113,6 @@ def strip_shared_dels(func_ir):
         if end == head:
             stop = next(i for i, stmt in enumerate(head_block.body)
                         if isinstance(stmt, ir.Assign) and stmt.value is exit_call)
-        inside = _blocks_between(func_ir, head, end) if end != head else set()
         kept = head_block.body[:at + 1]
         for stmt in head_block.body[at + 1:stop]:
             if not (isinstance(stmt, ir.Del) and (stmt.value in shared
@@ -1027,6 +1141,20 @@ def strip_shared_dels(func_ir):
                                        or (resumes and s.value.startswith("$"))))]
         if payload["construct"] in _ONE_THREAD:
             _move_dels_after(func_ir, head_block, at, inside, end, exit_call)
+
+
+def _shared_by_tasks_in(enters, labels):
+    """The variables that the tasks created in blocks `labels` (a parallel region's) share
+    by address. A task may run until the region's end: Numba's `del` after the task's
+    construct (the variable's last use in the creating thread's code) would release, and
+    zero, a variable of the region (a thread's own array made in a `single`) that the task
+    is still to read; without it the region's end releases the thread's copy, after the
+    tasks are done."""
+    names = set()
+    for head, payload, _ in enters.values():
+        if payload["construct"] == "task" and head in labels:
+            names |= {v["name"] for v in payload["vars"] if v["sharing"] == "shared"}
+    return names
 
 
 #: Constructs whose block only one thread of the team runs (the others go straight to its

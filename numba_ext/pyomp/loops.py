@@ -22,7 +22,12 @@ from numba import njit
 from numba.core import cgutils, errors, ir, types
 from numba.core.extending import intrinsic
 
-from .errors import ParallelForExtraCode, ParallelForInvalidCollapseCount, ParallelForWrongLoopCount
+from .errors import (
+    ParallelForExtraCode,
+    ParallelForInvalidCollapseCount,
+    ParallelForWrongLoopCount,
+    pyomp_says,
+)
 from .sharing import is_user_var
 
 INIT, NEXT, FINI = "pyomp.loop.init", "pyomp.loop.next", "pyomp.loop.fini"
@@ -173,7 +178,7 @@ def find_loop(func_ir, region, located):
                  "write it as `for i in range(...)`" if back else "found none")
         raise located(ParallelForWrongLoopCount(
             f"a '{region.directive.construct}' construct must contain exactly one "
-            f"`for ... in range(...)` loop; {found}"))
+            f"`for ... in range(...)` loop; {found}" + _pyomp_loop_count(0)))
     setup, index = getiters[0]
     stmt = blocks[setup].body[index]
     call = _definition(func_ir, stmt.value.value)
@@ -198,8 +203,9 @@ def find_loop(func_ir, region, located):
     if nested_getiters:
         raise located(ParallelForWrongLoopCount(
             f"a '{region.directive.construct}' construct must contain exactly one loop; "
-            f"found {1 + len(nested_getiters)} loops one after the other"))
-    extra = _user_statements(blocks, region.blocks - loop_blocks - {header})
+            f"found {1 + len(nested_getiters)} loops one after the other"
+            + _pyomp_loop_count(1 + len(nested_getiters))))
+    extra = _extra_statements(blocks, region.blocks - loop_blocks - {header}, stmt)
     # The loop must be the construct's block itself, not inside a `with` nested around it
     # (the nested region would hold the loop the construct divides).
     extra += [s for label in region.blocks - loop_blocks - {header}
@@ -207,7 +213,8 @@ def find_loop(func_ir, region, located):
     if extra:
         raise located(ParallelForExtraCode(
             "statements besides the loop in a worksharing-loop construct (move them before "
-            f"or after the `with` block): line {extra[0].loc.line}"))
+            f"or after the `with` block): line {extra[0].loc.line}"
+            + _pyomp_extra_code(extra[0].loc.line)))
     first = blocks[body].body[0]
     if not (isinstance(first, ir.Assign) and is_user_var(first.target.name)):
         raise located(ParallelForWrongLoopCount("unrecognised loop shape"))
@@ -251,11 +258,14 @@ def find_nest(func_ir, region, depth, located):
                 directive=region.directive.text,
                 span=collapse.span if collapse is not None else None))
         stmts = body.body[1:getiter]
-        if any(isinstance(s, ir.Assign) and is_user_var(s.target.name) for s in stmts) \
-                or any(not isinstance(s, ir.Assign) for s in stmts):
+        between = [s for s in _beside(stmts, body.body[getiter])
+                   if not isinstance(s, ir.Assign) or is_user_var(s.target.name)
+                   or isinstance(s.value, ir.Expr)]
+        if between:
             raise located(ParallelForExtraCode(
                 f"collapse({depth}): statements between the loops (line "
-                f"{stmts[0].loc.line}); collapsed loops must be perfectly nested"))
+                f"{between[0].loc.line}); collapsed loops must be perfectly nested"
+                + _pyomp_extra_code(between[0].loc.line)))
         outer_vars = {lv.var for lv in levels}
         # bounds that depend on an outer loop variable: a non-rectangular nest (nonrect.py)
         dependent = any(v.name in outer_vars for s in stmts for v in s.list_vars())
@@ -277,7 +287,8 @@ def find_nest(func_ir, region, depth, located):
             if len(block.body) != 1 or not isinstance(block.terminator, ir.Jump):
                 raise located(ParallelForExtraCode(
                     f"collapse({depth}): statements after an inner loop (line "
-                    f"{block.loc.line}); collapsed loops must be perfectly nested"))
+                    f"{block.loc.line}); collapsed loops must be perfectly nested"
+                    + _pyomp_extra_code(block.loc.line)))
             label = block.terminator.target
         levels.append(level)
     return levels
@@ -297,16 +308,41 @@ def _loop_blocks(blocks, header, body):
     return seen
 
 
-def _user_statements(blocks, labels):
-    """Assignments to user variables and other side effects outside the loop."""
-    found = []
-    for label in labels:
-        for stmt in blocks[label].body:
-            if isinstance(stmt, ir.Assign) and is_user_var(stmt.target.name):
-                found.append(stmt)
-            elif isinstance(stmt, (ir.SetItem, ir.StaticSetItem, ir.SetAttr, ir.Print)):
-                found.append(stmt)
+def _extra_statements(blocks, labels, getiter):
+    """The statements of `labels` (the construct's blocks outside its loop) that do more
+    than compute the loop's range: assignments to user variables, stores, and anything
+    computed for no use in the loop (a `print(...)`, `f(x)` or `a[0] + 1` statement, whose
+    value Python drops: Numba assigns it to a temporary)."""
+    stmts = [s for label in labels for s in blocks[label].body]
+    found = [s for s in _beside(stmts, getiter)
+             if (isinstance(s, ir.Assign)
+                 and (is_user_var(s.target.name) or isinstance(s.value, ir.Expr)))
+             or isinstance(s, (ir.SetItem, ir.StaticSetItem, ir.SetAttr, ir.Print))]
     return sorted(found, key=lambda s: s.loc.line)
+
+
+def _beside(stmts, getiter):
+    """`stmts` less those the loop's `getiter` is computed from (its range(...) call and
+    the call's arguments, `len(a) - n`...)."""
+    defs = {s.target.name: s for s in stmts if isinstance(s, ir.Assign)}
+    feeding, todo = set(), [v.name for v in getiter.list_vars()]
+    while todo:
+        name = todo.pop()
+        if name in defs and name not in feeding:
+            feeding.add(name)
+            todo.extend(v.name for v in defs[name].list_vars())
+    return [s for s in stmts
+            if not (isinstance(s, ir.Assign) and s.target.name in feeding)]
+
+
+def _pyomp_loop_count(count):
+    return pyomp_says("OpenMP parallel for regions must contain exactly one range based "
+                      f"loop; this one contains {count} loops")
+
+
+def _pyomp_extra_code(line):
+    return pyomp_says(f"Extra code near line {line} is not allowed before or after the "
+                      "loop in an OpenMP parallel for region")
 
 
 def _bounds(args):

@@ -18,7 +18,7 @@ from llvmlite import ir as llir
 from numba.core import cgutils, errors, ir, types
 from numba.core.extending import intrinsic
 
-from . import array_reduction
+from . import array_copies, array_reduction
 from .directives.model import Expr
 from .errors import PyompError
 
@@ -154,6 +154,9 @@ def _annotate_variables(context, builder, info, operands, raw):
                                                                       tag)
         if helpers:
             var.update(helpers)
+        if array_copies.applies(ty, var):
+            var["array_init"] = array_copies.emit(context, builder, ty, tag,
+                                                  array_copies.starts_as_copy(var))
         if var["sharing"] == "reduction" and array_reduction.supports(ty, var["op"]):
             var.update(array_reduction.emit(context, builder, ty, var["op"], tag,
                                             section=var.get("section") is not None))
@@ -351,6 +354,8 @@ def insert(func_ir, region, region_id, decisions, defined, local_names, located)
                  "operand": None, "first": d.first}
         if d.borrowed:
             entry["borrowed"] = True
+        if d.explicit:
+            entry["explicit"] = True
         if name in defined[region.head]:
             entry["operand"] = len(operands)
             operands.append(ir.Var(head.scope, name, loc))

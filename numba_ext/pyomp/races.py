@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from numba.core import analysis, ir
 
+from .directives.checks import leaves
 from .errors import RaceWarning
 from .sharing import is_user_var, reads_before_write
 
@@ -78,7 +79,7 @@ class Facts:
         facts = cls()
         for region in withs:
             construct = region.directive.construct
-            if construct in PROTECTING:
+            if PROTECTING.intersection(leaves(construct)):  # `parallel masked` too
                 facts.protected |= region.blocks
             elif construct == "section" and region.parent is not None:
                 facts.sections.setdefault(id(region.parent.stmt), []).append(

@@ -38,6 +38,9 @@ class Region:
     binds: Region | None = None  # cancel / cancellation point: the construct it cancels
     cancellable: bool = False  # a worksharing construct a `cancel` inside may cancel
     last_flag: ir.Var | None = None  # a taskloop's chunk task: true for the last chunk
+    # the parallel leaf of a combined construct: {variable: (sharing, why)} its other
+    # leaves' clauses decide (pyomp.combined)
+    implied: dict = field(default_factory=dict)
 
     @property
     def loc(self):

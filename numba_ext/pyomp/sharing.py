@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from numba.core import ir
 
-from .errors import UnspecifiedVarInDefaultNone
+from .errors import UnspecifiedVarInDefaultNone, pyomp_says
 
 #: clause name -> the data-sharing attribute it gives its variables.
 CLAUSE_SHARING = {
@@ -51,6 +51,7 @@ class VarSharing:
     section: tuple | None = None  # reduction of an array section: (lo, hi) Exprs or None
     first: bool = False  # lastprivate and firstprivate: the copy starts with x's value
     borrowed: bool = False  # a task's capture that needs no reference of its own
+    explicit: bool = False  # named in a clause (an array is then copied: array_copies.py)
 
 
 def clause_decisions(directive, skip_shared=False):
@@ -68,10 +69,11 @@ def clause_decisions(directive, skip_shared=False):
                                                                     "lastprivate"}:
                 explicit[var.name] = VarSharing(var.name, "lastprivate",
                                                 "clauses firstprivate and lastprivate",
-                                                first=True)
+                                                first=True, explicit=True)
                 continue
             explicit[var.name] = VarSharing(var.name, sharing, f"clause {clause.name}",
-                                            op=clause.op, section=var.section)
+                                            op=clause.op, section=var.section,
+                                            explicit=True)
     return explicit
 
 
@@ -165,10 +167,15 @@ def reads_before_write(func_ir, region, name):
     return False
 
 
-def decide_worksharing(region, loop_vars):
-    """A worksharing loop's own attributes: its clauses and the private loop variables;
-    every other variable keeps the attribute of the enclosing parallel region."""
+def decide_worksharing(region, loop_vars, read_after=()):
+    """A worksharing loop's own attributes: its clauses and the private loop variables
+    (lastprivate those in `read_after`: read after the region the loop binds, they end
+    with the last iteration's value, as in serial Python); every other variable keeps the
+    attribute of the enclosing parallel region."""
     decisions = {v: VarSharing(v, "private", "a loop variable (rule 4)") for v in loop_vars}
+    for v in read_after:
+        decisions[v] = VarSharing(v, "lastprivate", "a loop variable read after the region "
+                                                    "(rule 4, as serial Python)")
     decisions.update(clause_decisions(region.directive, skip_shared=True))
     return decisions
 
@@ -215,14 +222,16 @@ def decide(func_ir, region, live_map, defined_at, located, forced=None, inner_re
         names = ", ".join(f"'{n}'" for n in missing)
         raise located(UnspecifiedVarInDefaultNone(
             f"default(none) requires a data-sharing clause for every variable the region "
-            f"uses; missing: {names}", directive=directive.text, span=default.span))
+            f"uses; missing: {names}" + pyomp_says("Variables with no data env clause"),
+            directive=directive.text, span=default.span))
     return decisions
 
 
 def decide_task(func_ir, region, enclosing, defined_at, located, inner_reads=()):
     """A task's data sharing (OpenMP's rules for tasks): clauses first, then
-    default(...); otherwise a variable the enclosing region shares stays shared, a
-    variable that has no value before the task is the task's own (private), and any other
+    default(...); otherwise a variable the enclosing region shares stays shared (even one
+    that has no value before the task), a variable that has no value before the task is
+    the task's own (private), and any other
     is firstprivate: captured when the task is created.
 
     `enclosing`: the decisions of the innermost enclosing parallel region or task of
@@ -242,12 +251,14 @@ def decide_task(func_ir, region, enclosing, defined_at, located, inner_reads=())
             missing.append(name)
         elif default_kind is not None:
             decisions[name] = VarSharing(name, default_kind, f"default({default_kind})")
-        elif name not in defined_at:
-            decisions[name] = VarSharing(name, "private", "task default: no value before it")
         elif enclosing is not None and name in enclosing \
                 and enclosing[name].sharing == "shared":
+            # (also one that gets its first value in the task: the enclosing region shares
+            # it because it is read after that region, as in PyOMP)
             decisions[name] = VarSharing(name, "shared",
                                          "task default: shared in the enclosing region")
+        elif name not in defined_at:
+            decisions[name] = VarSharing(name, "private", "task default: no value before it")
         else:
             decisions[name] = VarSharing(name, "firstprivate",
                                          "task default: captured when the task is created")
@@ -255,5 +266,6 @@ def decide_task(func_ir, region, enclosing, defined_at, located, inner_reads=())
         names = ", ".join(f"'{n}'" for n in missing)
         raise located(UnspecifiedVarInDefaultNone(
             f"default(none) requires a data-sharing clause for every variable the task "
-            f"uses; missing: {names}", directive=directive.text, span=default.span))
+            f"uses; missing: {names}" + pyomp_says("Variables with no data env clause"),
+            directive=directive.text, span=default.span))
     return decisions

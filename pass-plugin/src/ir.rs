@@ -369,6 +369,17 @@ pub fn if_then_at_end(
     }
 }
 
+/// Moves instruction `inst` (keeping its name) to just before `at`.
+pub fn move_before(inst: Value, at: Value) {
+    unsafe {
+        let name = cstr(&name_of(inst));
+        LLVMInstructionRemoveFromParent(inst);
+        let b = Builder::new(LLVMGetTypeContext(LLVMTypeOf(inst)));
+        b.before(at);
+        LLVMInsertIntoBuilderWithName(b.raw, inst, name.as_ptr());
+    }
+}
+
 pub fn erase(inst: Value) {
     unsafe { LLVMInstructionEraseFromParent(inst) }
 }

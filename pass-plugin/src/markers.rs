@@ -52,6 +52,10 @@ pub struct VarSpec {
     /// new private array with the identity, and combine it into the original.
     pub red_init: Option<String>,
     pub red_combine: Option<String>,
+    /// An array named in private/firstprivate/lastprivate: an `i32(ptr original, ptr
+    /// private)` helper Numba emitted that stores a new array (a copy, or one shaped like
+    /// the original) into the private copy (numba_ext/pyomp/array_copies.py).
+    pub array_init: Option<String>,
     /// `reduction(op: a[lo:hi])`: the enter marker operands holding lo and hi (the
     /// helpers then take them as two more i64 arguments).
     pub section: Option<Vec<usize>>,

@@ -186,7 +186,7 @@ pub fn apply(
                 }
             }
             Sharing::Private | Sharing::Lastprivate => {
-                let copy = if spec.first {
+                let copy = if spec.first || spec.array_init.is_some() {
                     first_value_copy(&b, module, alloca, ty, shape, region, spec, mode)
                 } else {
                     let copy = private_copy(&b, alloca, ty, shape, region, &spec.name);
@@ -365,8 +365,10 @@ fn section_bounds(b: &Builder, r: &MarkedRegion, spec: &VarSpec) -> Vec<Value> {
         .collect()
 }
 
-/// A private copy that starts with the original's value (holding a reference of its own):
-/// a task captures the value when it is created, other regions when they start.
+/// A private copy that starts with the original's value (holding a reference of its own),
+/// or, for an array named in a clause, with the new array Numba's `array_init` helper
+/// makes from the original: a task captures it when it is created, other regions make it
+/// when they start.
 #[allow(clippy::too_many_arguments)]
 fn first_value_copy(
     b: &Builder,
@@ -381,21 +383,51 @@ fn first_value_copy(
     if matches!(mode, Mode::Task { .. }) {
         let at = Builder::new(unsafe { LLVMGetModuleContext(module) });
         at.before(ir::terminator(shape.pre()).expect("pre block ends in a branch"));
-        let v = at.load(ty, alloca, &format!("{}.captured", spec.name));
-        if let Some(incref) = &spec.incref {
-            call_helper(&at, module, incref, alloca);
-        }
+        let v = match &spec.array_init {
+            Some(init) => new_array_at_creation(&at, module, alloca, ty, init, spec),
+            None => {
+                let v = at.load(ty, alloca, &format!("{}.captured", spec.name));
+                if let Some(incref) = &spec.incref {
+                    call_helper(&at, module, incref, alloca);
+                }
+                v
+            }
+        };
         let copy = private_copy(b, alloca, ty, shape, region, &spec.name);
         b.store(v, copy);
         return copy;
     }
     let copy = private_copy(b, alloca, ty, shape, region, &spec.name);
+    if let Some(init) = &spec.array_init {
+        b.store(unsafe { LLVMConstNull(ty) }, copy);
+        call_helper2(b, module, init, alloca, copy, &[]);
+        return copy;
+    }
     let v = b.load(ty, alloca, &format!("{}.in", spec.name));
     b.store(v, copy);
     if let Some(incref) = &spec.incref {
         call_helper(b, module, incref, copy);
     }
     copy
+}
+
+/// At the builder's position (a task's creation): the new array `init` makes from the
+/// original, through a slot in the creating function's entry block.
+fn new_array_at_creation(
+    at: &Builder,
+    module: LLVMModuleRef,
+    alloca: Value,
+    ty: LLVMTypeRef,
+    init: &str,
+    spec: &VarSpec,
+) -> Value {
+    let entry = ir::blocks(ir::parent_function(ir::parent_block(alloca)))[0];
+    let slot_builder = Builder::new(unsafe { LLVMGetModuleContext(module) });
+    slot_builder.at_start(entry);
+    let slot = slot_builder.alloca(ty, &format!("{}.array.new", spec.name));
+    at.store(unsafe { LLVMConstNull(ty) }, slot);
+    call_helper2(at, module, init, alloca, slot, &[]);
+    at.load(ty, slot, &format!("{}.captured", spec.name))
 }
 
 /// Releases a private copy of a reference-counted value at the end of the region (in

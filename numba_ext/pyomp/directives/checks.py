@@ -89,6 +89,11 @@ def leaves(construct):
     return (construct,) if construct in _LEAF else tuple(construct.split())
 
 
+def leaf_clauses(leaf):
+    """The clauses a leaf construct accepts on its own (OpenMP 5.2's table)."""
+    return frozenset(_LEAF[leaf].split())
+
+
 def _allowed(construct):
     parts = leaves(construct)
     names = set()

@@ -24,6 +24,7 @@ use crate::sharing::{self, thread_id};
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
 use llvm_sys::LLVMIntPredicate;
+use llvm_sys::LLVMOpcode;
 
 use super::RegionReport;
 
@@ -53,6 +54,7 @@ pub fn lower_in_place(
         Some(errors) if !in_task => sharing::thread_id_at(errors.entry, module, ident),
         _ => thread_id(&b, module, ident),
     };
+    let before_sharing = ir::instructions(shape.entry);
     let applied = sharing::apply(
         module,
         func,
@@ -62,6 +64,13 @@ pub fn lower_in_place(
         &[],
         sharing::Mode::Worksharing { last: None },
     )?;
+    // What the data sharing made at the entry (private copies' first values: a new array,
+    // a reference taken) only the thread that runs the body of a single, master or masked
+    // may make: it alone releases them at the body's end.
+    let sharing_code: Vec<Value> = ir::instructions(shape.entry)
+        .into_iter()
+        .filter(|i| !before_sharing.contains(i) && ir::opcode(*i) != LLVMOpcode::LLVMAlloca)
+        .collect();
 
     // Exceptions in the body: hold the status, finish the construct, raise after it.
     let rets = region::returns(&blocks);
@@ -158,6 +167,12 @@ pub fn lower_in_place(
         demote_body_values(shape, &blocks);
         let entry_branch = ir::terminator(shape.entry).expect("entry ends in a branch");
         let body = ir::successors(shape.entry)[0];
+        if matches!(construct, "single" | "master" | "masked") {
+            let first = ir::instructions(body)[0];
+            for &inst in &sharing_code {
+                ir::move_before(inst, first);
+            }
+        }
         b.before(entry_branch);
         let (f, fty) = abi::runtime_fn(module, enter);
         let lock = match construct {
