@@ -91,6 +91,28 @@ def forkjoin_reduction(reps, out):
 forkjoin_reduction_nogil = njit(nogil=True)(forkjoin_reduction.py_func)
 
 
+@njit
+def forkjoin_firstprivate(reps, out):
+    """Microseconds per `parallel firstprivate(a)` region over a 1,000-element array (each
+    thread gets its own copy of the contents; c/forkjoin_firstprivate.c in C), minus the
+    same copies without the region. out[0]: how many threads saw a changed original."""
+    a = np.arange(1000.0)
+    bad = 0
+    t0 = omp_get_wtime()
+    for r in range(reps):
+        with openmp("parallel firstprivate(a) reduction(+:bad)"):
+            bad += a[0] != 0.0
+            a[0] += r
+    t1 = omp_get_wtime()
+    for r in range(reps):
+        c = a.copy()
+        bad += c[0] != 0.0
+        c[0] += r
+    t2 = omp_get_wtime()
+    out[0] = bad
+    return ((t1 - t0) - (t2 - t1)) / reps * 1e6
+
+
 @numba.njit(parallel=True)
 def forkjoin_prange(reps, out):
     """The same with Numba's prange: one parallel loop of one iteration per thread."""

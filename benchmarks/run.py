@@ -77,6 +77,7 @@ def kernels(quick, only):
     import pyomp
     from kernels import (
         forkjoin,
+        forkjoin_firstprivate,
         forkjoin_nogil,
         forkjoin_prange,
         forkjoin_reduction,
@@ -189,6 +190,21 @@ def kernels(quick, only):
             "pyomp nogil": lambda k: checked_reduction(forkjoin_reduction_nogil),
             **{label: (lambda k, e=exe: run_c_checked(e, k, fj_reps))
                for label, exe in fjr_c.items()},
+        })
+    if "forkjoin" in only:
+        fjf_c = build("forkjoin_firstprivate")
+        fjf_reps = reps // 4
+
+        def checked_copies(f):
+            value = f(fjf_reps, out)
+            if out[0] != 0:
+                raise RuntimeError(f"{f.__name__}: a thread saw a changed original")
+            return value
+
+        yield ("firstprivate(array) f/j", f"reps={fjf_reps:,}, 1,000 doubles", "us", {
+            "pyomp": lambda k: checked_copies(forkjoin_firstprivate),
+            **{label: (lambda k, e=exe: run_c_checked(e, k, fjf_reps))
+               for label, exe in fjf_c.items()},
         })
     if "syncbench" in only:
         from kernels import syncbench

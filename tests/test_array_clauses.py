@@ -394,3 +394,43 @@ def test_values_a_single_makes_are_shared_into_its_tasks(threads):
     with nrt_balanced():
         single_shares_into_tasks(threads, b)
     assert b.tolist() == [200.0] * 4
+
+
+# --- the copy-out waits for every thread's start -------------------------------------------
+
+
+@njit
+def linear_in_a_region(k, n, out):
+    j = 10
+    with openmp("parallel num_threads(k)"):
+        with openmp("for linear(j: 2)"):
+            for i in range(n):
+                out[i] = j
+                j += 2
+    return j
+
+
+@njit
+def first_and_last_array(k, n, starts):
+    w = np.arange(4.0)
+    with openmp("parallel num_threads(k)"):
+        with openmp("for firstprivate(w) lastprivate(w) schedule(static, 1)"):
+            for i in range(n):
+                starts[i] = w[3]
+                w[0] = i
+    return w
+
+
+def test_every_thread_reads_its_start_before_the_last_iteration_writes_back(threads):
+    # Each thread reads the original (j's start, w's contents) when the loop starts; the
+    # thread of the last iteration writes it back at the loop's end. A barrier between
+    # (as Clang emits) keeps a fast thread's write-back from a slow thread's start: without
+    # it a run of many calls gave a wrong `out` (or read a freed array) now and then.
+    n = 6
+    for _ in range(200):
+        out = np.zeros(n, np.int64)
+        assert linear_in_a_region(threads, n, out) == 10 + 2 * n
+        assert out.tolist() == [10 + 2 * i for i in range(n)]
+        starts = np.zeros(n)
+        assert first_and_last_array(threads, n, starts).tolist() == [n - 1.0, 1, 2, 3]
+        assert starts.tolist() == [3.0] * n

@@ -197,18 +197,8 @@ def _run(fn):
 PAIRS = [(form, case_id) for form in (*FORMS, ORPHANED_LOOP) for case_id, c in CASES.items()
          if _applies(form, c)]
 
-#: Bugs outside the clause splitting that a pair runs into.
-KNOWN_BUGS = {
-    ("for simd", "linear"): "a `for linear(j)` inside a `parallel` region (not combined) "
-                            "reads j's start in each thread, racing with the copy-out of the "
-                            "thread that ran the last iteration (C puts a barrier between)",
-}
-
-
 def _param(form, case_id):
-    bug = KNOWN_BUGS.get((form, case_id))
-    marks = [pytest.mark.xfail(reason=bug, strict=False)] if bug else []
-    return pytest.param(form, case_id, marks=marks, id=f"{form}-{case_id}".replace(" ", "_"))
+    return pytest.param(form, case_id, id=f"{form}-{case_id}".replace(" ", "_"))
 
 
 @pytest.mark.parametrize("form,case_id", [_param(f, c) for f, c in PAIRS])

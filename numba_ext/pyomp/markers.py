@@ -58,6 +58,17 @@ def _refcount_helpers(context, builder, ty, tag):
     return names
 
 
+def _starts_race_the_copy_out(region, decisions):
+    """Whether a worksharing loop reads an original its last iteration's thread writes
+    back: a linear variable's start (read before the loop) or a firstprivate and
+    lastprivate variable's first value. Every thread must have read it before any copies
+    out: a barrier after the starts, as Clang emits."""
+    if region.directive.construct != "for":
+        return False
+    return (any(d.first for d in decisions.values() if d.sharing == "lastprivate")
+            or any(clause.vars for clause in region.directive.clauses_named("linear")))
+
+
 def _emit_marker(name, builder, payload, args):
     module = builder.module
     text = json.dumps(payload, separators=(",", ":"))
@@ -366,6 +377,8 @@ def insert(func_ir, region, region_id, decisions, defined, local_names, located)
                 entry["section"].append(len(operands))
                 operands.append(clause_operand(enter, func_ir, bound, local_names, located))
         var_payload.append(entry)
+    if _starts_race_the_copy_out(region, decisions):
+        clauses["barrier_after_starts"] = True
     payload = {
         "id": region_id,
         "construct": region.directive.construct,

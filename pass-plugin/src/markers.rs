@@ -87,6 +87,11 @@ pub struct Clauses {
     /// A worksharing loop a `cancel` inside may cancel.
     #[serde(default)]
     pub cancellable: bool,
+    /// A worksharing loop whose threads read an original that the thread of the last
+    /// iteration writes back (linear, firstprivate + lastprivate): a barrier after the
+    /// construct's start.
+    #[serde(default)]
+    pub barrier_after_starts: bool,
     /// `task untied`: the task may move between threads.
     #[serde(default)]
     pub untied: bool,

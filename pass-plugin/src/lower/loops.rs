@@ -138,6 +138,36 @@ pub fn trip_count(init: Value, id: u64) -> PassResult<Value> {
 
 /// Lowers worksharing loop region `r`; `team` is the enclosing parallel region's failure
 /// record and shape (None for an orphaned loop).
+/// A barrier at the end of the construct's entry block, after every thread has read the
+/// starts of its private copies (a linear variable's start, a firstprivate and lastprivate
+/// variable's first value), before the thread of the last iteration may write the original
+/// back at the end. Counted like the team's other barriers (raise.rs, team_frame.rs).
+fn barrier_after_starts(
+    module: LLVMModuleRef,
+    func: Value,
+    shape: &Shape,
+    team: Option<&TeamErrors>,
+    ident: Value,
+    gtid: Value,
+) {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let term = ir::terminator(shape.entry).expect("entry ends in a branch");
+    let after = ir::split_before(term, "omp.after.starts");
+    let branch = ir::terminator(shape.entry).expect("split leaves a branch");
+    match team {
+        Some(errors) => {
+            let b = Builder::new(ctx);
+            b.before(branch);
+            super::sync::emit_barrier(&b, module, ident, gtid, false);
+            raise::branch_if_failed(ctx, shape.entry, errors, errors.leave_path);
+        }
+        None => {
+            let first = ir::instructions(after)[0];
+            super::sync::emit_orphan_barrier(module, func, ident, gtid, first, "__kmpc_barrier");
+        }
+    }
+}
+
 pub fn lower_for(
     module: LLVMModuleRef,
     func: Value,
@@ -354,6 +384,9 @@ pub fn lower_for(
             last: Some(state.last),
         },
     )?;
+    if r.payload.clauses.barrier_after_starts {
+        barrier_after_starts(module, func, shape, team.as_ref(), ident, gtid);
+    }
     let rets = region::returns(&blocks);
     let own_errors;
     let errors = match &team {
