@@ -29,11 +29,13 @@ def in_lasting_python_threads(target, count=_POOL_SIZE, timeout=120):
     """Runs target(k) for k in range(count) in as many Python threads at once; fails if
     one raises or hangs.
 
-    The threads are made once and never end before the process: LLVM libomp (19 and 21)
-    crashes later (a segfault, or `Assertion failure at kmp_alloc.cpp(2236)`) in whatever
-    thread runs parallel regions with tasks after a non-main thread that ran such regions
-    has ended; the same happens in C (README, "Known issues"). A test that let its
-    threads end would crash a later test of the same process at random."""
+    The threads are made once and never end before the process: when a non-main thread
+    that ran tasks ends, LLVM libomp (19 and 21, the same in C) frees task memory its
+    former workers still hold, and a later task region crashes. pyomp's tasks avoid that
+    (runtime.rs, pyomp_task_alloc_size) but `depend` nodes do not (README, "Python
+    threads"); a test that let its threads end could crash a later test at random.
+    test_stress.py::test_tasks_in_python_threads_that_come_and_go covers ending threads,
+    in a process of its own."""
     assert count <= _POOL_SIZE
     if not _pool:
         _pool.append(concurrent.futures.ThreadPoolExecutor(_POOL_SIZE, "pyomp-tests"))

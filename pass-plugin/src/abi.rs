@@ -70,6 +70,9 @@ pub const RUNTIME: &[(&str, T, &[T], bool)] = &[
     ("omp_get_max_threads", T::I32, &[], false),
     // whether cancel constructs take effect (OMP_CANCELLATION)
     ("omp_get_cancellation", T::I32, &[], false),
+    // pyomp_task_alloc_size asks them whether the thread is a root (runtime.rs)
+    ("omp_get_level", T::I32, &[], false),
+    ("omp_get_ancestor_thread_num", T::I32, &[T::I32], false),
     // ident_t*, gtid, flags (1 tied), sizeof_kmp_task_t (+ privates), sizeof_shareds,
     // entry i32(i32 gtid, ptr task) -> kmp_task_t*
     (
@@ -193,6 +196,13 @@ pub const PYTHON_API: &[(&str, T, &[T], bool)] = &[
 ];
 
 pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
+    // size, omp_get_level, omp_get_ancestor_thread_num -> the size to allocate
+    (
+        "pyomp_task_alloc_size",
+        T::I64,
+        &[T::I64, T::Ptr, T::Ptr],
+        false,
+    ),
     // LoopState*, n
     ("pyomp_loop_start", T::Void, &[T::Ptr, T::I64], false),
     // next*, LoopState*, kind, chunk, tid, nth, lo*, hi* -> got a chunk

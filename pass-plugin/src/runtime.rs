@@ -239,9 +239,71 @@ fn claim(
     }
 }
 
+/// What a task of `size` bytes (after libomp's own header) asks `__kmpc_omp_task_alloc`
+/// for: on a thread that must not own libomp's task memory, more than libomp's per-thread
+/// free lists take (blocks of up to 64 cache lines: 8 KB with 128-byte lines), so the
+/// block comes from, and goes back to, the general allocator.
+///
+/// Why: a thread that frees a task another thread allocated keeps the block in a list
+/// for that owner and hands the list back later. When the owner is a root thread that
+/// ends (a Python thread that called a pyomp function: libomp unregisters it and frees its
+/// memory pools and thread record), its former workers still hold such lists, and the next
+/// hand-back writes into freed memory: a segfault or `Assertion failure at
+/// kmp_alloc.cpp(2236)` in a later task region (LLVM libomp 19 and 21, the same in C with
+/// pthreads). The process's main thread never ends before the process, and libomp's
+/// workers are never freed before it either: only other root threads pay (about 25 ns and
+/// 8 KB per live task). Dependence nodes take the same lists and are not covered.
+///
+/// `level` and `ancestor` are libomp's `omp_get_level` and `omp_get_ancestor_thread_num`:
+/// a root is thread 0 at every level (a worker is not at the outermost one). The answer
+/// is the thread's for its whole life, so it is asked once per thread.
+///
+/// # Safety
+/// `level` and `ancestor` must be libomp's functions of those names (or behave alike).
+#[no_mangle]
+pub unsafe extern "C" fn pyomp_task_alloc_size(
+    size: i64,
+    level: unsafe extern "C" fn() -> i32,
+    ancestor: unsafe extern "C" fn(i32) -> i32,
+) -> i64 {
+    thread_local! {
+        static PADS: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+    }
+    let pads = PADS.with(|p| match p.get() {
+        Some(known) => known,
+        None => {
+            let known = !is_main_thread() && (1..=level()).all(|l| ancestor(l) == 0);
+            p.set(Some(known));
+            known
+        }
+    });
+    if pads {
+        size.max(OUTSIDE_FREE_LISTS)
+    } else {
+        size
+    }
+}
+
+/// More than the largest block libomp's per-thread free lists take (64 cache lines of up
+/// to 128 bytes), with room to spare.
+const OUTSIDE_FREE_LISTS: i64 = 8192 + 256;
+
+fn is_main_thread() -> bool {
+    extern "C" {
+        fn gettid() -> i32;
+        fn getpid() -> i32;
+    }
+    // SAFETY: plain system calls without arguments
+    unsafe { gettid() == getpid() }
+}
+
 /// The functions above, for the JIT's symbol table (registered by `import pyomp`).
 pub fn symbols() -> Vec<(&'static str, usize)> {
     vec![
+        (
+            "pyomp_task_alloc_size",
+            pyomp_task_alloc_size as *const () as usize,
+        ),
         ("pyomp_loop_start", pyomp_loop_start as *const () as usize),
         ("pyomp_loop_next", pyomp_loop_next as *const () as usize),
         ("pyomp_loop_cancel", pyomp_loop_cancel as *const () as usize),

@@ -170,6 +170,17 @@ fn emit_task(
             ),
             None => LLVMConstInt(i32t, base, 0),
         };
+        // (on a root thread other than the main one, outside libomp's free lists:
+        // runtime.rs, pyomp_task_alloc_size)
+        let (sized, sized_ty) = abi::runtime_fn(module, "pyomp_task_alloc_size");
+        let (level, _) = abi::runtime_fn(module, "omp_get_level");
+        let (ancestor, _) = abi::runtime_fn(module, "omp_get_ancestor_thread_num");
+        let alloc_size = b.call(
+            sized_ty,
+            sized,
+            &[LLVMConstInt(i64t, HEADER + size, 0), level, ancestor],
+            "omp.task.alloc.size",
+        );
         let (f, fty) = abi::runtime_fn(module, "__kmpc_omp_task_alloc");
         let task = b.call(
             fty,
@@ -178,7 +189,7 @@ fn emit_task(
                 ident,
                 gtid,
                 flags,
-                LLVMConstInt(i64t, HEADER + size, 0),
+                alloc_size,
                 LLVMConstInt(i64t, 0, 0),
                 entry,
             ],
