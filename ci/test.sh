@@ -5,8 +5,11 @@ cd "$(dirname "$0")/.."
 export LLVM_SYS_191_PREFIX=${LLVM_SYS_191_PREFIX:-/usr/lib/llvm-19}
 echo "== cargo test"
 cargo test --quiet
+echo "== import cycles"
+.venv/bin/python ci/import_cycles.py
 echo "== pytest"
-# One process. (`-n 2` with pytest-xdist, installed, takes 4.5 min instead of ~7, but two
-# such runs crashed an OpenMP worker thread with a segfault that is not found yet: see
-# issue 13's closing note. Serial runs have not shown it.)
+# One process. (`-n 2` with pytest-xdist, installed, would halve the time; two such runs
+# once crashed a worker thread: short-lived Python threads of test_gil had run tasks, a
+# libomp bug pyomp now works around (runtime.rs, pyomp_task_alloc_size). Not tried again
+# since.)
 .venv/bin/python -m pytest -q "$@"

@@ -8,7 +8,7 @@ keeps its meaning without the compiler.
 
 from numba.core.withcontexts import WithContext
 
-from .errors import PyompError
+from .errors import PyompError, source_line_of
 
 
 class _SerialBlock:
@@ -42,7 +42,6 @@ class OpenMPContext(WithContext):
         # pyomp's pipeline consumes every `with openmp(...)` before Numba's with-lifting
         # runs, so reaching this means the function is compiled by another pipeline.
         loc = blocks[blk_start].loc
-        from .frontend import source_line_of
         source = source_line_of(loc)
         raise PyompError(
             "`with openmp(...)` is compiled by plain Numba here, which would ignore the "

@@ -9,6 +9,8 @@ that catch them keep working after switching their import to ``pyomp``.
 
 from __future__ import annotations
 
+import linecache
+
 
 class PyompError(Exception):
     """Base class of every error pyomp raises about a user's program.
@@ -170,3 +172,10 @@ class OpenMPRuntimeNotFound(ImportError):
 
 
 __all__ = [name for name in dir() if name[0].isupper()]
+
+
+def source_line_of(loc):
+    """The text of the source line a Numba `ir.Loc` points at (None when unavailable)."""
+    if loc is None or not loc.filename:
+        return None
+    return linecache.getline(loc.filename, loc.line) or None

@@ -8,7 +8,6 @@ string, parses it with pyomp's grammar and reports every problem as a located Py
 import dataclasses
 import itertools
 import json
-import linecache
 import operator
 import re
 
@@ -41,6 +40,7 @@ from .errors import (
     PyompError,
     UnsupportedConstructError,
     pyomp_says,
+    source_line_of,
 )
 
 #: Constructs the pipeline lowers.  The grammar knows the whole directive language; a
@@ -77,13 +77,6 @@ _TASK_UNSUPPORTED = frozenset({"affinity", "detach", "allocate"})
 UNSUPPORTED_CLAUSES = frozenset({"allocate"})
 
 _region_ids = itertools.count(1)
-
-
-def source_line_of(loc):
-    """The text of the source line a Numba `ir.Loc` points at ('' when unavailable)."""
-    if loc is None or not loc.filename:
-        return None
-    return linecache.getline(loc.filename, loc.line) or None
 
 
 def construct_span(text):

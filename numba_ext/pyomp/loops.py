@@ -18,7 +18,6 @@ from __future__ import annotations
 import operator
 
 from llvmlite import ir as llir
-from numba import njit
 from numba.core import cgutils, errors, ir, types
 from numba.core.extending import intrinsic
 
@@ -28,18 +27,12 @@ from .errors import (
     ParallelForWrongLoopCount,
     pyomp_says,
 )
+from .nonrect import nest_at
+from .ranges import trip_count
 from .sharing import is_user_var
 
 INIT, NEXT, FINI = "pyomp.loop.init", "pyomp.loop.next", "pyomp.loop.fini"
 SKIP, ITERATION_END = "pyomp.loop.skip", "pyomp.loop.iteration_end"
-
-
-@njit(inline="always")
-def trip_count(start, stop, step):
-    """How many iterations range(start, stop, step) has (Python's rule)."""
-    if step > 0:
-        return (stop - start + step - 1) // step if stop > start else 0
-    return (start - stop - step - 1) // (-step) if start > stop else 0
 
 
 def _declare(builder, name, ret, args):
@@ -438,7 +431,6 @@ def rewrite(func_ir, region, region_id, levels, linear=(), ordered=False, rows=N
     k = emit.assign(first.value)
     number = emit.assign(ir.Expr.binop(operator.add, lo, k, loc))
     if rows is not None:
-        from .nonrect import nest_at
         at = emit.call("nest_at", nest_at, [rows_var, number, hint])
         emit.block.body.append(ir.Assign(ir.Expr.static_getitem(at, 0, None, loc), hint, loc))
         outer_values = emit.assign(ir.Expr.static_getitem(at, 1, None, loc))

@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit
 
 from .errors import ParallelForWrongLoopCount
+from .ranges import trip_count
 
 
 @njit
@@ -109,7 +110,6 @@ def build_rows_helper(func_ir, levels, local_names, located):
     namespace = {}
     func = func_ir.func_id.func
     scope = dict(func.__globals__)
-    from .loops import trip_count
     scope.update(np=np, trip_count=trip_count)
     exec(compile("\n".join(src), func_ir.loc.filename or "<collapse>", "exec"),  # noqa: S102
          scope, namespace)

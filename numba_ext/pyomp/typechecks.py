@@ -8,8 +8,8 @@ function is lowered (the Rust pass checks reductions again, as a backstop).
 from numba.core import types
 
 from . import array_reduction
-from .errors import ParallelForWrongLoopCount, PyompError
-from .frontend import construct_span, source_line_of
+from .errors import ParallelForWrongLoopCount, PyompError, source_line_of
+from .frontend import construct_span
 
 #: The reduction operators the pass implements per scalar type (pass-plugin/src/reduction.rs).
 SCALAR_OPS = {

@@ -8,8 +8,10 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 pub mod abi;
+pub mod calls;
 pub mod error;
 pub mod ir;
+pub mod locks;
 pub mod lower;
 pub mod markers;
 pub mod module_io;

@@ -228,7 +228,7 @@ impl TeamErrors {
             let module = LLVMGetGlobalParent(LLVMGetBasicBlockParent(self.entry));
             // the thread's id taken here, on this rare path, not at every region start
             let ident = crate::abi::ident(module, "", &ir::name_of(self.func()), 0, 0);
-            let gtid = crate::sharing::thread_id(b, module, ident);
+            let gtid = crate::calls::thread_id(b, module, ident);
             let (barrier, _) = crate::abi::runtime_fn(module, "__kmpc_barrier");
             let (f, fty) = crate::abi::runtime_fn(module, "pyomp_team_stop");
             let args = [
@@ -639,7 +639,7 @@ pub fn reraise_after_releasing(
     b.before(ir::terminator(raise).expect("the re-raise ends in a ret"));
     let module = unsafe { LLVMGetGlobalParent(func) };
     for (alloca, decref) in release {
-        crate::sharing::call_helper(&b, module, decref, *alloca);
+        crate::calls::call_helper(&b, module, decref, *alloca);
         b.store(
             unsafe { LLVMConstNull(ir::allocated_type(*alloca)) },
             *alloca,

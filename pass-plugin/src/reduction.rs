@@ -7,10 +7,10 @@
 //! the partial results of `-` with `+`.
 
 use crate::abi;
+use crate::calls::thread_id;
 use crate::ir::{self, Builder, Value};
 use crate::markers::{MarkedRegion, TypeInfo, VarSpec};
 use crate::region::Shape;
-use crate::sharing::thread_id;
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
 use llvm_sys::{LLVMIntPredicate, LLVMRealPredicate};
@@ -189,7 +189,7 @@ fn combine(
 
 /// The lock reduction combines take: the critical-section lock reserved for them.
 fn reduction_lock(module: LLVMModuleRef) -> Value {
-    crate::lower::sync::critical_lock(module, ".reduction")
+    crate::locks::critical_lock(module, ".reduction")
 }
 
 /// At the region's tail: lock; original = original op private; unlock.
@@ -242,6 +242,6 @@ pub fn combine_arrays_at_end(
     let (enter, enter_ty) = abi::runtime_fn(module, "__kmpc_critical");
     let (leave, leave_ty) = abi::runtime_fn(module, "__kmpc_end_critical");
     b.call(enter_ty, enter, &[ident, gtid, lock], "");
-    crate::sharing::call_helper2(b, module, combine, original, private, extra);
+    crate::calls::call_helper2(b, module, combine, original, private, extra);
     b.call(leave_ty, leave, &[ident, gtid, lock], "");
 }

@@ -13,6 +13,7 @@
 //!   live there) is privatised the same way, so no thread sees another's temporaries.
 
 use crate::abi;
+use crate::calls::{call_helper, call_helper2};
 use crate::error::{PassError, PassResult};
 use crate::ir::{self, Block, Builder, Value};
 use crate::markers::{MarkedRegion, Sharing, VarSpec};
@@ -316,34 +317,6 @@ fn pass_by_value(b: &Builder, alloca: Value, ty: LLVMTypeRef, shape: &Shape, reg
     }
 }
 
-pub fn call_helper(b: &Builder, module: LLVMModuleRef, name: &str, ptr: Value) {
-    unsafe {
-        let f = LLVMGetNamedFunction(module, ir::cstr(name).as_ptr());
-        if !f.is_null() {
-            b.call(LLVMGlobalGetValueType(f), f, &[ptr], "");
-        }
-    }
-}
-
-/// Calls a Numba helper `i32(ptr original, ptr private)` at the builder's position.
-pub fn call_helper2(
-    b: &Builder,
-    module: LLVMModuleRef,
-    name: &str,
-    original: Value,
-    private: Value,
-    extra: &[Value],
-) {
-    unsafe {
-        let f = LLVMGetNamedFunction(module, ir::cstr(name).as_ptr());
-        if !f.is_null() {
-            let mut args = vec![original, private];
-            args.extend_from_slice(extra);
-            b.call(LLVMGlobalGetValueType(f), f, &args, "");
-        }
-    }
-}
-
 /// An array section's bounds as i64 (`reduction(op: a[lo:hi])`), from the enter marker.
 fn section_bounds(b: &Builder, r: &MarkedRegion, spec: &VarSpec) -> Vec<Value> {
     let Some(section) = &spec.section else {
@@ -490,20 +463,6 @@ fn copy_out_if_last(
     }
 }
 
-/// The runtime's view of "which thread am I" for calls made inside the region.
-/// The thread's runtime id taken once at the start of block `entry` (a team region's first
-/// block): reused by every construct of the region.
-pub fn thread_id_at(entry: Block, module: LLVMModuleRef, ident: Value) -> Value {
-    let existing = ir::instructions(entry)
-        .into_iter()
-        .find(|&i| ir::called_name(i).as_deref() == Some("__kmpc_global_thread_num"));
-    existing.unwrap_or_else(|| {
-        let b = Builder::new(unsafe { LLVMGetModuleContext(module) });
-        b.at_start(entry);
-        thread_id(&b, module, ident)
-    })
-}
-
 /// (omp_get_thread_num(), omp_get_num_threads()) taken once at the start of `entry` (a
 /// team region's first block) and reused by every construct of the region.
 pub fn team_ids_at(entry: Block, module: LLVMModuleRef) -> (Value, Value) {
@@ -522,9 +481,4 @@ pub fn team_ids_at(entry: Block, module: LLVMModuleRef) -> (Value, Value) {
         })
     };
     (get("omp_get_thread_num"), get("omp_get_num_threads"))
-}
-
-pub fn thread_id(b: &Builder, module: LLVMModuleRef, ident: Value) -> Value {
-    let (f, fty) = abi::runtime_fn(module, "__kmpc_global_thread_num");
-    b.call(fty, f, &[ident], "omp.gtid")
 }

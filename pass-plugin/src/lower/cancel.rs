@@ -25,17 +25,17 @@
 //! cancellation point while an exception cancels the region).
 
 use crate::abi;
+use crate::calls::thread_id;
 use crate::error::{PassError, PassResult};
 use crate::ir::{self, Builder, Value};
 use crate::markers::MarkedRegion;
 use crate::raise::TeamErrors;
 use crate::region::Shape;
-use crate::sharing::thread_id;
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
 use llvm_sys::LLVMIntPredicate;
 
-use super::{loops, RegionReport};
+use super::{loop_markers, loops, RegionReport};
 
 pub fn lower_cancel(
     module: LLVMModuleRef,
@@ -65,7 +65,7 @@ pub fn lower_cancel(
             .binds
             .ok_or_else(|| r.error("cancel without the construct it cancels"))?;
         let blocks = ir::blocks(func);
-        let next = loops::marker_calls(&blocks, loops::NEXT, id);
+        let next = loop_markers::marker_calls(&blocks, loop_markers::NEXT, id);
         let &next = next.first().ok_or_else(|| PassError::Internal {
             message: format!("the loop {id} a cancel binds to has no dispatch"),
         })?;

@@ -25,23 +25,23 @@
 //! hands out as no chunk at all.
 
 use crate::abi;
+use crate::calls::thread_id;
 use crate::error::{PassError, PassResult};
 use crate::ir::{self, Builder, Value};
 use crate::markers::{MarkedRegion, Schedule};
 use crate::raise::{self, TeamErrors};
 use crate::region::{self, Shape};
-use crate::sharing::{self, thread_id};
+use crate::sharing;
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
-use llvm_sys::{LLVMIntPredicate, LLVMTypeKind};
+use llvm_sys::LLVMIntPredicate;
 
+use super::barrier::{emit_barrier, emit_orphan_barrier};
+use super::loop_markers::{
+    is_integer, loop_state, marker_calls, ordered_slots, trip_count, FINI, INIT, ITERATION_END,
+    NEXT, SKIP,
+};
 use super::RegionReport;
-
-pub const INIT: &str = "pyomp.loop.init";
-pub const NEXT: &str = "pyomp.loop.next";
-pub const FINI: &str = "pyomp.loop.fini";
-pub const SKIP: &str = "pyomp.loop.skip";
-pub const ITERATION_END: &str = "pyomp.loop.iteration_end";
 
 // libomp's sched_type values.
 const STATIC_CHUNKED: u64 = 33;
@@ -104,40 +104,6 @@ struct State {
     skip: Value,
 }
 
-pub fn marker_calls(blocks: &[LLVMBasicBlockRef], name: &str, id: u64) -> Vec<Value> {
-    let mut out = Vec::new();
-    for &b in blocks {
-        for inst in ir::instructions(b) {
-            // A marker whose first operand is not a constant id is left in place, where
-            // check_no_markers reports it.
-            if ir::called_name(inst).as_deref() == Some(name)
-                && ir::call_args(inst).first().is_some_and(|&arg| unsafe {
-                    !LLVMIsAConstantInt(arg).is_null() && LLVMConstIntGetZExtValue(arg) == id
-                })
-            {
-                out.push(inst);
-            }
-        }
-    }
-    out
-}
-
-fn is_integer(v: Value) -> bool {
-    unsafe { LLVMGetTypeKind(ir::type_of(v)) == LLVMTypeKind::LLVMIntegerTypeKind }
-}
-
-/// The trip count operand of a `pyomp.loop.init(id, n)` marker (an integer).
-pub fn trip_count(init: Value, id: u64) -> PassResult<Value> {
-    match ir::call_args(init)[..] {
-        [_, n] if is_integer(n) => Ok(n),
-        _ => Err(PassError::Internal {
-            message: format!("loop {id}: the init marker takes (id, n), n an integer"),
-        }),
-    }
-}
-
-/// Lowers worksharing loop region `r`; `team` is the enclosing parallel region's failure
-/// record and shape (None for an orphaned loop).
 /// A barrier at the end of the construct's entry block, after every thread has read the
 /// starts of its private copies (a linear variable's start, a firstprivate and lastprivate
 /// variable's first value), before the thread of the last iteration may write the original
@@ -158,16 +124,18 @@ fn barrier_after_starts(
         Some(errors) => {
             let b = Builder::new(ctx);
             b.before(branch);
-            super::sync::emit_barrier(&b, module, ident, gtid, false);
+            emit_barrier(&b, module, ident, gtid, false);
             raise::branch_if_failed(ctx, shape.entry, errors, errors.leave_path);
         }
         None => {
             let first = ir::instructions(after)[0];
-            super::sync::emit_orphan_barrier(module, func, ident, gtid, first, "__kmpc_barrier");
+            emit_orphan_barrier(module, func, ident, gtid, first, "__kmpc_barrier");
         }
     }
 }
 
+/// Lowers worksharing loop region `r`; `team` is the enclosing parallel region's failure
+/// record and shape (None for an orphaned loop).
 pub fn lower_for(
     module: LLVMModuleRef,
     func: Value,
@@ -215,7 +183,7 @@ pub fn lower_for(
     // when the loop sits in a loop of the region), else at the construct's start; either
     // dominates every use, including exception paths that leave before the loop starts.
     let gtid = match &team {
-        Some(errors) => sharing::thread_id_at(errors.entry, module, ident),
+        Some(errors) => crate::calls::thread_id_at(errors.entry, module, ident),
         None => thread_id(&b, module, ident),
     };
     // Tasks created in the loop may write to the thread's private copies (a reduction's,
@@ -444,10 +412,10 @@ pub fn lower_for(
             } else {
                 "__kmpc_barrier"
             };
-            last_tail = super::sync::emit_orphan_barrier(module, func, ident, gtid, end, barrier);
+            last_tail = emit_orphan_barrier(module, func, ident, gtid, end, barrier);
             b.before(end);
         } else {
-            super::sync::emit_barrier(&b, module, ident, gtid, false);
+            emit_barrier(&b, module, ident, gtid, false);
         }
         if let Some(flag) = cancel_flag {
             b.store(unsafe { LLVMConstInt(i32t, 0, 0) }, flag);
@@ -520,25 +488,6 @@ fn iteration_number(b: &Builder, ctx: LLVMContextRef, skip: Value, id: u64) -> P
     }
     let (lo, k) = (to_i64(b, ctx, lo), to_i64(b, ctx, k));
     Ok(unsafe { LLVMBuildAdd(b.raw, lo, k, ir::cstr("omp.iter.v").as_ptr()) })
-}
-
-/// The thread's LoopState of loop `id` (crate::runtime), at the team region's start.
-pub fn loop_state(ctx: LLVMContextRef, team: &TeamErrors, id: u64) -> Value {
-    let ty = unsafe { LLVMArrayType2(LLVMInt64TypeInContext(ctx), 4) };
-    team.thread_slot(ctx, ty, &format!("omp.loop.state.{id}"))
-}
-
-/// What an ordered loop `id` of a team and its `ordered` block share: (the team's turn
-/// counter, the thread's current iteration number, whether its block passed the turn on).
-pub fn ordered_slots(ctx: LLVMContextRef, team: &TeamErrors, id: u64) -> (Value, Value, Value) {
-    unsafe {
-        let (i32t, i64t) = (LLVMInt32TypeInContext(ctx), LLVMInt64TypeInContext(ctx));
-        (
-            team.shared_slot(ctx, i64t, &format!("ticket.{id}")),
-            team.thread_slot(ctx, i64t, &format!("omp.iter.{id}")),
-            team.thread_slot(ctx, i32t, &format!("omp.passed.{id}")),
-        )
-    }
 }
 
 /// The state of a loop run by pyomp's dispatcher (see crate::runtime).

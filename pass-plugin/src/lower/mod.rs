@@ -6,7 +6,10 @@
 //! fork (parallel.rs) -> re-raise after the join. Markers go last.
 
 pub mod atomic;
+pub mod barrier;
 pub mod cancel;
+pub mod depend;
+pub mod loop_markers;
 pub mod loops;
 pub mod parallel;
 pub mod sync;
@@ -355,7 +358,7 @@ fn release_on_leave(module: LLVMModuleRef, func: Value, list: &[markers::LeaveRe
             let b = ir::Builder::new(ctx);
             b.before(ret);
             for (slot, decref) in &slots {
-                sharing::call_helper(&b, module, decref, *slot);
+                crate::calls::call_helper(&b, module, decref, *slot);
             }
         }
     }
@@ -403,8 +406,8 @@ fn lower_parallel(
         let ident = crate::abi::ident(module, &loc.file, &ir::name_of(func), loc.line, loc.column);
         let b = ir::Builder::new(ctx);
         b.before(ir::terminator(split.unwrap_or(block)).expect("end code ends in a branch"));
-        let gtid = sharing::thread_id(&b, module, ident);
-        sync::emit_barrier(&b, module, ident, gtid, false);
+        let gtid = crate::calls::thread_id(&b, module, ident);
+        barrier::emit_barrier(&b, module, ident, gtid, false);
         split
     };
     let added = raise::redirect_returns(ctx, func, &rets, &errors, end_code, true)?;
@@ -561,11 +564,11 @@ fn records_used(errors: &TeamErrors) -> bool {
 const MARKERS: [&str; 7] = [
     markers::ENTER,
     markers::EXIT,
-    loops::INIT,
-    loops::NEXT,
-    loops::FINI,
-    loops::SKIP,
-    loops::ITERATION_END,
+    loop_markers::INIT,
+    loop_markers::NEXT,
+    loop_markers::FINI,
+    loop_markers::SKIP,
+    loop_markers::ITERATION_END,
 ];
 
 /// The scalar atomics' markers (one declaration per kind and type).

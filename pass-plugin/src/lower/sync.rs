@@ -14,19 +14,22 @@
 //! enclosing parallel region handles like any other.
 
 use crate::abi;
+use crate::calls::thread_id;
 use crate::error::{PassError, PassResult};
 use crate::ir::Block;
 use crate::ir::{self, Builder, Value};
 use crate::markers::{MarkedRegion, RefHelpers};
 use crate::raise::{self, TeamErrors};
 use crate::region::{self, Shape};
-use crate::sharing::{self, thread_id};
+use crate::sharing;
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
 use llvm_sys::LLVMIntPredicate;
 use llvm_sys::LLVMOpcode;
 
+use super::barrier::{emit_barrier, emit_orphan_barrier, leave_if_told};
 use super::RegionReport;
+use crate::locks::critical_lock;
 
 pub fn lower_in_place(
     module: LLVMModuleRef,
@@ -51,7 +54,7 @@ pub fn lower_in_place(
     // The thread's runtime id: taken once per team region (at its entry, which dominates
     // every construct inside), else here.
     let gtid = match &team {
-        Some(errors) if !in_task => sharing::thread_id_at(errors.entry, module, ident),
+        Some(errors) if !in_task => crate::calls::thread_id_at(errors.entry, module, ident),
         _ => thread_id(&b, module, ident),
     };
     let before_sharing = ir::instructions(shape.entry);
@@ -136,7 +139,7 @@ pub fn lower_in_place(
             if construct == "taskyield" {
                 args.push(unsafe { LLVMConstInt(i32t, 0, 0) });
             }
-            match super::task::dependences(&b, module, r, func)? {
+            match super::depend::dependences(&b, module, r, func)? {
                 // taskwait depend(...): wait only for the tasks it depends on
                 Some((n, list)) => unsafe {
                     let (f, fty) = abi::runtime_fn(module, "__kmpc_omp_wait_deps");
@@ -277,84 +280,6 @@ fn end_point(_r: &MarkedRegion, shape: &Shape) -> PassResult<Value> {
         })
 }
 
-/// A barrier every thread of the team reaches; a cancellation barrier for an orphaned
-/// cancellable loop (whose `cancel for` is libomp's, ended by that barrier). A team's
-/// barriers are plain: a thread that stops early meets its team at the next one (raise.rs).
-pub fn emit_barrier(
-    b: &Builder,
-    module: LLVMModuleRef,
-    ident: Value,
-    gtid: Value,
-    cancellable: bool,
-) {
-    let name = if cancellable {
-        "__kmpc_cancel_barrier"
-    } else {
-        "__kmpc_barrier"
-    };
-    let (f, fty) = abi::runtime_fn(module, name);
-    b.call(fty, f, &[ident, gtid], "");
-}
-
-/// A barrier outside any parallel region of this function (an orphaned construct; the
-/// region is in a caller): crate::team_frame counts it on the team of the region the thread
-/// is in, and when a team mate stopped before it the function returns
-/// `team_frame::LEAVE_STATUS` at once (its callers pass it up to the region, which
-/// leaves). Emitted before `at`, which then starts the block returned (after the barrier).
-/// `barrier` names the runtime's barrier to call (`__kmpc_cancel_barrier` for an orphaned
-/// cancellable loop: it also ends libomp's cancellation of the loop; its result is not
-/// needed).
-pub fn emit_orphan_barrier(
-    module: LLVMModuleRef,
-    func: Value,
-    ident: Value,
-    gtid: Value,
-    at: Value,
-    barrier: &str,
-) -> Block {
-    let ctx = unsafe { LLVMGetModuleContext(module) };
-    let b = Builder::new(ctx);
-    b.before(at);
-    let (barrier, _) = abi::runtime_fn(module, barrier);
-    let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_barrier");
-    let told = b.call(fty, f, &[barrier, ident, gtid], "omp.orphan.leave");
-    leave_if_told(module, func, told)
-}
-
-/// After `told` (a crate::team_frame call's "leave the region" flag): if set, return
-/// `team_frame::LEAVE_STATUS` (after releasing the function's variables, see
-/// lower::release_on_leave); else go on in the block returned (the rest of `told`'s).
-fn leave_if_told(module: LLVMModuleRef, func: Value, told: Value) -> Block {
-    let ctx = unsafe { LLVMGetModuleContext(module) };
-    let b = Builder::new(ctx);
-    let after = ir::split_before(unsafe { LLVMGetNextInstruction(told) }, "omp.after.barrier");
-    let block = ir::parent_block(told);
-    let branch = ir::terminator(block).expect("split leaves a branch");
-    b.before(branch);
-    unsafe {
-        let i32t = LLVMInt32TypeInContext(ctx);
-        let go_on = LLVMBuildICmp(
-            b.raw,
-            LLVMIntPredicate::LLVMIntEQ,
-            told,
-            LLVMConstInt(i32t, 0, 0),
-            ir::cstr("omp.go.on").as_ptr(),
-        );
-        let leave = LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.orphan.leave").as_ptr());
-        b.cond_br(go_on, after, leave);
-        ir::erase(branch);
-        b.at_end(leave);
-        // (the releases go in once every region of the function is lowered: see
-        // lower::release_on_leave)
-        b.ret(LLVMConstInt(
-            i32t,
-            crate::team_frame::LEAVE_STATUS as u64,
-            1,
-        ));
-    }
-    after
-}
-
 /// Values the body computes and code after the construct uses must not stay in registers:
 /// the body may not run on this thread, or runs on a path that skips it.
 fn demote_body_values(shape: &Shape, blocks: &[Block]) {
@@ -379,8 +304,8 @@ fn own_ordered(
 ) {
     let _ = func;
     let ctx = unsafe { LLVMGetModuleContext(module) };
-    let (ticket, iter_slot, passed) = super::loops::ordered_slots(ctx, team, loop_id);
-    let state = super::loops::loop_state(ctx, team, loop_id);
+    let (ticket, iter_slot, passed) = super::loop_markers::ordered_slots(ctx, team, loop_id);
+    let state = super::loop_markers::loop_state(ctx, team, loop_id);
     let i64t = unsafe { LLVMInt64TypeInContext(ctx) };
     take_turns(
         module,
@@ -606,10 +531,10 @@ fn copy_function(module: LLVMModuleRef, id: u64, vars: &[(Value, &RefHelpers)]) 
             let to = b.load(ptr, element(&b, ptr, dst, i), "omp.cp.to");
             let from = b.load(ptr, element(&b, ptr, src, i), "omp.cp.from");
             if let Some(incref) = &helpers.incref {
-                sharing::call_helper(&b, module, incref, from);
+                crate::calls::call_helper(&b, module, incref, from);
             }
             if let Some(decref) = &helpers.decref {
-                sharing::call_helper(&b, module, decref, to);
+                crate::calls::call_helper(&b, module, decref, to);
             }
             let ty = ir::allocated_type(*alloca);
             let v = b.load(ty, from, "omp.cp.value");
@@ -617,29 +542,5 @@ fn copy_function(module: LLVMModuleRef, id: u64, vars: &[(Value, &RefHelpers)]) 
         }
         LLVMBuildRetVoid(b.raw);
         f
-    }
-}
-
-/// The lock of `critical(name)`: a zeroed `kmp_critical_name` (int[8]) the runtime fills
-/// in on first use. It is a weak global with a name derived from the critical section's
-/// name, so every module that uses the same name links to one lock in the process.
-pub fn critical_lock(module: LLVMModuleRef, name: &str) -> Value {
-    let symbol = format!(
-        "__pyomp_critical_{}",
-        if name.is_empty() { ".unnamed" } else { name }
-    );
-    unsafe {
-        let cname = ir::cstr(&symbol);
-        let g = LLVMGetNamedGlobal(module, cname.as_ptr());
-        if !g.is_null() {
-            return g;
-        }
-        let ctx = LLVMGetModuleContext(module);
-        let ty = LLVMArrayType2(LLVMInt32TypeInContext(ctx), 8);
-        let g = LLVMAddGlobal(module, ty, cname.as_ptr());
-        LLVMSetInitializer(g, LLVMConstNull(ty));
-        LLVMSetLinkage(g, llvm_sys::LLVMLinkage::LLVMWeakAnyLinkage);
-        LLVMSetAlignment(g, 64);
-        g
     }
 }
