@@ -72,6 +72,15 @@ def run_c_checked(exe, threads, *args):
         raise RuntimeError(f"{exe.name} {' '.join(map(str, args))}: wrong result") from err
 
 
+def zero_checked(kernel, reps, out):
+    """kernel(reps, out), whose out[0] counts what went wrong (a wrong sum, a changed
+    original): raises unless it is 0."""
+    value = kernel(reps, out)
+    if out[0] != 0:
+        raise RuntimeError(f"{kernel.__name__}: wrong result (out[0] = {out[0]})")
+    return value
+
+
 def kernels(quick, only):
     """(name, size, unit, {implementation: measure(threads)}) for each selected kernel."""
     import pyomp
@@ -179,15 +188,9 @@ def kernels(quick, only):
         fjr_c = build("forkjoin_reduction")
         fj_reps = reps // 2
 
-        def checked_reduction(f):
-            value = f(fj_reps, out)
-            if out[0] != 0:
-                raise RuntimeError(f"{f.__name__}: wrong reduction result")
-            return value
-
         yield ("for reduction f/j", f"reps={fj_reps:,}", "us", {
-            "pyomp": lambda k: checked_reduction(forkjoin_reduction),
-            "pyomp nogil": lambda k: checked_reduction(forkjoin_reduction_nogil),
+            "pyomp": lambda k: zero_checked(forkjoin_reduction, fj_reps, out),
+            "pyomp nogil": lambda k: zero_checked(forkjoin_reduction_nogil, fj_reps, out),
             **{label: (lambda k, e=exe: run_c_checked(e, k, fj_reps))
                for label, exe in fjr_c.items()},
         })
@@ -195,14 +198,8 @@ def kernels(quick, only):
         fjf_c = build("forkjoin_firstprivate")
         fjf_reps = reps // 4
 
-        def checked_copies(f):
-            value = f(fjf_reps, out)
-            if out[0] != 0:
-                raise RuntimeError(f"{f.__name__}: a thread saw a changed original")
-            return value
-
         yield ("firstprivate(array) f/j", f"reps={fjf_reps:,}, 1,000 doubles", "us", {
-            "pyomp": lambda k: checked_copies(forkjoin_firstprivate),
+            "pyomp": lambda k: zero_checked(forkjoin_firstprivate, fjf_reps, out),
             **{label: (lambda k, e=exe: run_c_checked(e, k, fjf_reps))
                for label, exe in fjf_c.items()},
         })

@@ -1,11 +1,13 @@
-"""Shared by the test modules: compiling a function from source text, so error messages
-can point at a known line and caret."""
+"""Shared by the test modules: compiling a function from source text (so error messages
+can point at a known line and caret), Python threads that last, NRT allocation counts."""
 
 import concurrent.futures
+import contextlib
 import linecache
 import threading
 
 import numpy as np
+from numba.core.runtime import _nrt_python, rtsys
 from pyomp import njit, omp_get_num_threads, omp_get_thread_num, openmp
 
 
@@ -50,3 +52,16 @@ def in_lasting_python_threads(target, count=_POOL_SIZE, timeout=120):
     assert not hanging, "a Python thread hangs"
     for job in jobs:
         job.result()  # re-raises a thread's failure
+
+
+@contextlib.contextmanager
+def nrt_balanced():
+    """Every NRT allocation (arrays, meminfos) made in the block is freed in it."""
+    _nrt_python.memsys_enable_stats()
+    before = rtsys.get_allocation_stats()
+    yield
+    after = rtsys.get_allocation_stats()
+    allocs, frees = after.alloc - before.alloc, after.free - before.free
+    assert allocs == frees, f"NRT allocations {allocs} != frees {frees}"
+    mi_allocs, mi_frees = after.mi_alloc - before.mi_alloc, after.mi_free - before.mi_free
+    assert mi_allocs == mi_frees, f"NRT meminfos {mi_allocs} != frees {mi_frees}"

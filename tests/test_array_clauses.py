@@ -5,23 +5,10 @@ Oracles: PyOMP 0.6.0's results for the same programs (measured in a separate ven
 each test), the serial meaning of each clause (a private copy never changes the original),
 and NRT's allocation counts (every copy is released)."""
 
-import contextlib
-
 import numpy as np
 import pytest
-from numba.core.runtime import _nrt_python, rtsys
+from helpers import nrt_balanced
 from pyomp import njit, omp_get_thread_num, openmp
-
-
-@contextlib.contextmanager
-def nrt_balanced():
-    _nrt_python.memsys_enable_stats()
-    before = rtsys.get_allocation_stats()
-    yield
-    after = rtsys.get_allocation_stats()
-    assert after.alloc - before.alloc == after.free - before.free
-    assert after.mi_alloc - before.mi_alloc == after.mi_free - before.mi_free
-
 
 # --- firstprivate: each thread (task, ...) works on a copy of the contents --------------
 

@@ -9,7 +9,6 @@ What other modules already cover is not repeated here: one million plain tasks
 test_loops, test_sync, test_ordered, test_tasks, test_copyprivate, test_cancel), four
 Python threads on one `nogil` region (test_region_errors)."""
 
-import contextlib
 import faulthandler
 import os
 import subprocess
@@ -20,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyomp
 import pytest
-from helpers import compile_source, in_lasting_python_threads
-from numba.core.runtime import _nrt_python, rtsys
+from helpers import compile_source, in_lasting_python_threads, nrt_balanced
 from pyomp import njit, omp_get_num_threads, omp_get_thread_num, omp_get_wtime, openmp
 
 #: Seconds a single test may take before the watchdog dumps every thread and exits.
@@ -41,19 +39,6 @@ def team():
     """team(k) sets the team size for the test; the default comes back after it."""
     yield pyomp.omp_set_num_threads
     pyomp.omp_set_num_threads(os.cpu_count() or 1)
-
-
-@contextlib.contextmanager
-def nrt_balanced():
-    """Every NRT allocation (arrays, meminfos) made in the block is freed in it."""
-    _nrt_python.memsys_enable_stats()
-    before = rtsys.get_allocation_stats()
-    yield
-    after = rtsys.get_allocation_stats()
-    allocs, frees = after.alloc - before.alloc, after.free - before.free
-    assert allocs == frees, f"NRT allocations {allocs} != frees {frees}"
-    mi_allocs, mi_frees = after.mi_alloc - before.mi_alloc, after.mi_free - before.mi_free
-    assert mi_allocs == mi_frees, f"NRT meminfos {mi_allocs} != frees {mi_frees}"
 
 
 # --- 10,000 regions ---------------------------------------------------------------

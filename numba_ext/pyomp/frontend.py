@@ -691,12 +691,14 @@ def mark_regions(func_ir):
                 raise located(UnsupportedConstructError(
                     "taskloop over a non-rectangular nest is not implemented by this "
                     "version of pyomp", directive=region.directive.text))
+    # (asked by each loop and by the parallel region it binds)
+    read_after = {id(r): _loop_vars_read_after(r, loop_of, live_map) for r in all_regions
+                  if r.directive.construct == "for"}
     for region in all_regions:
         located = _locator(region)
         if region.directive.construct == "for":
             region.sharing = sharing.decide_worksharing(
-                region, [level.var for level in loop_of[id(region)]],
-                _loop_vars_read_after(region, loop_of, live_map))
+                region, [level.var for level in loop_of[id(region)]], read_after[id(region)])
         elif region.directive.construct in IN_PLACE:
             region.sharing = sharing.decide_worksharing(region, [])
         elif region.directive.construct in ("task", "taskloop"):
@@ -704,7 +706,7 @@ def mark_regions(func_ir):
             continue
         else:
             forced = {**region.implied, **_forced_by_inner_loops(region, all_regions,
-                                                                 loop_of, live_map)}
+                                                                 loop_of, read_after)}
             for name, (decl, _) in private_to_threads.get(id(region), {}).items():
                 forced[name] = ("private", f"threadprivate (line {decl.loc.line})")
             inner_reads = set().union(*(
@@ -1016,11 +1018,12 @@ def _loop_vars_read_after(loop, loop_of, live_map):
     return {level.var for level in loop_of[id(loop)] if level.var in live}
 
 
-def _forced_by_inner_loops(region, all_regions, loop_of, live_map):
+def _forced_by_inner_loops(region, all_regions, loop_of, read_after):
     """Attributes a parallel region must give variables because of the worksharing loops
     it binds: loop variables are private (shared when read after the region: the loop
     makes them lastprivate); reduction and lastprivate variables are shared (the loop
-    combines into them)."""
+    combines into them). `read_after`: id(loop) -> its loop variables read after the
+    region (_loop_vars_read_after)."""
     forced = {}
     for inner in all_regions:
         if inner.directive.construct == "taskloop" and inner.stmt is region.stmt:
@@ -1032,11 +1035,10 @@ def _forced_by_inner_loops(region, all_regions, loop_of, live_map):
         # variables if they are private)
         if inner.directive.construct != "for" or _enclosing_parallel(inner) is not region:
             continue
-        read_after = _loop_vars_read_after(inner, loop_of, live_map)
         for level in loop_of[id(inner)]:
             forced[level.var] = (
                 ("shared", "the loop variable of a worksharing loop, read after the region "
-                           "(lastprivate)") if level.var in read_after
+                           "(lastprivate)") if level.var in read_after[id(inner)]
                 else ("private", "the loop variable of a worksharing loop"))
         for clause in inner.directive.clauses:
             if clause.name in ("reduction", "lastprivate", "linear"):
