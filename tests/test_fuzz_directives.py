@@ -6,7 +6,7 @@ crash or a hang:
 * directives: generated from the grammar (constructs, the clauses each accepts, clause
   arguments of every shape), then mutated (tokens dropped, duplicated, swapped, characters
   inserted, words misspelt, brackets unbalanced, huge numbers, unicode); fed to the front
-  end's entry (`frontend.parse_directive`): a checked `Directive` whose spans lie in the
+  end's entry (`pyomp.passes.parse.parse_directive`): a checked `Directive` whose spans lie in the
   text, or a `PyompError` whose message has a caret line under a span of the text.
 * programs: small functions built from templates (parallel, for, single, master, critical,
   atomic, sections, task, taskloop constructs with random clauses over scalar and array
@@ -37,10 +37,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numba.core import ir
-from pyomp import frontend
 from pyomp.directives import ALLOWED_CLAUSES, CLAUSE_NAMES, CONSTRUCTS, Directive, parse
 from pyomp.directives.checks import leaves
 from pyomp.errors import PassError, PyompError
+from pyomp.passes import parse as frontend_parse
 
 LONG = int(os.environ.get("PYOMP_FUZZ_EXAMPLES", "0") or 0)
 DIRECTIVE_EXAMPLES = LONG or 2000
@@ -293,7 +293,7 @@ def check_directive(text):
         assert c.name in CLAUSE_NAMES
         assert text[c.span[0]:].startswith(c.name), (text, c)
     try:
-        frontend.parse_directive(text, LOC)
+        frontend_parse.parse_directive(text, LOC)
     except PyompError as err:
         _check_error(err, text)
         assert err.filename == "fuzz.py" and err.line == 1, str(err)
@@ -583,7 +583,7 @@ def noisy_programs(draw):
             new = f"{text} {name}{args}"
         elif how == 1:  # another construct
             first = text.split(" ", 1)[0]
-            new = draw(st.sampled_from(sorted(frontend.SUPPORTED_CONSTRUCTS)
+            new = draw(st.sampled_from(sorted(frontend_parse.SUPPORTED_CONSTRUCTS)
                                        + ["target", "teams"])) + text[len(first):]
         elif how == 2:
             new = draw(mutated(st.just(text)))

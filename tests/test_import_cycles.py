@@ -23,6 +23,6 @@ def test_the_package_and_the_crate_have_none():
     checker = _checker()
     python, rust = checker.python_graph(), checker.rust_graph()
     # the graphs see the modules and their uses (a check of an empty graph would pass)
-    assert "frontend" in python and "sharing" in python["frontend"]
+    assert "passes.data_sharing" in python and "sharing" in python["passes.data_sharing"]
     assert "lower/loops" in rust and "lower/barrier" in rust["lower/loops"]
     assert checker.cycles(python) == [] and checker.cycles(rust) == []

@@ -236,7 +236,7 @@ def interpret(func_id, bc):
     Numba as it is (it drops that `try`; its object-mode body could not lower one): when
     the first reading finds such a block with a `try` inside the function, the bytecode is
     read again with those blocks named (by the offset of their `enter_with`)."""
-    from .frontend import find_openmp_withs
+    from .passes.find_withs import find_openmp_withs
 
     func_ir = OpenMPInterpreter(func_id).interpret(bc)
     if not _NEW_TABLE:

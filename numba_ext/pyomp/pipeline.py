@@ -20,6 +20,7 @@ from numba.core.untyped_passes import IRProcessing, TranslateByteCode
 
 from . import flow, frontend, markers, roundtrip, typechecks, withends
 from .errors import PyompError
+from .passes import find_withs
 
 
 class OpenMPCodeLibrary(JITCodeLibrary):
@@ -63,7 +64,7 @@ class OpenMPDirectives(FunctionPass):
         FunctionPass.__init__(self)
 
     def run_pass(self, state):
-        if state.flags.enable_ssa and any(frontend.find_openmp_withs(state.func_ir)):
+        if state.flags.enable_ssa and any(find_withs.find_openmp_withs(state.func_ir)):
             raise PyompError("internal: a function using openmp was compiled in SSA form; "
                              "please report how `openmp` was referenced")
         regions = frontend.mark_regions(state.func_ir)
@@ -95,7 +96,7 @@ class UseOpenMPCodeLibrary(LoweringPass):
         LoweringPass.__init__(self)
 
     def run_pass(self, state):
-        frontend.strip_shared_dels(state.func_ir)
+        frontend.place_dels(state.func_ir)
         markers.remember_types(state.func_ir, state.typemap)
         if state.library is None:
             codegen = state.targetctx.codegen()
@@ -117,7 +118,7 @@ def read_bytecode(func_id, bc):
     out of block labels (an internal error of Numba's): reported as the error such a
     region gets, at the function.
     """
-    if not frontend.uses_openmp(func_id.func):
+    if not find_withs.uses_openmp(func_id.func):
         return interpreter.Interpreter(func_id).interpret(bc)
     withends.fix_with_ends(bc)
     try:
@@ -152,7 +153,7 @@ class OpenMPTranslateByteCode(TranslateByteCode):
     _name = "pyomp_translate_bytecode"
 
     def run_pass(self, state):
-        if not frontend.uses_openmp(state.func_id.func):
+        if not find_withs.uses_openmp(state.func_id.func):
             return super().run_pass(state)  # Numba's reader, exactly
         state.func_ir = read_bytecode(state.func_id, state.bc)
         return True
@@ -165,7 +166,7 @@ class OpenMPCompiler(CompilerBase):
         if self.state.flags.force_pyobject:
             # Object mode has no LLVM regions to lower; Numba's own pipeline handles it.
             return [DefaultPassBuilder.define_objectmode_pipeline(self.state)]
-        if frontend.uses_openmp(self.state.func_id.func):
+        if find_withs.uses_openmp(self.state.func_id.func):
             # One alloca per Python variable: data sharing is about Python variables, and
             # SSA would split each into versions the pass could not tell apart.
             self.state.flags.enable_ssa = False

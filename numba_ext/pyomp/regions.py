@@ -188,3 +188,11 @@ def definitely_defined(func_ir, cfg):
                 into[label], out[label] = new_in, new_out
                 changed = True
     return into
+
+
+def enclosing_parallel(region):
+    """The innermost `parallel` region around `region` (None for an orphaned construct)."""
+    r = region.parent
+    while r is not None and r.directive.construct != "parallel":
+        r = r.parent
+    return r

@@ -9,7 +9,7 @@ from numba.core import types
 
 from . import array_reduction
 from .errors import ParallelForWrongLoopCount, PyompError, source_line_of
-from .frontend import construct_span
+from .located import construct_span
 
 #: The reduction operators the pass implements per scalar type (pass-plugin/src/reduction.rs).
 SCALAR_OPS = {
