@@ -156,6 +156,14 @@ def merge_with_exit_copies(bc):
         flow.run()
     finally:
         bc.labels = original
+    return _jump_to_first_copy(bc, flow, groups, labels)
+
+
+def _jump_to_first_copy(bc, flow, groups, labels):
+    """Of each group of identical exit copies, those with the same block stack become one:
+    the POP_BLOCK of each but the first becomes a JUMP_ABSOLUTE to the first.  Returns
+    whether anything changed."""
+    table = bc.table
     changed = False
     for offs in groups:
         stacks = []  # [(block stack, [offsets])]: the stacks hold dicts (unhashable)

@@ -1,13 +1,13 @@
 """Front-end pass 6: the facts the data-sharing decisions and the rewrites ask about the
 function: which variables are live where and definitely defined at each block, the
-function's own variables, each worksharing loop's nest (pyomp.loops) and which loop
+function's own variables, each worksharing loop's nest (pyomp.loop_nests) and which loop
 variables the code after a region reads, and which parallel regions use a threadprivate
 variable.  Checks that the variables clauses name exist.
 """
 
 from numba.core import analysis
 
-from .. import loops, regions, sharing
+from .. import loop_nests, regions, sharing
 from ..errors import PyompError, UnsupportedConstructError
 from ..located import locate, locator
 
@@ -37,7 +37,7 @@ def _loop_nest(func_ir, region):
     located = locator(region)
     collapse = region.directive.clause("collapse")
     depth = collapse.expr.int_value() if collapse is not None else 1
-    nest = loops.find_nest(func_ir, region, depth, located)
+    nest = loop_nests.find_nest(func_ir, region, depth, located)
     # (for typechecks.py: range(...) of each loop must be over integers)
     region.range_args = [(level.var, [a.name for a in level.args],
                           func_ir.blocks[level.setup].body[level.index].loc.line)

@@ -11,7 +11,7 @@ in one; `threadprivate` declarations are set aside for pass 8.  What protects ea
 
 from numba.core import ir_utils
 
-from .. import atomics, loops, races, sections
+from .. import atomics, loop_nests, races, sections
 from ..errors import PyompError
 from ..located import locate, locator
 
@@ -22,7 +22,7 @@ def run(state):
     state.withs = withs = _sections_as_loops(func_ir, state.withs)
     for region in withs:
         if region.directive.construct == "simd":
-            loops.find_nest(func_ir, region, 1, locator(region))  # checks the loop
+            loop_nests.find_nest(func_ir, region, 1, locator(region))  # checks the loop
     # An `ordered` block in a `simd` loop needs nothing: pyomp runs that loop in order.
     in_order_anyway = [r for r in withs if r.directive.construct == "ordered"
                        and r.binds.directive.construct == "simd"]
