@@ -35,7 +35,7 @@ use llvm_sys::core::*;
 use llvm_sys::prelude::*;
 use llvm_sys::LLVMIntPredicate;
 
-use super::{loop_markers, loops, RegionReport};
+use super::{loop_markers, RegionReport};
 
 pub fn lower_cancel(
     module: LLVMModuleRef,
@@ -70,10 +70,10 @@ pub fn lower_cancel(
             message: format!("the loop {id} a cancel binds to has no dispatch"),
         })?;
         // Back to the loop's dispatch, which, seeing the flag, drains this thread's share
-        // of the loop from the runtime (see loops::emit_next) and ends the loop.
+        // of the loop from the runtime (see worksharing/next.rs) and ends the loop.
         let flag = match team {
             Some(t) => t.loop_cancelled,
-            None => loops::orphan_cancel_flag(func, id),
+            None => loop_markers::orphan_cancel_flag(func, id),
         };
         (ir::parent_block(next), Some(flag))
     };

@@ -2,7 +2,7 @@
 //!
 //! Per function: carve every region (region.rs); give each parallel region its team's
 //! failure record (raise.rs); then lower innermost first: worksharing loops in place
-//! (loops.rs), parallel regions by data sharing (sharing.rs) -> outlining (outline.rs) ->
+//! (worksharing/), parallel regions by data sharing (sharing.rs) -> outlining (outline.rs) ->
 //! fork (parallel.rs) -> re-raise after the join. Markers go last.
 
 pub mod atomic;
@@ -10,10 +10,10 @@ pub mod barrier;
 pub mod cancel;
 pub mod depend;
 pub mod loop_markers;
-pub mod loops;
 pub mod parallel;
 pub mod sync;
 pub mod task;
+pub mod worksharing;
 
 use crate::error::{PassError, PassResult};
 use crate::ir::{self, Block, Value};
@@ -253,7 +253,7 @@ fn lower_function(
                     nodes[j].has_barriers = true;
                 }
                 let n = &nodes[i];
-                loops::lower_for(module, func, &n.r, &n.shape, team, n.has_tasks)?
+                worksharing::lower_for(module, func, &n.r, &n.shape, team, n.has_tasks)?
             }
             Kind::InPlace => {
                 let team = nodes[i]
