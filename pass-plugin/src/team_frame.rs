@@ -1,7 +1,7 @@
 //! Barriers in called functions ("orphaned" `barrier`, `for`, `single`, `sections`): which
 //! team they belong to, and how a thread that raised meets them.
 //!
-//! raise.rs counts the barriers a thread passes in its region, so that when a team mate
+//! raise/ counts the barriers a thread passes in its region, so that when a team mate
 //! stops early (raises, is cancelled) every thread leaves after the same barrier. A barrier
 //! in a function the region calls is not in the region's code; the pass cannot count it
 //! there. Instead each thread, on entering a parallel region, pushes a `TeamFrame` on a

@@ -13,7 +13,7 @@
 //! ```
 //! `end` is the team region's end code, with the final barrier where the thread meets its
 //! team mates ("stop" records where it left, so they leave after the barrier they meet it
-//! at: see raise.rs). An orphaned `cancel for` (no team record) is libomp's `__kmpc_cancel`,
+//! at: see raise/). An orphaned `cancel for` (no team record) is libomp's `__kmpc_cancel`,
 //! ended by the loop's cancellation barrier. A cancellable
 //! loop is always dispatched by the runtime, and its dispatch, once the flag is set, takes
 //! the rest of the thread's chunks without running them: libomp's dispatch buffers are

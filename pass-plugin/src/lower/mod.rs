@@ -1,10 +1,10 @@
 //! Runtime lowering: turns each marked region into outlined code and `__kmpc_*` calls.
 //!
 //! Per function: carve every region and see how they nest (nesting.rs); give each parallel
-//! region its team's failure record (team_region.rs, raise.rs); then lower innermost first,
+//! region its team's failure record (team_region.rs, raise/); then lower innermost first,
 //! one module per construct family: worksharing loops in place (worksharing/), sync
-//! constructs (sync.rs), cancel (cancel.rs), tasks and taskloops (task.rs), parallel regions
-//! by data sharing (sharing.rs) -> outlining (outline.rs) -> fork (parallel.rs) -> re-raise
+//! constructs (sync/), cancel (cancel.rs), tasks and taskloops (task/), parallel regions
+//! by data sharing (sharing/) -> outlining (outline.rs) -> fork (parallel.rs) -> re-raise
 //! after the join (team_region.rs). Markers go last.
 //!
 //! Below the construct modules, shared by them (they do not use each other): barrier.rs

@@ -139,7 +139,7 @@ fn apply_team_sharing(
 /// A thread that raises outside the constructs inside (or in a `for nowait`, or is
 /// cancelled) stops: it skips the barriers left in the body and meets its team mates at a
 /// final barrier, after which they leave too, as they would after any barrier it meets
-/// them at (see raise.rs; only needed when there are such barriers). Constructs inside
+/// them at (see raise/; only needed when there are such barriers). Constructs inside
 /// that send a stopping thread to the end code made it a second predecessor.
 fn needs_final_barrier(n: &Node, rets: &[Value], end_code: Block) -> bool {
     let stops_inside = region::preds_of(end_code).len() > 1;

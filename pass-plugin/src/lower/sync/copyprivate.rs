@@ -19,7 +19,7 @@ use super::body::end_point;
 /// makes an array of pointers to its own variables; the chosen thread's goes to the others'
 /// copy function between two barriers. In a team's region pyomp does that itself (the
 /// chosen thread publishes its array in a team slot), so a team mate that stopped before
-/// the construct (raise.rs) can meet the team at either barrier: each is followed by the
+/// the construct (raise/) can meet the team at either barrier: each is followed by the
 /// team's stop check. Orphaned, `__kmpc_copyprivate` does the same. Returns the block that
 /// ends the broadcast (`br` to the next) and the block after it.
 #[allow(clippy::too_many_arguments)]

@@ -127,7 +127,7 @@ pub fn lower_in_place(
     ))
 }
 
-/// The construct's data sharing; returns what sharing.rs decided, and what it made at the
+/// The construct's data sharing; returns what sharing/ decided, and what it made at the
 /// entry (private copies' first values: a new array, a reference taken) that only the
 /// thread that runs the body of a single, master or masked may make: it alone releases
 /// them at the body's end (see emit_guard).
@@ -367,7 +367,7 @@ fn emit_end_barrier(
     if let Some(errors) = team {
         emit_barrier(b, module, ident, gtid, false);
         // split after the barrier so the check can branch away (every thread leaves
-        // after the barrier where a stopped team mate met it; see raise.rs)
+        // after the barrier where a stopped team mate met it; see raise/)
         ir::split_before(first, "omp.after.barrier");
         let ctx = unsafe { LLVMGetModuleContext(module) };
         raise::branch_if_failed(ctx, shape.end, errors, errors.leave_path);

@@ -9,7 +9,7 @@
 //!                       leaves the region if one of them raised.
 //! ```
 //! (Reductions are combined and lastprivate copied out at the construct's end by
-//! sharing.rs, see private_copies.rs.)
+//! sharing/, see private_copies.rs.)
 
 use crate::abi;
 use crate::error::PassResult;
@@ -119,7 +119,7 @@ pub fn route_raises(
 
 /// The barrier at the end of a loop without `nowait`. `gtid` (computed at the construct's
 /// start) dominates the whole construct. A team's loop ends at a plain barrier (a team mate
-/// that stopped elsewhere meets the team here, see raise.rs; `cancel for` is pyomp's flag);
+/// that stopped elsewhere meets the team here, see raise/; `cancel for` is pyomp's flag);
 /// an orphaned loop at a barrier counted on the caller's team (team_frame.rs), or,
 /// cancellable, at a cancellation barrier, which ends libomp's cancellation of the loop.
 /// Returns the construct's last block (a new one after an orphaned barrier).

@@ -12,7 +12,7 @@
 //! next.rs            pyomp.loop.next(id) -> { more, lo, hi }: the chunk loop
 //! ordered.rs         pyomp.loop.skip / pyomp.loop.iteration_end: ordered turns
 //! end.rs             pyomp.loop.fini(id); the construct's end, where raising paths go
-//! private_copies.rs  private/lastprivate/linear/reduction copies (sharing.rs)
+//! private_copies.rs  private/lastprivate/linear/reduction copies (sharing/)
 //! end.rs             the end barrier (unless nowait), and leaving after a raise
 //! ```
 //! Invariants: a loop has exactly one init marker, lowered before its next markers (the
@@ -20,7 +20,7 @@
 //! (the team region's entry, or the construct's start); each thread's `last` flag is set
 //! for exactly the thread that ran iteration n - 1 (lastprivate reads it); a thread that
 //! raised still reaches the construct's end and its barrier, so team mates are not left
-//! waiting (raise.rs counts barriers).
+//! waiting (raise/ counts barriers).
 
 mod end;
 mod init;

@@ -1,5 +1,5 @@
 //! Step 6 of a worksharing loop: its data sharing. Private, firstprivate, lastprivate,
-//! linear and reduction copies (sharing.rs), lastprivate's copy-out done by the thread whose
+//! linear and reduction copies (sharing/), lastprivate's copy-out done by the thread whose
 //! `last` flag is set; and the barrier after every thread read the starts of its copies,
 //! where the clauses need one.
 
@@ -16,7 +16,7 @@ use llvm_sys::prelude::*;
 use super::state::LoopCodegen;
 
 /// The private copies of loop region `r` (its blocks `blocks`), the barrier after their
-/// starts included. Returns what sharing.rs decided, for the region's report.
+/// starts included. Returns what sharing/ decided, for the region's report.
 pub fn emit_private_copies(
     g: &LoopCodegen,
     func: Value,
@@ -44,7 +44,7 @@ pub fn emit_private_copies(
 /// A barrier at the end of the construct's entry block, after every thread has read the
 /// starts of its private copies (a linear variable's start, a firstprivate and lastprivate
 /// variable's first value), before the thread of the last iteration may write the original
-/// back at the end. Counted like the team's other barriers (raise.rs, team_frame.rs).
+/// back at the end. Counted like the team's other barriers (raise/, team_frame.rs).
 fn barrier_after_starts(
     module: LLVMModuleRef,
     func: Value,
