@@ -1,4 +1,5 @@
-//! Step 7 of a worksharing loop: its end.
+//! Step 7 of a worksharing loop: its end. (Its first two parts, the fini markers and the
+//! construct's end block, come before step 6, whose copy-out goes in that block.)
 //!
 //! ```text
 //! pyomp.loop.fini(id)   static:  __kmpc_for_static_fini (an orphaned loop's)
