@@ -46,7 +46,9 @@ def python_graph():
     return graph
 
 
-_RUST_PATH = re.compile(r"\b(crate|super)::([a-z_][a-z0-9_]*)")
+# `crate::a::b::...` or `super::super::a::...`: the path's segments, resolved to the longest
+# prefix that names one of the crate's modules (a file or a folder).
+_RUST_PATH = re.compile(r"\b(crate|super)((?:::[a-z_][a-z0-9_]*)+)")
 
 
 def rust_graph():
@@ -61,13 +63,17 @@ def rust_graph():
         text = re.sub(r"//.*", "", path.read_text())
         text = text.split("#[cfg(test)]")[0]  # a module's tests may use anything
         parent = str(Path(name).parent) if path.name != "mod.rs" else name
-        for root, first in _RUST_PATH.findall(text):
+        for root, rest in _RUST_PATH.findall(text):
+            segments = rest.split("::")[1:]
             if root == "crate":
-                target = first
+                base = Path()
             else:
-                up = Path(parent) if path.name != "mod.rs" else Path(name).parent
-                target = str(up / first) if str(up) != "." else first
-            if target in modules and target != name:
+                base = Path(parent) if path.name != "mod.rs" else Path(name).parent
+            while segments and segments[0] == "super":
+                base, segments = base.parent, segments[1:]
+            prefixes = (str(base.joinpath(*segments[:k])) for k in range(len(segments), 0, -1))
+            target = next((t for t in prefixes if t in modules), None)
+            if target is not None and target != name:
                 graph[name].add(target)
     return graph
 

@@ -73,7 +73,7 @@ pub struct Clauses {
     pub schedule: Option<Schedule>,
     #[serde(default)]
     pub nowait: bool,
-    /// `for ordered`: iterations pass an ordered ticket on (see lower/loops.rs).
+    /// `for ordered`: iterations pass an ordered ticket on (see lower/worksharing/ordered.rs).
     #[serde(default)]
     pub ordered: bool,
     /// masked(filter): the filter's operand index.

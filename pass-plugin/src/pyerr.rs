@@ -240,6 +240,28 @@ pub fn settle_after_join(
     }
 }
 
+/// The blocks of `pyomp.pyerr.settle` (see settle_fn).
+struct SettleBlocks {
+    empty: Block,
+    check_lost: Block,
+    lost: Block,
+    held: Block,
+    failed: Block,
+    pass_up: Block,
+    passed: Block,
+    restore: Block,
+    drop: Block,
+    release: Block,
+    done: Block,
+}
+
+/// What the two halves of `pyomp.pyerr.settle` test: the status is -1 (a Python error),
+/// there is no outer slot (the top of the region nest).
+struct SettleFlags {
+    is_exc: Value,
+    no_outer: Value,
+}
+
 /// `void pyomp.pyerr.settle(i32 status, ptr slot, ptr outer)`: see the module doc.
 fn settle_fn(module: LLVMModuleRef) -> Value {
     unsafe {
@@ -274,9 +296,20 @@ fn settle_fn(module: LLVMModuleRef) -> Value {
             block("release"),
             block("done"),
         );
+        let blocks = SettleBlocks {
+            empty,
+            check_lost,
+            lost,
+            held,
+            failed,
+            pass_up,
+            passed,
+            restore,
+            drop,
+            release,
+            done,
+        };
         let b = Builder::new(ctx);
-        let ensure_t = fn_type(i32t, &[]);
-        let release_t = fn_type(void, &[i32t]);
         b.at_end(entry);
         let minus_one = LLVMConstInt(i32t, u64::MAX, 1);
         let is_exc = LLVMBuildICmp(
@@ -290,86 +323,125 @@ fn settle_fn(module: LLVMModuleRef) -> Value {
         let t = b.load(ptr, slot_field(&b, ctx, slot, 0), "type");
         let has = LLVMBuildIsNotNull(b.raw, t, ir::cstr("has").as_ptr());
         b.cond_br(has, held, empty);
-        // nothing kept: a -1 at the top must have its exception set in this thread
-        b.at_end(empty);
-        let top_exc = LLVMBuildAnd(b.raw, is_exc, no_outer, ir::cstr("top.py").as_ptr());
-        b.cond_br(top_exc, check_lost, done);
-        b.at_end(check_lost);
-        let g = call(&b, module, "PyGILState_Ensure", ensure_t, &[]);
-        let pending = call(&b, module, "PyErr_Occurred", fn_type(ptr, &[]), &[]);
-        let none = LLVMBuildIsNull(b.raw, pending, ir::cstr("none").as_ptr());
-        let after_lost = block("after.lost");
-        b.cond_br(none, lost, after_lost);
-        b.at_end(lost);
-        let exc_global = {
-            let name = ir::cstr("PyExc_RuntimeError");
-            let mut gv = LLVMGetNamedGlobal(module, name.as_ptr());
-            if gv.is_null() {
-                gv = LLVMAddGlobal(module, ptr, name.as_ptr());
-            }
-            gv
-        };
-        // Numba registers each `PyExc_*` symbol as the exception class itself
-        // (numba.core.base), and so uses the global's address as the object.
-        let exc = exc_global;
-        let text = LLVMBuildGlobalStringPtr(
-            b.raw,
-            ir::cstr(LOST).as_ptr(),
-            ir::cstr("omp.pyerr.lost").as_ptr(),
-        );
-        call(
-            &b,
-            module,
-            "PyErr_SetString",
-            fn_type(void, &[ptr, ptr]),
-            &[exc, text],
-        );
-        b.br(after_lost);
-        b.at_end(after_lost);
-        call(&b, module, "PyGILState_Release", release_t, &[g]);
-        b.br(done);
-        // a kept exception: taken out of the slot, under the GIL
-        b.at_end(held);
-        let g = call(&b, module, "PyGILState_Ensure", ensure_t, &[]);
-        let v = b.load(ptr, slot_field(&b, ctx, slot, 1), "value");
-        let tb = b.load(ptr, slot_field(&b, ctx, slot, 2), "tb");
-        b.store(LLVMConstNull(slot_t(ctx)), slot);
-        b.cond_br(is_exc, failed, drop);
-        b.at_end(failed);
-        b.cond_br(no_outer, restore, pass_up);
-        b.at_end(pass_up);
-        let pair = LLVMBuildAtomicCmpXchg(
-            b.raw,
-            slot_field(&b, ctx, outer, 0),
-            LLVMConstNull(ptr),
-            t,
-            LLVMAtomicOrdering::LLVMAtomicOrderingSequentiallyConsistent,
-            LLVMAtomicOrdering::LLVMAtomicOrderingSequentiallyConsistent,
-            0,
-        );
-        let won = LLVMBuildExtractValue(b.raw, pair, 1, ir::cstr("first").as_ptr());
-        b.cond_br(won, passed, drop);
-        b.at_end(passed);
-        b.store(v, slot_field(&b, ctx, outer, 1));
-        b.store(tb, slot_field(&b, ctx, outer, 2));
-        b.br(release);
-        b.at_end(restore);
-        call(
-            &b,
-            module,
-            "PyErr_Restore",
-            fn_type(void, &[ptr, ptr, ptr]),
-            &[t, v, tb],
-        );
-        b.br(release);
-        b.at_end(drop);
-        decref_all(&b, module, &[t, v, tb]);
-        b.br(release);
-        b.at_end(release);
-        call(&b, module, "PyGILState_Release", release_t, &[g]);
-        b.br(done);
+        let flags = SettleFlags { is_exc, no_outer };
+        settle_nothing_kept(&b, module, f, &blocks, &flags);
+        settle_kept(&b, module, &blocks, &flags, (slot, outer, t));
         b.at_end(done);
         LLVMBuildRetVoid(b.raw);
         f
     }
+}
+
+/// Nothing kept in the slot: a -1 at the top must have its exception set in this thread
+/// (else a RuntimeError says it was lost).
+unsafe fn settle_nothing_kept(
+    b: &Builder,
+    module: LLVMModuleRef,
+    f: Value,
+    blocks: &SettleBlocks,
+    flags: &SettleFlags,
+) {
+    let ctx = LLVMGetModuleContext(module);
+    let (ptr, i32t) = (ptr_t(ctx), LLVMInt32TypeInContext(ctx));
+    let void = LLVMVoidTypeInContext(ctx);
+    let ensure_t = fn_type(i32t, &[]);
+    let release_t = fn_type(void, &[i32t]);
+    b.at_end(blocks.empty);
+    let top_exc = LLVMBuildAnd(
+        b.raw,
+        flags.is_exc,
+        flags.no_outer,
+        ir::cstr("top.py").as_ptr(),
+    );
+    b.cond_br(top_exc, blocks.check_lost, blocks.done);
+    b.at_end(blocks.check_lost);
+    let g = call(b, module, "PyGILState_Ensure", ensure_t, &[]);
+    let pending = call(b, module, "PyErr_Occurred", fn_type(ptr, &[]), &[]);
+    let none = LLVMBuildIsNull(b.raw, pending, ir::cstr("none").as_ptr());
+    let after_lost = LLVMAppendBasicBlockInContext(ctx, f, ir::cstr("after.lost").as_ptr());
+    b.cond_br(none, blocks.lost, after_lost);
+    b.at_end(blocks.lost);
+    let exc_global = {
+        let name = ir::cstr("PyExc_RuntimeError");
+        let mut gv = LLVMGetNamedGlobal(module, name.as_ptr());
+        if gv.is_null() {
+            gv = LLVMAddGlobal(module, ptr, name.as_ptr());
+        }
+        gv
+    };
+    // Numba registers each `PyExc_*` symbol as the exception class itself
+    // (numba.core.base), and so uses the global's address as the object.
+    let exc = exc_global;
+    let text = LLVMBuildGlobalStringPtr(
+        b.raw,
+        ir::cstr(LOST).as_ptr(),
+        ir::cstr("omp.pyerr.lost").as_ptr(),
+    );
+    call(
+        b,
+        module,
+        "PyErr_SetString",
+        fn_type(void, &[ptr, ptr]),
+        &[exc, text],
+    );
+    b.br(after_lost);
+    b.at_end(after_lost);
+    call(b, module, "PyGILState_Release", release_t, &[g]);
+    b.br(blocks.done);
+}
+
+/// A kept exception (`t`, its type, loaded from `slot`): taken out of the slot, under the
+/// GIL; then restored (a -1 at the top), passed up to the `outer` slot if that is still
+/// empty, or dropped.
+unsafe fn settle_kept(
+    b: &Builder,
+    module: LLVMModuleRef,
+    blocks: &SettleBlocks,
+    flags: &SettleFlags,
+    (slot, outer, t): (Value, Value, Value),
+) {
+    let ctx = LLVMGetModuleContext(module);
+    let (ptr, i32t) = (ptr_t(ctx), LLVMInt32TypeInContext(ctx));
+    let void = LLVMVoidTypeInContext(ctx);
+    let ensure_t = fn_type(i32t, &[]);
+    let release_t = fn_type(void, &[i32t]);
+    b.at_end(blocks.held);
+    let g = call(b, module, "PyGILState_Ensure", ensure_t, &[]);
+    let v = b.load(ptr, slot_field(b, ctx, slot, 1), "value");
+    let tb = b.load(ptr, slot_field(b, ctx, slot, 2), "tb");
+    b.store(LLVMConstNull(slot_t(ctx)), slot);
+    b.cond_br(flags.is_exc, blocks.failed, blocks.drop);
+    b.at_end(blocks.failed);
+    b.cond_br(flags.no_outer, blocks.restore, blocks.pass_up);
+    b.at_end(blocks.pass_up);
+    let pair = LLVMBuildAtomicCmpXchg(
+        b.raw,
+        slot_field(b, ctx, outer, 0),
+        LLVMConstNull(ptr),
+        t,
+        LLVMAtomicOrdering::LLVMAtomicOrderingSequentiallyConsistent,
+        LLVMAtomicOrdering::LLVMAtomicOrderingSequentiallyConsistent,
+        0,
+    );
+    let won = LLVMBuildExtractValue(b.raw, pair, 1, ir::cstr("first").as_ptr());
+    b.cond_br(won, blocks.passed, blocks.drop);
+    b.at_end(blocks.passed);
+    b.store(v, slot_field(b, ctx, outer, 1));
+    b.store(tb, slot_field(b, ctx, outer, 2));
+    b.br(blocks.release);
+    b.at_end(blocks.restore);
+    call(
+        b,
+        module,
+        "PyErr_Restore",
+        fn_type(void, &[ptr, ptr, ptr]),
+        &[t, v, tb],
+    );
+    b.br(blocks.release);
+    b.at_end(blocks.drop);
+    decref_all(b, module, &[t, v, tb]);
+    b.br(blocks.release);
+    b.at_end(blocks.release);
+    call(b, module, "PyGILState_Release", release_t, &[g]);
+    b.br(blocks.done);
 }

@@ -97,6 +97,8 @@ pub fn identity(ctx: LLVMContextRef, op: &str, kind: &TypeInfo, ty: LLVMTypeRef)
     }
 }
 
+/// `x op y` for a reduction variable of type `kind` (stored as `ty`); None for an
+/// operator the type has no combine for.
 fn combine(
     b: &Builder,
     op: &str,
@@ -109,35 +111,7 @@ fn combine(
     let n = ir::cstr("omp.red");
     unsafe {
         Some(match kind {
-            TypeInfo::Int { signed, .. } => match op {
-                "+" | "-" => LLVMBuildAdd(raw, x, y, n.as_ptr()),
-                "*" => LLVMBuildMul(raw, x, y, n.as_ptr()),
-                "&" => LLVMBuildAnd(raw, x, y, n.as_ptr()),
-                "|" => LLVMBuildOr(raw, x, y, n.as_ptr()),
-                "^" => LLVMBuildXor(raw, x, y, n.as_ptr()),
-                "&&" | "||" => {
-                    let zero = LLVMConstInt(ty, 0, 0);
-                    let xb = LLVMBuildICmp(raw, LLVMIntPredicate::LLVMIntNE, x, zero, n.as_ptr());
-                    let yb = LLVMBuildICmp(raw, LLVMIntPredicate::LLVMIntNE, y, zero, n.as_ptr());
-                    let r = if op == "&&" {
-                        LLVMBuildAnd(raw, xb, yb, n.as_ptr())
-                    } else {
-                        LLVMBuildOr(raw, xb, yb, n.as_ptr())
-                    };
-                    LLVMBuildZExt(raw, r, ty, n.as_ptr())
-                }
-                "max" | "min" => {
-                    let pred = match (op, signed) {
-                        ("max", true) => LLVMIntPredicate::LLVMIntSGT,
-                        ("max", false) => LLVMIntPredicate::LLVMIntUGT,
-                        (_, true) => LLVMIntPredicate::LLVMIntSLT,
-                        (_, false) => LLVMIntPredicate::LLVMIntULT,
-                    };
-                    let c = LLVMBuildICmp(raw, pred, x, y, n.as_ptr());
-                    LLVMBuildSelect(raw, c, x, y, n.as_ptr())
-                }
-                _ => return None,
-            },
+            TypeInfo::Int { signed, .. } => return combine_int(b, op, *signed, ty, x, y),
             TypeInfo::Bool => match op {
                 "&" | "&&" => LLVMBuildAnd(raw, x, y, n.as_ptr()),
                 "|" | "||" => LLVMBuildOr(raw, x, y, n.as_ptr()),
@@ -158,33 +132,86 @@ fn combine(
                 }
                 _ => return None,
             },
-            TypeInfo::Complex { .. } => {
-                let part = |v: Value, i: u32| LLVMBuildExtractValue(raw, v, i, n.as_ptr());
-                let (a, bb, c, d) = (part(x, 0), part(x, 1), part(y, 0), part(y, 1));
-                let (re, im) = match op {
-                    "+" | "-" => (
-                        LLVMBuildFAdd(raw, a, c, n.as_ptr()),
-                        LLVMBuildFAdd(raw, bb, d, n.as_ptr()),
-                    ),
-                    "*" => {
-                        let ac = LLVMBuildFMul(raw, a, c, n.as_ptr());
-                        let bd = LLVMBuildFMul(raw, bb, d, n.as_ptr());
-                        let ad = LLVMBuildFMul(raw, a, d, n.as_ptr());
-                        let bc = LLVMBuildFMul(raw, bb, c, n.as_ptr());
-                        (
-                            LLVMBuildFSub(raw, ac, bd, n.as_ptr()),
-                            LLVMBuildFAdd(raw, ad, bc, n.as_ptr()),
-                        )
-                    }
-                    _ => return None,
-                };
-                let undef = LLVMGetUndef(ty);
-                let v = LLVMBuildInsertValue(raw, undef, re, 0, n.as_ptr());
-                LLVMBuildInsertValue(raw, v, im, 1, n.as_ptr())
-            }
+            TypeInfo::Complex { .. } => return combine_complex(b, op, ty, x, y),
             TypeInfo::Other => return None,
         })
     }
+}
+
+/// `x op y` for integers (`signed` for max and min).
+unsafe fn combine_int(
+    b: &Builder,
+    op: &str,
+    signed: bool,
+    ty: LLVMTypeRef,
+    x: Value,
+    y: Value,
+) -> Option<Value> {
+    let raw = b.raw;
+    let n = ir::cstr("omp.red");
+    Some(match op {
+        "+" | "-" => LLVMBuildAdd(raw, x, y, n.as_ptr()),
+        "*" => LLVMBuildMul(raw, x, y, n.as_ptr()),
+        "&" => LLVMBuildAnd(raw, x, y, n.as_ptr()),
+        "|" => LLVMBuildOr(raw, x, y, n.as_ptr()),
+        "^" => LLVMBuildXor(raw, x, y, n.as_ptr()),
+        "&&" | "||" => {
+            let zero = LLVMConstInt(ty, 0, 0);
+            let xb = LLVMBuildICmp(raw, LLVMIntPredicate::LLVMIntNE, x, zero, n.as_ptr());
+            let yb = LLVMBuildICmp(raw, LLVMIntPredicate::LLVMIntNE, y, zero, n.as_ptr());
+            let r = if op == "&&" {
+                LLVMBuildAnd(raw, xb, yb, n.as_ptr())
+            } else {
+                LLVMBuildOr(raw, xb, yb, n.as_ptr())
+            };
+            LLVMBuildZExt(raw, r, ty, n.as_ptr())
+        }
+        "max" | "min" => {
+            let pred = match (op, signed) {
+                ("max", true) => LLVMIntPredicate::LLVMIntSGT,
+                ("max", false) => LLVMIntPredicate::LLVMIntUGT,
+                (_, true) => LLVMIntPredicate::LLVMIntSLT,
+                (_, false) => LLVMIntPredicate::LLVMIntULT,
+            };
+            let c = LLVMBuildICmp(raw, pred, x, y, n.as_ptr());
+            LLVMBuildSelect(raw, c, x, y, n.as_ptr())
+        }
+        _ => return None,
+    })
+}
+
+/// `x op y` for complex numbers (`{re, im}` structs): + and *.
+unsafe fn combine_complex(
+    b: &Builder,
+    op: &str,
+    ty: LLVMTypeRef,
+    x: Value,
+    y: Value,
+) -> Option<Value> {
+    let raw = b.raw;
+    let n = ir::cstr("omp.red");
+    let part = |v: Value, i: u32| LLVMBuildExtractValue(raw, v, i, n.as_ptr());
+    let (a, bb, c, d) = (part(x, 0), part(x, 1), part(y, 0), part(y, 1));
+    let (re, im) = match op {
+        "+" | "-" => (
+            LLVMBuildFAdd(raw, a, c, n.as_ptr()),
+            LLVMBuildFAdd(raw, bb, d, n.as_ptr()),
+        ),
+        "*" => {
+            let ac = LLVMBuildFMul(raw, a, c, n.as_ptr());
+            let bd = LLVMBuildFMul(raw, bb, d, n.as_ptr());
+            let ad = LLVMBuildFMul(raw, a, d, n.as_ptr());
+            let bc = LLVMBuildFMul(raw, bb, c, n.as_ptr());
+            (
+                LLVMBuildFSub(raw, ac, bd, n.as_ptr()),
+                LLVMBuildFAdd(raw, ad, bc, n.as_ptr()),
+            )
+        }
+        _ => return None,
+    };
+    let undef = LLVMGetUndef(ty);
+    let v = LLVMBuildInsertValue(raw, undef, re, 0, n.as_ptr());
+    Some(LLVMBuildInsertValue(raw, v, im, 1, n.as_ptr()))
 }
 
 /// The lock reduction combines take: the critical-section lock reserved for them.

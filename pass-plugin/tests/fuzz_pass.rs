@@ -796,7 +796,7 @@ fn an_empty_payload_string_is_an_error_not_a_crash() {
 
 #[test]
 fn loop_markers_missing_operands_are_errors_not_panics() {
-    // index out of bounds in lower/loops.rs (init's n, and any marker's id)
+    // index out of bounds in lower/worksharing/ (init's n, and any marker's id)
     for (from, to) in [
         (
             "call void @pyomp.loop.init(i64 2, i64 %n)",

@@ -56,6 +56,8 @@ fn ordering(name: &str) -> LLVMAtomicOrdering {
     }
 }
 
+/// Replaces one scalar atomic marker `pyomp.atomic.<kind>.<op>.<order>(x, e)` by the
+/// atomic instruction(s) on x's storage.
 fn lower_one(module: LLVMModuleRef, call: Value) -> PassResult<()> {
     let name = ir::called_name(call).unwrap_or_default();
     let parts: Vec<&str> = name[PREFIX.len()..].split('.').collect();
@@ -78,16 +80,7 @@ fn lower_one(module: LLVMModuleRef, call: Value) -> PassResult<()> {
         )
     };
     let order = ordering(order);
-    // Loads may not be release; stores may not be acquire (LLVM's rules).
-    let load_order = match order {
-        LLVMAtomicOrdering::LLVMAtomicOrderingRelease => {
-            LLVMAtomicOrdering::LLVMAtomicOrderingMonotonic
-        }
-        LLVMAtomicOrdering::LLVMAtomicOrderingAcquireRelease => {
-            LLVMAtomicOrdering::LLVMAtomicOrderingAcquire
-        }
-        o => o,
-    };
+    let load_order = load_ordering(order);
     let (old, new) = unsafe {
         match (kind, op) {
             ("read", _) => {
@@ -124,6 +117,30 @@ fn lower_one(module: LLVMModuleRef, call: Value) -> PassResult<()> {
             _ => return Err(internal(format!("unknown atomic marker {name}"))),
         }
     };
+    replace_marker(&b, call, old, new);
+    if ir::users(x).is_empty() {
+        ir::erase(x);
+    }
+    Ok(())
+}
+
+/// The ordering of an atomic's load: loads may not be release; stores may not be acquire
+/// (LLVM's rules).
+fn load_ordering(order: LLVMAtomicOrdering) -> LLVMAtomicOrdering {
+    match order {
+        LLVMAtomicOrdering::LLVMAtomicOrderingRelease => {
+            LLVMAtomicOrdering::LLVMAtomicOrderingMonotonic
+        }
+        LLVMAtomicOrdering::LLVMAtomicOrderingAcquireRelease => {
+            LLVMAtomicOrdering::LLVMAtomicOrderingAcquire
+        }
+        o => o,
+    }
+}
+
+/// Replaces the marker `call` by its result `{ old, new }` (the variable's value before and
+/// after the atomic).
+fn replace_marker(b: &Builder, call: Value, old: Value, new: Value) {
     let ret_ty = ir::type_of(call);
     let mut result = unsafe { LLVMGetUndef(ret_ty) };
     for (i, part) in [old, new].into_iter().enumerate() {
@@ -139,10 +156,6 @@ fn lower_one(module: LLVMModuleRef, call: Value) -> PassResult<()> {
     }
     unsafe { LLVMReplaceAllUsesWith(call, result) };
     ir::erase(call);
-    if ir::users(x).is_empty() {
-        ir::erase(x);
-    }
-    Ok(())
 }
 
 /// The alloca (or other pointer) `x` was loaded from.

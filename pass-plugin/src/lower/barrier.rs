@@ -10,7 +10,7 @@ use llvm_sys::LLVMIntPredicate;
 
 /// A barrier every thread of the team reaches; a cancellation barrier for an orphaned
 /// cancellable loop (whose `cancel for` is libomp's, ended by that barrier). A team's
-/// barriers are plain: a thread that stops early meets its team at the next one (raise.rs).
+/// barriers are plain: a thread that stops early meets its team at the next one (raise/).
 pub fn emit_barrier(
     b: &Builder,
     module: LLVMModuleRef,

@@ -1,9 +1,9 @@
 //! What a worksharing loop shares with the constructs around and inside it: the front
-//! end's loop markers (numba_ext/pyomp/loops.py) and how to find them, and the team slots
-//! of a loop and of its `ordered` blocks.
+//! end's loop markers (numba_ext/pyomp/loops.py) and how to find them, the team slots
+//! of a loop and of its `ordered` blocks, and an orphaned loop's cancellation flag.
 
 use crate::error::{PassError, PassResult};
-use crate::ir::{self, Value};
+use crate::ir::{self, Builder, Value};
 use crate::raise::TeamErrors;
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
@@ -63,5 +63,28 @@ pub fn ordered_slots(ctx: LLVMContextRef, team: &TeamErrors, id: u64) -> (Value,
             team.thread_slot(ctx, i64t, &format!("omp.iter.{id}")),
             team.thread_slot(ctx, i32t, &format!("omp.passed.{id}")),
         )
+    }
+}
+
+/// The cancellation flag of an orphaned loop (no team record to hold it): an i32 in the
+/// function's entry, one per loop, made by whichever of the loop and its `cancel` is
+/// lowered first.
+pub fn orphan_cancel_flag(func: Value, id: u64) -> Value {
+    let name = format!("omp.loop.cancelled.{id}");
+    let entry = ir::blocks(func)[0];
+    if let Some(found) = ir::instructions(entry)
+        .into_iter()
+        .find(|&i| ir::opcode(i) == llvm_sys::LLVMOpcode::LLVMAlloca && ir::name_of(i) == name)
+    {
+        return found;
+    }
+    unsafe {
+        let ctx = LLVMGetTypeContext(LLVMTypeOf(func));
+        let i32t = LLVMInt32TypeInContext(ctx);
+        let b = Builder::new(ctx);
+        b.at_start(entry);
+        let flag = b.alloca(i32t, &name);
+        b.store(LLVMConstInt(i32t, 0, 0), flag);
+        flag
     }
 }

@@ -176,20 +176,7 @@ pub fn emit_fork(
         let (f, fty) = abi::runtime_fn(module, "__kmpc_global_thread_num");
         let gtid = b.call(fty, f, &[ident], "omp.gtid");
         let clauses = &r.payload.clauses;
-        if let Some(&n) = clauses.num_threads.and_then(|i| r.enter_operands.get(i)) {
-            let (f, fty) = abi::runtime_fn(module, "__kmpc_push_num_threads");
-            let n32 = to_i32(&b, ctx, n);
-            b.call(fty, f, &[ident, gtid, n32], "");
-        }
-        if let Some(kind) = &clauses.proc_bind {
-            let (f, fty) = abi::runtime_fn(module, "__kmpc_push_proc_bind");
-            b.call(
-                fty,
-                f,
-                &[ident, gtid, LLVMConstInt(i32t, proc_bind_kind(kind), 0)],
-                "",
-            );
-        }
+        push_team_clauses(&b, module, r, ident, gtid);
         let (fork, fork_ty) = abi::runtime_fn(module, "__kmpc_fork_call");
         let condition = clauses.if_.and_then(|i| r.enter_operands.get(i)).copied();
         let join = ir::split_before(
@@ -216,53 +203,121 @@ pub fn emit_fork(
             ir::erase(out.call);
             return Ok(after);
         };
-        // if(c): fork when c is true, otherwise run the region on this thread alone.
-        let head = ir::parent_block(out.call);
-        let fork_bb = LLVMAppendBasicBlockInContext(ctx, parent, ir::cstr("omp.fork").as_ptr());
-        let serial_bb = LLVMAppendBasicBlockInContext(ctx, parent, ir::cstr("omp.serial").as_ptr());
-        let is_true = if LLVMGetTypeKind(LLVMTypeOf(cond)) == LLVMTypeKind::LLVMIntegerTypeKind
-            && LLVMGetIntTypeWidth(LLVMTypeOf(cond)) == 1
-        {
-            cond
-        } else {
-            LLVMBuildICmp(
-                b.raw,
-                LLVMIntPredicate::LLVMIntNE,
-                cond,
-                LLVMConstNull(LLVMTypeOf(cond)),
-                ir::cstr("omp.if").as_ptr(),
-            )
-        };
-        ir::erase(ir::terminator(head).expect("head ends in a branch"));
-        ir::erase(out.call);
-        b.at_end(head);
-        b.cond_br(is_true, fork_bb, serial_bb);
-        b.at_end(fork_bb);
-        b.call(
-            fork_ty,
-            fork,
-            &[ident, LLVMConstInt(i32t, 1, 0), task, args],
-            "",
-        );
-        b.br(join);
-        // serialized: the encountering thread is thread 0 of a team of one
-        b.at_start(alloc_block);
-        let gtid_slot = b.alloca(i32t, "omp.gtid.addr");
-        let zero_slot = b.alloca(i32t, "omp.zero.addr");
-        b.at_end(serial_bb);
-        let (ser, ser_ty) = abi::runtime_fn(module, "__kmpc_serialized_parallel");
-        let (end_ser, end_ser_ty) = abi::runtime_fn(module, "__kmpc_end_serialized_parallel");
-        b.call(ser_ty, ser, &[ident, gtid], "");
-        b.store(gtid, gtid_slot);
-        b.store(LLVMConstInt(i32t, 0, 0), zero_slot);
-        b.call(
-            LLVMGlobalGetValueType(task),
+        let fork = Fork {
+            module,
+            ident,
+            gtid,
             task,
-            &[gtid_slot, zero_slot, args],
-            "",
-        );
-        b.call(end_ser_ty, end_ser, &[ident, gtid], "");
-        b.br(join);
+            args,
+        };
+        emit_fork_if(&b, &fork, out.call, cond, alloc_block, join);
         Ok(after)
     }
+}
+
+/// What a fork is made of: its ident, the encountering thread's id, the microtask and its
+/// arguments.
+struct Fork {
+    module: LLVMModuleRef,
+    ident: Value,
+    gtid: Value,
+    task: Value,
+    args: Value,
+}
+
+/// num_threads and proc_bind: pushed for the next fork.
+unsafe fn push_team_clauses(
+    b: &Builder,
+    module: LLVMModuleRef,
+    r: &MarkedRegion,
+    ident: Value,
+    gtid: Value,
+) {
+    let ctx = LLVMGetModuleContext(module);
+    let i32t = LLVMInt32TypeInContext(ctx);
+    let clauses = &r.payload.clauses;
+    if let Some(&n) = clauses.num_threads.and_then(|i| r.enter_operands.get(i)) {
+        let (f, fty) = abi::runtime_fn(module, "__kmpc_push_num_threads");
+        let n32 = to_i32(b, ctx, n);
+        b.call(fty, f, &[ident, gtid, n32], "");
+    }
+    if let Some(kind) = &clauses.proc_bind {
+        let (f, fty) = abi::runtime_fn(module, "__kmpc_push_proc_bind");
+        b.call(
+            fty,
+            f,
+            &[ident, gtid, LLVMConstInt(i32t, proc_bind_kind(kind), 0)],
+            "",
+        );
+    }
+}
+
+/// if(c): replaces `call` by a fork when c is true, otherwise the region runs on this
+/// thread alone (serialized: thread 0 of a team of one); both go on at `join`.
+unsafe fn emit_fork_if(
+    b: &Builder,
+    fork: &Fork,
+    call: Value,
+    cond: Value,
+    alloc_block: Block,
+    join: Block,
+) {
+    let Fork {
+        module,
+        ident,
+        gtid,
+        task,
+        args,
+    } = *fork;
+    let ctx = LLVMGetModuleContext(module);
+    let i32t = LLVMInt32TypeInContext(ctx);
+    let parent = ir::parent_function(ir::parent_block(call));
+    let (fork_call, fork_ty) = abi::runtime_fn(module, "__kmpc_fork_call");
+    // if(c): fork when c is true, otherwise run the region on this thread alone.
+    let head = ir::parent_block(call);
+    let fork_bb = LLVMAppendBasicBlockInContext(ctx, parent, ir::cstr("omp.fork").as_ptr());
+    let serial_bb = LLVMAppendBasicBlockInContext(ctx, parent, ir::cstr("omp.serial").as_ptr());
+    let is_true = if LLVMGetTypeKind(LLVMTypeOf(cond)) == LLVMTypeKind::LLVMIntegerTypeKind
+        && LLVMGetIntTypeWidth(LLVMTypeOf(cond)) == 1
+    {
+        cond
+    } else {
+        LLVMBuildICmp(
+            b.raw,
+            LLVMIntPredicate::LLVMIntNE,
+            cond,
+            LLVMConstNull(LLVMTypeOf(cond)),
+            ir::cstr("omp.if").as_ptr(),
+        )
+    };
+    ir::erase(ir::terminator(head).expect("head ends in a branch"));
+    ir::erase(call);
+    b.at_end(head);
+    b.cond_br(is_true, fork_bb, serial_bb);
+    b.at_end(fork_bb);
+    b.call(
+        fork_ty,
+        fork_call,
+        &[ident, LLVMConstInt(i32t, 1, 0), task, args],
+        "",
+    );
+    b.br(join);
+    // serialized: the encountering thread is thread 0 of a team of one
+    b.at_start(alloc_block);
+    let gtid_slot = b.alloca(i32t, "omp.gtid.addr");
+    let zero_slot = b.alloca(i32t, "omp.zero.addr");
+    b.at_end(serial_bb);
+    let (ser, ser_ty) = abi::runtime_fn(module, "__kmpc_serialized_parallel");
+    let (end_ser, end_ser_ty) = abi::runtime_fn(module, "__kmpc_end_serialized_parallel");
+    b.call(ser_ty, ser, &[ident, gtid], "");
+    b.store(gtid, gtid_slot);
+    b.store(LLVMConstInt(i32t, 0, 0), zero_slot);
+    b.call(
+        LLVMGlobalGetValueType(task),
+        task,
+        &[gtid_slot, zero_slot, args],
+        "",
+    );
+    b.call(end_ser_ty, end_ser, &[ident, gtid], "");
+    b.br(join);
 }
