@@ -8,7 +8,7 @@ Limits (style.md aims at ~300-line modules): a module over 500 lines or a functi
 is allowed only when it says why: the words "Long on purpose:" in the module's opening
 docstring or `//!` header, or in the function's docstring or the comment lines directly
 above it (a table, a state machine, a test list).  Rust test modules (`#[cfg(test)] mod
-tests` and files under tests/) are counted but not held to the limits.
+tests`, `tests.rs` files, the crate's tests/) are not counted.
 """
 
 import argparse
@@ -54,13 +54,13 @@ def _strip_rust_literals(line):
     return line.split("//")[0]
 
 
-def _rust_functions(lines):
+def _rust_functions(lines, in_test_file=False):
     """(name, lines, explained) of each `fn`, outside test modules: a function runs from
     its `fn` line to the line where its braces balance again."""
     functions, in_tests = [], False
     i = 0
     while i < len(lines):
-        if lines[i].strip() == "#[cfg(test)]":
+        if lines[i].strip() == "#[cfg(test)]" or not i and in_test_file:
             in_tests = True  # by convention the last item of a file
         m = _RUST_FN.match(lines[i])
         if not m or in_tests:
@@ -91,8 +91,10 @@ def rust_sizes():
         header = [ln for ln in lines if ln.startswith("//!")]
         test_at = next((n for n, ln in enumerate(lines) if ln.strip() == "#[cfg(test)]"),
                        len(lines))
+        if path.name == "tests.rs":  # a module's tests in a file of their own
+            test_at = 0
         out.append((path.relative_to(ROOT), test_at, any(EXPLAINED in h for h in header),
-                    _rust_functions(lines)))
+                    _rust_functions(lines, path.name == "tests.rs")))
     return out
 
 

@@ -7,6 +7,10 @@ echo "== cargo test"
 cargo test --quiet
 echo "== import cycles"
 .venv/bin/python ci/import_cycles.py
+echo "== code size (modules <= 500 lines, functions <= 80, or a comment says why)"
+.venv/bin/python ci/code_size.py --check > /tmp/pyomp-code-size.txt \
+  || { cat /tmp/pyomp-code-size.txt; exit 1; }
+head -n 1 /tmp/pyomp-code-size.txt; grep "^== rust" /tmp/pyomp-code-size.txt
 echo "== pytest"
 # One process. (`-n 2` with pytest-xdist, installed, would halve the time; two such runs
 # once crashed a worker thread: short-lived Python threads of test_gil had run tasks, a
