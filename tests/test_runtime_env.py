@@ -154,7 +154,9 @@ def test_cached_compiled_code_finds_the_runtime(tmp_path):
 
 
 def test_cmeel_wheel_layout_is_found_first(tmp_path):
-    """A cmeel-libomp wheel (site-packages/cmeel.prefix/lib/libomp.so) wins over Debian's."""
+    """A cmeel-libomp wheel's layout (site-packages/cmeel.prefix/lib/libomp.so) on any
+    sys.path entry is a "wheel" candidate, ahead of Debian's, with its version from the
+    wheel's dist-info; the venv's own cmeel-libomp (pyomp's dependency) is the one loaded."""
     src = "/usr/lib/llvm-19/lib/libomp.so.5"
     if not os.path.exists(src):
         pytest.skip("no libomp to copy")
@@ -166,10 +168,19 @@ def test_cmeel_wheel_layout_is_found_first(tmp_path):
         import sys
         sys.path.insert(0, {str(tmp_path)!r})
         import pyomp.runtime as rt
+        from pyomp.runtime import loader
+        found = list(loader._candidates())
+        fake = {str(lib / 'libomp.so')!r}
+        print(("wheel", fake) in found, found.index(("wheel", fake)) <
+              found.index(("system", {src!r})), loader._version(fake, fake))
         r = rt.load()
-        print(r.path, r.vendor, r.version, rt.omp_get_max_threads(), sep="|")
+        print(r.path, r.vendor, r.version, r.source, rt.omp_get_max_threads(), sep="|")
     """, OMP_NUM_THREADS="2")
-    assert proc.stdout.split("\n")[0] == f"{lib / 'libomp.so'}|LLVM libomp|21.1.8|2"
+    layout, loaded = proc.stdout.split("\n")[:2]
+    assert layout == "True True 21.1.8"
+    path, vendor, version, source, threads = loaded.split("|")
+    assert path.endswith(os.path.join("site-packages", "cmeel.prefix", "lib", "libomp.so"))
+    assert (vendor, version, source, threads) == ("LLVM libomp", "21.1.8", "wheel", "2")
 
 
 def test_nothing_found_explains_how_to_fix(monkeypatch):
@@ -177,13 +188,15 @@ def test_nothing_found_explains_how_to_fix(monkeypatch):
     from pyomp.runtime import loader
 
     monkeypatch.delenv("PYOMP_OPENMP_LIB", raising=False)
-    monkeypatch.setattr(loader, "_candidates", lambda: iter(["/nonexistent/libomp.so.5"]))
+    monkeypatch.setattr(loader, "_candidates",
+                        lambda search: iter([("system", "/nonexistent/libomp.so.5")]))
     with pytest.raises(OpenMPRuntimeNotFound) as info:
         loader._load()
     msg = str(info.value)
     assert isinstance(info.value, ImportError)
     assert "/nonexistent/libomp.so.5" in msg
     assert "apt-get install libomp-19-dev" in msg and "pip install cmeel-libomp" in msg
+    assert "pyomp's wheel depends on `cmeel-libomp`" in msg
     assert "PYOMP_OPENMP_LIB" in msg
     assert loader.load() is loader.load()  # the loaded runtime is untouched
 
@@ -191,7 +204,7 @@ def test_nothing_found_explains_how_to_fix(monkeypatch):
 def test_candidate_order():
     from pyomp.runtime import loader
 
-    found = list(loader._candidates())
+    found = [path for _, path in loader._candidates()]
     debian = [p for p in found if p.startswith("/usr/lib/llvm-")]
     if os.path.exists("/usr/lib/llvm-19/lib/libomp.so.5"):
         assert debian[0] == "/usr/lib/llvm-19/lib/libomp.so.5"

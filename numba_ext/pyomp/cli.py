@@ -8,6 +8,11 @@ import os
 import sys
 from pathlib import Path
 
+#: What `info` says of where the runtime came from (runtime.loader's sources).
+_SOURCES = {"wheel": "the cmeel-libomp package (PyPI), pyomp's dependency",
+            "system": "the system (not the cmeel-libomp package)",
+            "PYOMP_OPENMP_LIB": "PYOMP_OPENMP_LIB"}
+
 
 def info_lines():
     """The versions and settings a bug report needs, one `key: value` per line."""
@@ -31,6 +36,13 @@ def info_lines():
     lines += [
         f"OpenMP runtime: {rt['vendor']} {rt['version']}",
         f"runtime path: {rt['path']}",
+        f"runtime from: {_SOURCES.get(rt['source'], rt['source'])}",
+    ]
+    if rt["other_runtimes"]:
+        lines.append("other OpenMP runtimes in this process (each with its own threads; "
+                     "busy together, they oversubscribe the cores): "
+                     + ", ".join(rt["other_runtimes"]))
+    lines += [
         f"max threads: {rt['omp_get_max_threads']}",
         f"processors: {rt['omp_get_num_procs']}",
     ]

@@ -288,13 +288,30 @@ pub unsafe extern "C" fn pyomp_task_alloc_size(
 /// to 128 bytes), with room to spare.
 const OUTSIDE_FREE_LISTS: i64 = 8192 + 256;
 
+#[cfg(target_os = "linux")]
 fn is_main_thread() -> bool {
     extern "C" {
-        fn gettid() -> i32;
+        fn syscall(number: i64, ...) -> i64;
         fn getpid() -> i32;
     }
+    // The system call, not glibc's gettid(): that wrapper is glibc 2.30's, and the wheel is
+    // linked against glibc 2.28 (ci/build-wheel.sh).
+    #[cfg(target_arch = "x86_64")]
+    const SYS_GETTID: i64 = 186;
+    #[cfg(target_arch = "aarch64")]
+    const SYS_GETTID: i64 = 178;
     // SAFETY: plain system calls without arguments
-    unsafe { gettid() == getpid() }
+    unsafe { syscall(SYS_GETTID) == i64::from(getpid()) }
+}
+
+// (untested here: no macOS machine builds pyomp yet; README, "Install")
+#[cfg(target_os = "macos")]
+fn is_main_thread() -> bool {
+    extern "C" {
+        fn pthread_main_np() -> i32;
+    }
+    // SAFETY: no arguments, no state
+    unsafe { pthread_main_np() != 0 }
 }
 
 /// The functions above, for the JIT's symbol table (registered by `import pyomp`).

@@ -23,11 +23,19 @@ from ..errors import OpenMPRuntimeNotFound
 from .symbols import ALL_SYMBOLS, PYTHON_API_SYMBOLS
 
 ENV_VAR = "PYOMP_OPENMP_LIB"
+#: Where to look when PYOMP_OPENMP_LIB is not set: "wheel" (only the runtime pip installed
+#: with pyomp, the cmeel-libomp package), "system" (only the system's libraries), or both
+#: (the default: the wheel's first).  The wheel's CI test sets "wheel" so that the system's
+#: libomp cannot stand in for a missing dependency.
+SEARCH_VAR = "PYOMP_OPENMP_SEARCH"
+_SEARCHES = ("wheel", "system", "all")
 
 _HOW_TO_FIX = (
-    "Install an LLVM OpenMP runtime: `apt-get install libomp-19-dev` (Debian/Ubuntu), or "
-    "`pip install cmeel-libomp`, or set PYOMP_OPENMP_LIB to the path of a libomp.so "
-    "(or Intel libiomp5.so). GCC's libgomp does not work: it lacks the __kmpc_* entry points."
+    "pyomp's wheel depends on `cmeel-libomp` (LLVM libomp from PyPI): `pip install "
+    "cmeel-libomp` restores it. Or install a system one (`apt-get install libomp-19-dev` on "
+    "Debian/Ubuntu, `dnf install libomp` on Fedora, `brew install libomp`), or set "
+    "PYOMP_OPENMP_LIB to the path of a libomp.so (or Intel libiomp5.so). GCC's libgomp does "
+    "not work: it lacks the __kmpc_* entry points."
 )
 
 
@@ -38,6 +46,7 @@ class RuntimeLibrary:
     path: str
     vendor: str  # "LLVM libomp" or "Intel libiomp5"
     version: str  # e.g. "19" for Debian's llvm-19, "unknown" when nothing tells
+    source: str = "system"  # "wheel" (cmeel-libomp from PyPI), "system" or PYOMP_OPENMP_LIB
     cdll: ctypes.CDLL = field(default=None, repr=False, compare=False)
 
 
@@ -63,21 +72,26 @@ def _load() -> RuntimeLibrary:
     forced = os.environ.get(ENV_VAR)
     if forced:
         # An explicit choice must never be replaced silently by another library.
-        return _open(forced, f"{ENV_VAR}={forced}: ")
+        return _open(forced, f"{ENV_VAR}={forced}: ", source=ENV_VAR)
+    search = os.environ.get(SEARCH_VAR) or "all"
+    if search not in _SEARCHES:
+        raise OpenMPRuntimeNotFound(
+            f"{SEARCH_VAR}={search!r}: expected one of {', '.join(_SEARCHES)}")
     rejected = []
-    for path in _candidates():
+    for source, path in _candidates(search):
         try:
-            return _open(path)
+            return _open(path, source=source)
         except OpenMPRuntimeNotFound as exc:
             if os.path.sep in path:  # a bare soname the dynamic loader lacks is no news
                 rejected.append(str(exc))
-    lines = ["No usable OpenMP runtime library found."]
+    lines = ["No usable OpenMP runtime library found"
+             + (f" ({SEARCH_VAR}={search})." if search != "all" else ".")]
     lines += ["  rejected: " + r for r in rejected]
     lines.append(_HOW_TO_FIX)
     raise OpenMPRuntimeNotFound("\n".join(lines))
 
 
-def _open(path: str, prefix: str = "") -> RuntimeLibrary:
+def _open(path: str, prefix: str = "", source: str = "system") -> RuntimeLibrary:
     """Check ``path`` has every symbol, then make it global for ctypes and MCJIT."""
     try:
         # RTLD_LOCAL first: a library we reject must not pollute the global namespace.
@@ -110,7 +124,7 @@ def _open(path: str, prefix: str = "") -> RuntimeLibrary:
             raise OpenMPRuntimeNotFound(f"{prefix}MCJIT cannot resolve {name} in {real!r}")
     _register_pyomp_runtime(prefix)
     _check_python_api(prefix)
-    return RuntimeLibrary(real, _vendor(real), _version(path, real), lib)
+    return RuntimeLibrary(real, _vendor(real), _version(path, real), source, lib)
 
 
 def _register_pyomp_runtime(prefix):
@@ -171,8 +185,9 @@ def _llvm_major(path: str) -> int:
     return int(m.group(1)) if m else -1
 
 
-def _candidates():
-    """Library paths (or sonames) to try, best first, without duplicates.
+def _candidates(search="all"):
+    """(source, library path or soname) to try, best first, without duplicates: the
+    cmeel-libomp wheel's ("wheel"), then the system's ("system"); `search` keeps one kind.
 
     A generator: the last resort, ctypes.util.find_library, runs ldconfig/gcc subprocesses,
     so it only runs when every cheap candidate has failed.
@@ -185,20 +200,32 @@ def _candidates():
                 seen.add(p)
                 yield p
 
-    for d in _site_dirs():  # the cmeel-libomp wheel
-        lib = os.path.join(d, "cmeel.prefix", "lib")
-        yield from fresh(sorted(glob.glob(os.path.join(lib, "libomp.so*")), key=len))
-        yield from fresh(sorted(glob.glob(os.path.join(lib, "libomp*.dylib")), key=len))
+    if search in ("wheel", "all"):
+        for d in _site_dirs():  # the cmeel-libomp wheel
+            lib = os.path.join(d, "cmeel.prefix", "lib")
+            for pattern in ("libomp.so*", "libomp*.dylib"):
+                for path in fresh(sorted(glob.glob(os.path.join(lib, pattern)), key=len)):
+                    yield "wheel", path
+    if search == "wheel":
+        return
+    # The environment's own lib/ (a conda environment's llvm-openmp: conda's package of pyomp
+    # depends on it, conda/recipe.yaml)
+    for pattern in ("libomp.so*", "libomp.dylib"):
+        for path in fresh(sorted(glob.glob(os.path.join(sys.prefix, "lib", pattern)), key=len)):
+            yield "system", path
     # Debian/Ubuntu's layout; llvm-19 (what the pass is built against) first, then newest first.
     debian = ["/usr/lib/llvm-19/lib/libomp.so.5"]
     debian += sorted(glob.glob("/usr/lib/llvm-*/lib/libomp.so*"),
                      key=lambda p: (-_llvm_major(p), len(p)))
-    yield from fresh(p for p in debian if os.path.exists(p))
+    for path in fresh(p for p in debian if os.path.exists(p)):
+        yield "system", path
     # Whatever the dynamic loader finds by soname (LD_LIBRARY_PATH, ld.so.cache).
-    yield from fresh(["libomp.so.5", "libomp.so", "libiomp5.so"])
+    for name in fresh(["libomp.so.5", "libomp.so", "libiomp5.so"]):
+        yield "system", name
     import ctypes.util
 
-    yield from fresh(filter(None, (ctypes.util.find_library(n) for n in ("omp", "iomp5"))))
+    for path in fresh(filter(None, (ctypes.util.find_library(n) for n in ("omp", "iomp5")))):
+        yield "system", path
 
 
 def _vendor(real: str) -> str:
@@ -232,6 +259,8 @@ def info() -> dict:
         "path": rt.path,
         "vendor": rt.vendor,
         "version": rt.version,
+        "source": rt.source,
+        "other_runtimes": other_openmp_runtimes(rt.path),
         "omp_get_max_threads": int(rt.cdll.omp_get_max_threads()),
         "omp_get_num_procs": int(rt.cdll.omp_get_num_procs()),
     }
@@ -239,3 +268,23 @@ def info() -> dict:
         if key.startswith(("OMP_", "KMP_")) or key == ENV_VAR:
             out[key] = os.environ[key]
     return out
+
+
+#: File names of OpenMP runtimes (GCC's libgomp, LLVM's libomp, Intel's libiomp5).
+_OPENMP_RUNTIME = re.compile(r"^lib(gomp|i?omp5?)([-.].*)?\.(so|dylib)")
+
+
+def other_openmp_runtimes(ours: str) -> list[str]:
+    """OpenMP runtimes mapped into this process besides pyomp's (`ours`): Numba's
+    `parallel=True` layer on libgomp, a BLAS built with OpenMP, torch...  Each keeps its
+    own thread pool: two pools busy at once oversubscribe the cores (docs: README,
+    "Runtime").  Linux only (/proc/self/maps); elsewhere, none reported."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split(None, 5)[5].strip() for line in f if line.count(" ") >= 5
+                     and "/" in line}
+    except OSError:
+        return []
+    ours = os.path.realpath(ours)
+    return sorted(p for p in paths if _OPENMP_RUNTIME.match(os.path.basename(p))
+                  and os.path.realpath(p) != ours)
