@@ -4,7 +4,7 @@
 
 Each measurement is one run of one implementation; implementations are interleaved
 (round-robin) so machine noise hits all alike; the table shows medians and the ratio to C
-on the same runtime (clang-19 + libomp, which pyomp uses) and to gcc + libgomp.
+on the same runtime (clang-19 on the libomp pyomp loads: LIBOMP_DIR) and to gcc + libgomp.
 """
 
 import argparse
@@ -22,10 +22,19 @@ HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
 sys.path.insert(0, str(HERE))
 
+def _pyomps_libomp_dir():
+    """The folder of the libomp pyomp loads (cmeel-libomp's, from PyPI, in a pip install):
+    clang's programs link and run on that same library, so the clang ratio compares the
+    code, not two runtime versions."""
+    from pyomp.runtime import loader
+    return os.path.dirname(loader.load().path)
+
+
+LIBOMP_DIR = _pyomps_libomp_dir()
 COMPILERS = {
     "C gcc/libgomp": ["gcc", "-O3", "-march=native", "-fopenmp"],
-    "C clang/libomp": ["clang-19", "-O3", "-march=native", "-fopenmp",
-                       "-Wl,-rpath,/usr/lib/llvm-19/lib"],
+    "C clang/libomp": ["clang-19", "-O3", "-march=native", "-fopenmp", f"-L{LIBOMP_DIR}",
+                       f"-Wl,-rpath,{LIBOMP_DIR}"],
 }
 
 # EPCC syncbench: iterations of the delay loop (about 0.1 us, EPCC's default delay time)
@@ -51,8 +60,11 @@ def build(name):
     for label, cmd in COMPILERS.items():
         exe = BUILD / f"{name}.{cmd[0]}"
         src = HERE / "c" / f"{name}.c"
-        if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
+        flags = BUILD / f"{name}.{cmd[0]}.flags"  # rebuilt when the command changes
+        if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime \
+                or not flags.exists() or flags.read_text() != " ".join(cmd):
             subprocess.run([*cmd, str(src), "-o", str(exe)], check=True)
+            flags.write_text(" ".join(cmd))
         out[label] = exe
     return out
 

@@ -28,11 +28,12 @@
 #         bytecode differs from 3.11's / 3.13's in those shapes; the whole suite on both
 #         would add some 14 minutes.
 # Every leg runs even if one fails; --ci fails at the end if any did.
-# .ci/run must stay under 30 minutes on the 2-core CI machine.  Measured on a 2-core
-# machine shared with other work: the whole suite (about 3,900 tests) 9-11 minutes on
-# 3.11, 7-8 without test_combined_clauses.py, a smoke run 2.5 (test_loops.py and
-# test_region_sweep.py are most of it), a new venv 15 s (pip, empty cache).  So --ci adds
-# about 13 minutes to setup + cargo test + the 3.11 suite (some 25 minutes in all).
+# .ci/run must stay under 30 minutes on the 2-core CI machine.  Measured on this 2-core
+# machine (session of 2026-12-06, idle): the whole suite (3,989 tests) 12 minutes in one
+# process on 3.11, 7.5 with `-n 2` (ci/test.sh); 3.13 without test_combined_clauses.py
+# about 5 with `-n 2`; a smoke run 2.5 (test_loops.py and test_region_sweep.py are most of
+# it); a new venv 15 s.  With the wheel (ci/build-wheel.sh under a minute from a clean
+# target, ci/test-wheel.sh 3.10 3.13 4.3 minutes) .ci/run comes to about 23 minutes.
 set -euo pipefail
 shopt -s inherit_errexit  # a failure inside $(...) stops the script too
 cd "$(dirname "$0")/.."
@@ -95,7 +96,7 @@ run_tests() {
   venv=$(setup_venv "$minor") || return 1
   echo "== pytest on Python $minor ($venv) ${*:-tests/}"
   start=$SECONDS
-  # (one process, as ci/test.sh: why there; the status is kept, not lost to a comment)
+  # (the status is kept, not lost to a comment)
   "$venv/bin/python" -m pytest -q "$@" || rc=$?
   echo "== Python $minor: $((SECONDS - start)) s, pytest exit status $rc"
   return "$rc"
@@ -111,7 +112,7 @@ case "${1:-}" in
     for f in "${SMOKE[@]}"; do [ -f "$f" ] && smoke+=("$f"); done
     # Every leg runs; the script fails at the end if any did.
     failed=()
-    run_tests 3.13 --ignore=tests/test_combined_clauses.py || failed+=(3.13)
+    run_tests 3.13 -n 2 --ignore=tests/test_combined_clauses.py || failed+=(3.13)
     run_tests 3.12 "${smoke[@]}" || failed+=("3.12 (smoke)")
     # (3.10: the same smoke subset runs on the installed wheel, ci/test-wheel.sh)
     [ ${#failed[@]} -eq 0 ] || die "failed (tests, or setting up) on Python ${failed[*]}"

@@ -12,8 +12,13 @@ echo "== code size (modules <= 500 lines, functions <= 80, or a comment says why
   || { cat /tmp/pyomp-code-size.txt; exit 1; }
 head -n 1 /tmp/pyomp-code-size.txt; grep "^== rust" /tmp/pyomp-code-size.txt
 echo "== pytest"
-# One process. (`-n 2` with pytest-xdist, installed, would halve the time; two such runs
-# once crashed a worker thread: short-lived Python threads of test_gil had run tasks, a
-# libomp bug pyomp now works around (runtime.rs, pyomp_task_alloc_size). Not tried again
-# since.)
-.venv/bin/python -m pytest -q "$@"
+# Two worker processes (pytest-xdist) on CI's two cores: 7.5 minutes instead of 12 for the
+# whole suite.  (Two processes once crashed a worker thread: short-lived Python threads of
+# test_gil had run tasks, a libomp bug pyomp works around since (runtime.rs,
+# pyomp_task_alloc_size).)  PYOMP_TEST_WORKERS=0 runs it in one process.
+workers=${PYOMP_TEST_WORKERS:-2}
+if [ "$workers" = 0 ]; then
+  .venv/bin/python -m pytest -q "$@"
+else
+  .venv/bin/python -m pytest -q -n "$workers" "$@"
+fi
