@@ -5,19 +5,23 @@
 #     linked in statically, the OpenMP runtime a dependency from PyPI (cmeel-libomp);
 #   dist/pyomp_rs-VERSION.tar.gz: the sdist, which builds where LLVM 19's development files
 #     are (README, "Install").
+# PYOMP_WHEEL_GLIBC=2.17 builds a manylinux_2_17 wheel the same way (it imports and runs
+# the demo here), but pip could not install it where glibc < 2.28 anyway: cmeel-libomp's
+# wheels are manylinux_2_28, numba's and llvmlite's 2_27/2_28; 2.28 is the real floor.
 # Run ci/setup.sh first (Debian's LLVM 19, the .venv with maturin, ziglang, auditwheel).
 #
 # How the wide tag is reached on Debian 12 (glibc 2.36): rustc links the extension through
 # ci/wheel/zig-cc.sh, `zig cc` against glibc 2.28's stubs (ziglang from PyPI), with libstdc++
 # and libffi static and ci/wheel/glibc_compat.c for the three newer glibc symbols Debian's
-# archives use.  The build has its own target folder (target/wheel): another linker means
+# archives use.  The build has its own target folder (target/wheel-2.28): another linker means
 # other artifacts, and the development build in target/ stays as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LLVM_SYS_191_PREFIX=${LLVM_SYS_191_PREFIX:-/usr/lib/llvm-19}
 export PYOMP_WHEEL_GLIBC=${PYOMP_WHEEL_GLIBC:-2.28}
 export PYOMP_ZIG_PYTHON=$PWD/.venv/bin/python
-export CARGO_TARGET_DIR=$PWD/target/wheel
+# (one per glibc: cargo does not relink when only the linker's target changes)
+export CARGO_TARGET_DIR=$PWD/target/wheel-$PYOMP_WHEEL_GLIBC
 export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER=$PWD/ci/wheel/zig-cc.sh
 export PYOMP_WHEEL_COMPAT_OBJ=$CARGO_TARGET_DIR/glibc_compat.o
 mkdir -p "$CARGO_TARGET_DIR" dist
