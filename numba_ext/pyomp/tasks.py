@@ -29,7 +29,7 @@ def element_address(typingctx, arr, index):
 @intrinsic
 def wait_for_child_tasks(typingctx):
     """`taskwait` from plain code: a function whose tasks share its variables waits for
-    them before those variables are released (see frontend.keep_task_shared_alive)."""
+    them before those variables are released (see passes/place_markers._keep_task_shared_alive)."""
 
     def codegen(context, builder, sig, args):
         from llvmlite import ir as llir
