@@ -70,7 +70,11 @@ def build(name):
 
 
 def run_c(exe, threads, *args):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    # C runs with the runtime's own defaults, not the ones pyomp set for itself
+    # (runtime.loader.RUNTIME_DEFAULTS; a user's own settings stay)
+    from pyomp.runtime import loader
+    env = {k: v for k, v in os.environ.items() if k not in loader.defaults_applied}
+    env["OMP_NUM_THREADS"] = str(threads)
     out = subprocess.run([str(exe), *map(str, args)], env=env, capture_output=True,
                          text=True, check=True)
     return float(out.stdout.split()[0])

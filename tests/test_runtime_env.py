@@ -212,3 +212,19 @@ def test_candidate_order():
     assert majors == sorted(majors, reverse=True)
     assert len(found) == len(set(found))
     assert not any("gomp" in os.path.basename(p) for p in found)
+
+
+LOCK_KIND = """
+    import os
+    from pyomp.runtime import loader
+    import pyomp
+    print(os.environ["KMP_LOCK_KIND"], "KMP_LOCK_KIND" in loader.defaults_applied)
+"""
+
+
+def test_the_test_and_set_lock_is_the_default_and_a_users_choice_wins():
+    # libomp reads KMP_LOCK_KIND when it starts: pyomp sets tas (its measured choice for
+    # critical and omp locks, loader.RUNTIME_DEFAULTS) unless the user chose a kind
+    assert run_ok(LOCK_KIND).stdout.split() == ["tas", "True"]  # (run: no KMP_* set)
+    proc = run_ok(LOCK_KIND, KMP_LOCK_KIND="queuing")
+    assert proc.stdout.split() == ["queuing", "False"]

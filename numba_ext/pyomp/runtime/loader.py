@@ -30,6 +30,19 @@ ENV_VAR = "PYOMP_OPENMP_LIB"
 SEARCH_VAR = "PYOMP_OPENMP_SEARCH"
 _SEARCHES = ("wheel", "system", "all")
 
+#: What pyomp sets for the runtime (read when libomp starts) unless the user set it:
+#: - OMP_CANCELLATION: `cancel` constructs take effect only when it is true at start;
+#: - KMP_LOCK_KIND=tas: libomp's test-and-set lock for `critical` (also atomics' and
+#:   reductions' fallback locks) and omp_*_lock, instead of its default queuing lock:
+#:   per lock operation under contention (EPCC syncbench, 2 cores, libomp 21) 0.011 us
+#:   against 0.074 at 2 threads, 0.067 against 2.3 at 8 and 0.14 against 6.0 at 16
+#:   (oversubscribed: the test-and-set lock yields, it does not collapse); gcc/libgomp
+#:   0.017, 0.034, 0.038 (benchmarks/README.md, "Locks").
+RUNTIME_DEFAULTS = {"OMP_CANCELLATION": "true", "KMP_LOCK_KIND": "tas"}
+#: The RUNTIME_DEFAULTS this process set (not the user's): what benchmarks take out of
+#: their C programs' environment, so C runs with libomp's own defaults.
+defaults_applied: dict[str, str] = {}
+
 _HOW_TO_FIX = (
     "pyomp's wheel depends on `cmeel-libomp` (LLVM libomp from PyPI): `pip install "
     "cmeel-libomp` restores it. Or install a system one (`apt-get install libomp-19-dev` on "
@@ -66,9 +79,10 @@ def load() -> RuntimeLibrary:
 
 
 def _load() -> RuntimeLibrary:
-    # `cancel` constructs take effect only when OMP_CANCELLATION is true when the runtime
-    # starts; pyomp turns it on by default.  A user's explicit setting wins.
-    os.environ.setdefault("OMP_CANCELLATION", "true")
+    for name, value in RUNTIME_DEFAULTS.items():  # a user's own setting wins
+        if name not in os.environ:
+            os.environ[name] = value
+            defaults_applied[name] = value
     forced = os.environ.get(ENV_VAR)
     if forced:
         # An explicit choice must never be replaced silently by another library.
