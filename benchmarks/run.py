@@ -17,20 +17,16 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from pyomp.runtime import loader
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
 sys.path.insert(0, str(HERE))
 
-def _pyomps_libomp_dir():
-    """The folder of the libomp pyomp loads (cmeel-libomp's, from PyPI, in a pip install):
-    clang's programs link and run on that same library, so the clang ratio compares the
-    code, not two runtime versions."""
-    from pyomp.runtime import loader
-    return os.path.dirname(loader.load().path)
-
-
-LIBOMP_DIR = _pyomps_libomp_dir()
+#: The folder of the libomp pyomp loads (cmeel-libomp's, from PyPI, in a pip install):
+#: clang's programs link and run on that same library, so the clang ratio compares the
+#: code, not two runtime versions.
+LIBOMP_DIR = os.path.dirname(loader.load().path)
 COMPILERS = {
     "C gcc/libgomp": ["gcc", "-O3", "-march=native", "-fopenmp"],
     "C clang/libomp": ["clang-19", "-O3", "-march=native", "-fopenmp", f"-L{LIBOMP_DIR}",
@@ -72,7 +68,6 @@ def build(name):
 def run_c(exe, threads, *args):
     # C runs with the runtime's own defaults, not the ones pyomp set for itself
     # (runtime.loader.RUNTIME_DEFAULTS; a user's own settings stay)
-    from pyomp.runtime import loader
     env = {k: v for k, v in os.environ.items() if k not in loader.defaults_applied}
     env["OMP_NUM_THREADS"] = str(threads)
     out = subprocess.run([str(exe), *map(str, args)], env=env, capture_output=True,

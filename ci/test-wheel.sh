@@ -61,8 +61,6 @@ for version in "${versions[@]}"; do
       || { echo "FAILED: the runtime is not the cmeel-libomp package's"; exit 1; }
     "$venv/bin/python" -c "import pyomp, sys; p = pyomp.__file__; \
       sys.exit(0 if p.startswith('$venv/') else f'pyomp imported from {p}, not the venv')"
-    start=$SECONDS
-    "$venv/bin/python" -c "import pyomp" && echo "   import pyomp: $((SECONDS - start)) s (first, with numba)"
     "$venv/bin/python" pi.py | grep -A9 "^pi(" | sed 's/^/   /'
     read -r -a smoke <<< "$(smoke_for "$version")"
     "$venv/bin/python" -m pytest -q -p no:cacheprovider -o timeout=300 -rf \

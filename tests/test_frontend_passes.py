@@ -5,7 +5,6 @@ and including `last`; each test looks at what that pass leaves for the next one.
 end-to-end behaviour of the same code is what the rest of the suite checks.)
 """
 
-import json
 
 import numpy as np
 import pytest
@@ -243,24 +242,8 @@ def test_rewrite_numbers_the_regions_and_makes_a_task_per_chunk():
 # -- 9. place_markers ------------------------------------------------------------------------
 
 def marker_payloads(func_ir):
-    """(enter or exit, payload) of each marker call, in block order."""
-    consts, globals_ = {}, {}
-    for block in func_ir.blocks.values():
-        for stmt in block.body:
-            if isinstance(stmt, ir.Assign) and isinstance(stmt.value, ir.Const):
-                consts[stmt.target.name] = stmt.value.value
-            if isinstance(stmt, ir.Assign) and isinstance(stmt.value, ir.Global):
-                globals_[stmt.target.name] = stmt.value.value
-    found = []
-    for label in sorted(func_ir.blocks):
-        for stmt in func_ir.blocks[label].body:
-            if isinstance(stmt, ir.Assign) and isinstance(stmt.value, ir.Expr) \
-                    and stmt.value.op == "call":
-                fn = globals_.get(stmt.value.func.name)
-                if fn is markers.region_enter or fn is markers.region_exit:
-                    kind = "enter" if fn is markers.region_enter else "exit"
-                    found.append((kind, json.loads(consts[stmt.value.args[0].name])))
-    return found
+    """(enter or exit, payload) of each marker call."""
+    return [(kind, payload) for _, kind, payload, _ in markers.marker_calls(func_ir)]
 
 
 def test_place_markers_replaces_the_withs_by_marker_calls():

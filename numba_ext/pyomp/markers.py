@@ -192,6 +192,28 @@ region_enter = intrinsic(prefer_literal=True)(_marker_intrinsic(ENTER, _annotate
 region_exit = intrinsic(prefer_literal=True)(_marker_intrinsic(EXIT, _annotate_exit))
 
 
+def marker_calls(func_ir):
+    """(block label, "enter" or "exit", payload dict, call expression) of each region marker
+    call the front end placed, in the order of func_ir.blocks (what passes/dels.py and the
+    tests read back)."""
+    consts, globals_ = {}, {}
+    for block in func_ir.blocks.values():
+        for stmt in block.body:
+            if isinstance(stmt, ir.Assign) and isinstance(stmt.value, ir.Global):
+                globals_[stmt.target.name] = stmt.value.value
+            elif isinstance(stmt, ir.Assign) and isinstance(stmt.value, ir.Const):
+                consts[stmt.target.name] = stmt.value.value
+    for label, block in func_ir.blocks.items():
+        for stmt in block.body:
+            value = stmt.value if isinstance(stmt, ir.Assign) else None
+            if not (isinstance(value, ir.Expr) and value.op == "call"):
+                continue
+            fn = globals_.get(value.func.name)
+            if fn is region_enter or fn is region_exit:
+                kind = "enter" if fn is region_enter else "exit"
+                yield label, kind, json.loads(consts[value.args[0].name]), value
+
+
 class StatementBuilder:
     """Appends Numba IR statements that build a marker call."""
 

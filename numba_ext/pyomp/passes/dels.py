@@ -3,8 +3,6 @@
 are removed or moved to the construct's end.
 """
 
-import json
-
 from numba.core import ir
 
 from .. import markers
@@ -19,26 +17,9 @@ def strip_shared_dels(func_ir):
     value the other threads are still using.  On the normal path the exit marker keeps
     shared variables alive until after the region, so only exception paths had such dels.
     """
-    consts, globals_ = {}, {}
-    calls = []
-    for label, block in func_ir.blocks.items():
-        for stmt in block.body:
-            if not isinstance(stmt, ir.Assign):
-                continue
-            value = stmt.value
-            if isinstance(value, ir.Global):
-                globals_[stmt.target.name] = value.value
-            elif isinstance(value, ir.Const):
-                consts[stmt.target.name] = value.value
-            elif isinstance(value, ir.Expr) and value.op == "call":
-                calls.append((label, value))
     enters, exits = {}, {}
-    for label, call in calls:
-        fn = globals_.get(call.func.name)
-        if fn is markers.region_enter or fn is markers.region_exit:
-            payload = json.loads(consts[call.args[0].name])
-            (enters if fn is markers.region_enter else exits)[payload["id"]] = (label, payload,
-                                                                                call)
+    for label, kind, payload, call in markers.marker_calls(func_ir):
+        (enters if kind == "enter" else exits)[payload["id"]] = (label, payload, call)
     for rid, (head, payload, enter_call) in enters.items():
         if rid not in exits:
             continue

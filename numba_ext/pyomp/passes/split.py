@@ -13,9 +13,8 @@ from ..located import locate
 
 
 def run(state):
-    replaced = state.replaced
-    all_regions = [part for region in state.withs
-                   if not any(region is r for r in replaced) for part in _split(region)]
+    all_regions = [part for region in state.withs if region not in state.replaced
+                   for part in _split(region)]  # (Region compares by identity)
     for region in all_regions:  # a cancel binds to the split part of its construct
         bound = region.binds
         if bound is not None and not any(r is bound for r in all_regions):
