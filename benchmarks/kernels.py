@@ -4,16 +4,13 @@ import numba
 import numpy as np
 from pyomp import (
     njit,
-    omp_destroy_lock,
     omp_get_max_threads,
     omp_get_num_threads,
     omp_get_thread_num,
     omp_get_wtime,
-    omp_init_lock,
-    omp_set_lock,
-    omp_unset_lock,
     openmp,
 )
+from syncbench import begin, delay, end, per_thread_counts, reference
 
 
 @njit
@@ -276,175 +273,6 @@ def histogram_private(values, hist):
     return hist
 
 
-# -- EPCC syncbench ------------------------------------------------------------------------
-# Each kernel: (reps, delay length, out) -> (microseconds per construct, check count).  The
-# threads of one parallel region execute the construct `reps` times around the EPCC delay
-# loop; the reference is the same delays (and the same per-thread store) without OpenMP.
-# critical, lock and atomic run `reps` times per thread, one at a time: the reference is
-# threads * reps delays and the time is divided by that count.  c/syncbench.c is the same
-# in C.  The parallel construct itself is `forkjoin` above.
-
-@njit
-def delay(n, out):
-    """The EPCC delay: dependent floating-point additions (not reassociated, so neither
-    folded nor vectorised), the result kept live by a test that never passes."""
-    a = 0.0
-    for i in range(n):
-        a += i
-    if a < 0.0:
-        out[1] = 1
-
-
-@njit
-def _reference(total, dl, out):
-    """`total` delays with the per-thread store, without OpenMP: seconds."""
-    t0 = omp_get_wtime()
-    for _r in range(total):
-        delay(dl, out)
-        out[omp_get_thread_num() * 16] += 1
-    return omp_get_wtime() - t0
-
-
-@njit
-def _per_thread_counts(out, nt):
-    """The per-thread stores' sum (then zeroed: the reference adds to thread 0's)."""
-    count = 0
-    for t in range(nt):
-        count += out[t * 16]
-        out[t * 16] = 0
-    return count
-
-
-@njit
-def _begin(out):
-    """The EPCC measurement's start: the per-thread counters cleared, the clock read."""
-    nt = omp_get_max_threads()
-    _per_thread_counts(out, nt)
-    return nt, omp_get_wtime()
-
-
-@njit
-def _end(t0, reps, dl, out, nt):
-    """(microseconds per construct, check count): the time since t0 minus the reference
-    run's, per repetition."""
-    t1 = omp_get_wtime()
-    count = _per_thread_counts(out, nt)
-    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
-
-
-@njit
-def sync_for(reps, dl, out):
-    nt, t0 = _begin(out)
-    with openmp("parallel"):
-        for _r in range(reps):
-            with openmp("for"):
-                for _i in range(nt):
-                    delay(dl, out)
-                    out[omp_get_thread_num() * 16] += 1
-    return _end(t0, reps, dl, out, nt)
-
-
-@njit
-def sync_parallel_for(reps, dl, out):
-    nt, t0 = _begin(out)
-    for _r in range(reps):
-        with openmp("parallel for"):
-            for _i in range(nt):
-                delay(dl, out)
-                out[omp_get_thread_num() * 16] += 1
-    return _end(t0, reps, dl, out, nt)
-
-
-@njit
-def sync_barrier(reps, dl, out):
-    nt, t0 = _begin(out)
-    with openmp("parallel"):
-        for _r in range(reps):
-            delay(dl, out)
-            out[omp_get_thread_num() * 16] += 1
-            with openmp("barrier"):
-                pass
-    return _end(t0, reps, dl, out, nt)
-
-
-@njit
-def sync_single(reps, dl, out):
-    count = 0
-    t0 = omp_get_wtime()
-    with openmp("parallel shared(count)"):
-        for _r in range(reps):
-            with openmp("single"):
-                delay(dl, out)
-                count += 1
-    t1 = omp_get_wtime()
-    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
-
-
-@njit
-def sync_critical(reps, dl, out):
-    total = omp_get_max_threads() * reps
-    count = 0
-    t0 = omp_get_wtime()
-    with openmp("parallel shared(count)"):
-        for _r in range(reps):
-            with openmp("critical"):
-                delay(dl, out)
-                count += 1
-    t1 = omp_get_wtime()
-    return ((t1 - t0) - _reference(total, dl, out)) / total * 1e6, count
-
-
-@njit
-def sync_lock(reps, dl, out):
-    total = omp_get_max_threads() * reps
-    count = 0
-    lock = omp_init_lock()
-    t0 = omp_get_wtime()
-    with openmp("parallel shared(count)"):
-        for _r in range(reps):
-            omp_set_lock(lock)
-            delay(dl, out)
-            count += 1
-            omp_unset_lock(lock)
-    t1 = omp_get_wtime()
-    omp_destroy_lock(lock)
-    return ((t1 - t0) - _reference(total, dl, out)) / total * 1e6, count
-
-
-@njit
-def sync_atomic(reps, dl, out):
-    """As EPCC: no delay; the reference is the same number of plain additions."""
-    total = omp_get_max_threads() * reps
-    count = 0
-    t0 = omp_get_wtime()
-    with openmp("parallel shared(count)"):
-        for _r in range(reps):
-            with openmp("atomic"):
-                count += 1
-    t1 = omp_get_wtime()
-    for _r in range(total):
-        out[0] += 1
-    t2 = omp_get_wtime()
-    return ((t1 - t0) - (t2 - t1)) / total * 1e6, count
-
-
-@njit
-def sync_reduction(reps, dl, out):
-    count = 0
-    t0 = omp_get_wtime()
-    for _r in range(reps):
-        with openmp("parallel reduction(+:count)"):
-            delay(dl, out)
-            count += 1
-    t1 = omp_get_wtime()
-    return ((t1 - t0) - _reference(reps, dl, out)) / reps * 1e6, count
-
-
-syncbench = {"for": sync_for, "parallelfor": sync_parallel_for, "barrier": sync_barrier,
-             "single": sync_single, "critical": sync_critical, "lock": sync_lock,
-             "atomic": sync_atomic, "reduction": sync_reduction}
-
-
 # -- Tasks ---------------------------------------------------------------------------------
 # Task-parallel kernels (fib, merge sort, a linked list) and the EPCC taskbench overheads;
 # c/fib.c, c/mergesort.c, c/linkedlist.c and c/taskbench.c are the same in C.
@@ -625,62 +453,62 @@ def _task_body(dl, out):
 @njit
 def task_parallel(reps, dl, out):
     """Every thread creates `reps` tasks."""
-    nt, t0 = _begin(out)
+    nt, t0 = begin(out)
     with openmp("parallel"):
         for _r in range(reps):
             with openmp("task"):
                 _task_body(dl, out)
-    return _end(t0, reps, dl, out, nt)
+    return end(t0, reps, dl, out, nt)
 
 
 @njit
 def task_master(reps, dl, out):
     """The master thread creates threads x reps tasks."""
-    nt, t0 = _begin(out)
+    nt, t0 = begin(out)
     with openmp("parallel"):
         with openmp("master"):
             for _r in range(reps * nt):
                 with openmp("task"):
                     _task_body(dl, out)
-    return _end(t0, reps, dl, out, nt)
+    return end(t0, reps, dl, out, nt)
 
 
 @njit
 def task_conditional(reps, dl, out):
     """Every thread creates `reps` tasks with an if clause false at run time (undeferred)."""
-    nt, t0 = _begin(out)
+    nt, t0 = begin(out)
     with openmp("parallel"):
         for _r in range(reps):
             with openmp("task if(dl < 0)"):
                 _task_body(dl, out)
-    return _end(t0, reps, dl, out, nt)
+    return end(t0, reps, dl, out, nt)
 
 
 @njit
 def task_taskwait(reps, dl, out):
     """Every thread creates a task and waits for it, `reps` times."""
-    nt, t0 = _begin(out)
+    nt, t0 = begin(out)
     with openmp("parallel"):
         for _r in range(reps):
             with openmp("task"):
                 _task_body(dl, out)
             with openmp("taskwait"):
                 pass
-    return _end(t0, reps, dl, out, nt)
+    return end(t0, reps, dl, out, nt)
 
 
 @njit
 def task_barrier(reps, dl, out):
     """Every thread creates a task, then a barrier (which completes the tasks), `reps`
     times."""
-    nt, t0 = _begin(out)
+    nt, t0 = begin(out)
     with openmp("parallel"):
         for _r in range(reps):
             with openmp("task"):
                 _task_body(dl, out)
             with openmp("barrier"):
                 pass
-    return _end(t0, reps, dl, out, nt)
+    return end(t0, reps, dl, out, nt)
 
 
 @njit
@@ -701,15 +529,15 @@ def task_nested(reps, dl, out):
     nt = omp_get_max_threads()
     outer = reps // nt
     total = outer * nt
-    _per_thread_counts(out, nt)
+    per_thread_counts(out, nt)
     t0 = omp_get_wtime()
     with openmp("parallel"):
         for _r in range(outer):
             with openmp("task"):
                 _nested_inner(nt, dl, out)
     t1 = omp_get_wtime()
-    count = _per_thread_counts(out, nt)
-    return ((t1 - t0) - _reference(total, dl, out)) / total * 1e6, count
+    count = per_thread_counts(out, nt)
+    return ((t1 - t0) - reference(total, dl, out)) / total * 1e6, count
 
 
 @njit
@@ -732,15 +560,15 @@ def task_tree(reps, dl, out):
     nodes = 2 ** (TREE_DEPTH + 1) - 1
     trees = reps // nodes
     total = trees * nodes
-    _per_thread_counts(out, nt)
+    per_thread_counts(out, nt)
     t0 = omp_get_wtime()
     with openmp("parallel"):
         for _r in range(trees):
             with openmp("task"):
                 _tree(TREE_DEPTH, dl, out)
     t1 = omp_get_wtime()
-    count = _per_thread_counts(out, nt)
-    return ((t1 - t0) - _reference(total, dl, out)) / total * 1e6, count
+    count = per_thread_counts(out, nt)
+    return ((t1 - t0) - reference(total, dl, out)) / total * 1e6, count
 
 
 taskbench = {"parallel": task_parallel, "master": task_master,

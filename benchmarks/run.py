@@ -15,9 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-import numba
-import numpy as np
-from pyomp.runtime import loader
+# Numba's pool has as many threads as cores unless told: the 8-thread rows need more
+os.environ.setdefault("NUMBA_NUM_THREADS", "16")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from pyomp.runtime import loader  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
@@ -36,7 +39,7 @@ COMPILERS = {
 # EPCC syncbench: iterations of the delay loop (about 0.1 us, EPCC's default delay time)
 # and repetitions per construct (critical, lock, atomic: per thread), ~0.1-0.3 s a run.
 SYNC_DELAY = 256
-SYNC_REPS = {"for": 100_000, "parallelfor": 100_000, "barrier": 200_000,
+SYNC_REPS = {"parallel": 100_000, "for": 100_000, "parallelfor": 100_000, "barrier": 200_000,
              "single": 200_000, "critical": 100_000, "lock": 100_000, "atomic": 20_000_000,
              "reduction": 100_000}
 
@@ -47,6 +50,19 @@ SORT_N = 10_000_000
 LIST_N = 50_000
 TASK_DELAY = SYNC_DELAY
 TASK_REPS = 200_000
+
+
+#: Cores of this machine: a row with more threads runs oversubscribed, where a spinning
+#: runtime (libgomp, libomp within its blocktime) can take ~100x longer per construct.
+CORES = os.cpu_count() or 1
+#: Oversubscribed rows run this fraction of the repetitions (the size column shows the
+#: count at or below CORES threads).
+OVERSUBSCRIBED_SHARE = 20
+
+
+def at(reps, k):
+    """The repetitions a per-construct row runs with k threads."""
+    return reps if k <= CORES else max(1, reps // OVERSUBSCRIBED_SHARE)
 
 
 def build(name):
@@ -183,26 +199,27 @@ def kernels(quick, only):
         sb_reps = 2_000 if quick else 20_000
         for kind, kernel in schedbench.items():
             yield (f"for {kind} (EPCC)", f"reps={sb_reps:,}", "us", {
-                "pyomp": lambda k, f=kernel: f(sb_reps, 128, out),
-                **{label: (lambda k, e=exe, kind=kind: run_c(e, k, kind, sb_reps, 128))
+                "pyomp": lambda k, f=kernel: f(at(sb_reps, k), 128, out),
+                **{label: (lambda k, e=exe, kind=kind: run_c(e, k, kind, at(sb_reps, k), 128))
                    for label, exe in sb_c.items()},
             })
     if "forkjoin" in only or "syncbench" in only:  # syncbench's `parallel` construct
         fj_c = build("forkjoin")
         yield ("fork/join (EPCC)", f"reps={reps:,}", "us", {
-            "pyomp": lambda k: forkjoin(reps, out),
-            "pyomp nogil": lambda k: forkjoin_nogil(reps, out),
-            **{label: (lambda k, e=exe: run_c(e, k, reps)) for label, exe in fj_c.items()},
-            "numba prange": lambda k: forkjoin_prange(reps, out),
+            "pyomp": lambda k: forkjoin(at(reps, k), out),
+            "pyomp nogil": lambda k: forkjoin_nogil(at(reps, k), out),
+            **{label: (lambda k, e=exe: run_c(e, k, at(reps, k))) for label, exe in fj_c.items()},
+            "numba prange": lambda k: forkjoin_prange(at(reps, k), out),
         })
     if "forkjoin" in only:
         fjr_c = build("forkjoin_reduction")
         fj_reps = reps // 2
 
         yield ("for reduction f/j", f"reps={fj_reps:,}", "us", {
-            "pyomp": lambda k: zero_checked(forkjoin_reduction, fj_reps, out),
-            "pyomp nogil": lambda k: zero_checked(forkjoin_reduction_nogil, fj_reps, out),
-            **{label: (lambda k, e=exe: run_c_checked(e, k, fj_reps))
+            "pyomp": lambda k: zero_checked(forkjoin_reduction, at(fj_reps, k), out),
+            "pyomp nogil": lambda k: zero_checked(forkjoin_reduction_nogil, at(fj_reps, k),
+                                                  out),
+            **{label: (lambda k, e=exe: run_c_checked(e, k, at(fj_reps, k)))
                for label, exe in fjr_c.items()},
         })
     if "forkjoin" in only:
@@ -210,21 +227,27 @@ def kernels(quick, only):
         fjf_reps = reps // 4
 
         yield ("firstprivate(array) f/j", f"reps={fjf_reps:,}, 1,000 doubles", "us", {
-            "pyomp": lambda k: zero_checked(forkjoin_firstprivate, fjf_reps, out),
-            **{label: (lambda k, e=exe: run_c_checked(e, k, fjf_reps))
+            "pyomp": lambda k: zero_checked(forkjoin_firstprivate, at(fjf_reps, k), out),
+            **{label: (lambda k, e=exe: run_c_checked(e, k, at(fjf_reps, k)))
                for label, exe in fjf_c.items()},
         })
     if "syncbench" in only:
-        from kernels import syncbench
+        import syncbench
         sync_c = build("syncbench")
-        for kind, kernel in syncbench.items():
-            sync_reps = SYNC_REPS[kind] // (10 if quick else 1)
-            yield (f"sync {kind}", f"reps={sync_reps:,}", "us", {
-                "pyomp": lambda k, f=kernel, n=sync_reps: f(n, SYNC_DELAY, out)[0],
-                **{label: (lambda k, e=exe, kind=kind, n=sync_reps:
-                           run_c(e, k, kind, n, SYNC_DELAY))
-                   for label, exe in sync_c.items()},
-            })
+        for delay, kernels_ in (("", syncbench.inline), ("called", syncbench.called)):
+            for kind, kernel in kernels_.items():
+                sync_reps = SYNC_REPS[kind] // (10 if quick else 1)
+                impls = {
+                    "pyomp": lambda k, f=kernel, n=sync_reps: f(at(n, k), SYNC_DELAY, out)[0],
+                    **{label: (lambda k, e=exe, kind=kind, n=sync_reps, d=delay:
+                               run_c(e, k, kind, at(n, k), SYNC_DELAY, d))
+                       for label, exe in sync_c.items()},
+                }
+                prange = syncbench.prange_inline if not delay else syncbench.prange_called
+                if kind in prange:
+                    impls["numba prange"] = (lambda k, f=prange[kind], n=sync_reps:
+                                             f(at(n, k), SYNC_DELAY, out)[0])
+                yield (f"sync {kind}{' call' if delay else ''}", f"reps={sync_reps:,}", "us", impls)
     if "tasks" in only:
         from kernels import fib, linked_list, make_list, merge_sort, sort_keys, taskbench
 
@@ -272,8 +295,9 @@ def kernels(quick, only):
         task_reps = TASK_REPS // (10 if quick else 1)
         for kind, kernel in taskbench.items():
             yield (f"task {kind}", f"reps={task_reps:,}", "us", {
-                "pyomp": lambda k, f=kernel: f(task_reps, TASK_DELAY, out)[0],
-                **{label: (lambda k, e=exe, kind=kind: run_c(e, k, kind, task_reps, TASK_DELAY))
+                "pyomp": lambda k, f=kernel: f(at(task_reps, k), TASK_DELAY, out)[0],
+                **{label: (lambda k, e=exe, kind=kind:
+                           run_c(e, k, kind, at(task_reps, k), TASK_DELAY))
                    for label, exe in tb_c.items()},
             })
 
@@ -281,6 +305,10 @@ def kernels(quick, only):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--overhead-threads", default="1,2,8",
+                        help="thread counts of the per-construct (microsecond) rows; more "
+                             "threads than cores shows how a construct copes with "
+                             "oversubscription")
     parser.add_argument("--kernels",
                         default="pi,piloop,matmul,mandelbrot,jacobi,histogram,forkjoin,"
                                 "schedbench,syncbench,tasks",
@@ -293,9 +321,11 @@ def main(argv=None):
     import pyomp
 
     thread_counts = [int(t) for t in args.threads.split(",")]
-    rows = []
+    overhead_counts = [int(t) for t in args.overhead_threads.split(",")]
+    print(f"{'kernel':<22}{'size':<16}{'thr':>4}  {'implementation':<16}{'median':>12}"
+          f"{'/clang':>9}{'/gcc':>8}", flush=True)
     for name, size, unit, impls in kernels(args.quick, args.kernels.split(",")):
-        for k in thread_counts:
+        for k in overhead_counts if unit == "us" else thread_counts:
             pyomp.omp_set_num_threads(k)
             numba.set_num_threads(min(k, numba.config.NUMBA_NUM_THREADS))
             pyomp.omp_set_num_threads(k)
@@ -309,14 +339,10 @@ def main(argv=None):
                     time.sleep(args.settle)
                     samples[label].append(f(k))
             med = {label: statistics.median(v) for label, v in samples.items()}
-            rows.append((name, size, unit, k, med))
-    print(f"{'kernel':<18}{'size':<16}{'thr':>4}  {'implementation':<16}{'median':>12}"
-          f"{'/clang':>9}{'/gcc':>8}")
-    for name, size, unit, k, med in rows:
-        ref_clang, ref_gcc = med["C clang/libomp"], med["C gcc/libgomp"]
-        for label, value in med.items():
-            print(f"{name:<18}{size:<16}{k:>4}  {label:<16}{value:>10.4g}{unit:>2}"
-                  f"{value / ref_clang:>9.3f}{value / ref_gcc:>8.3f}")
+            ref_clang, ref_gcc = med["C clang/libomp"], med["C gcc/libgomp"]
+            for label, value in med.items():
+                print(f"{name:<22}{size:<16}{k:>4}  {label:<16}{value:>10.4g}{unit:>2}"
+                      f"{value / ref_clang:>9.3f}{value / ref_gcc:>8.3f}", flush=True)
     return 0
 
 

@@ -1,5 +1,7 @@
 """The GIL and regions: a region's fork releases the GIL when the calling thread holds it
-and takes it back after the join, so every thread (the master included) takes it only where
+(and the team has more than one thread); a region of the function itself leaves it released
+until the function returns, a region inside another region takes it back after its join.
+So every thread (the master included) takes it only where
 Numba itself does (print, objmode, np.random seeding, prange launches), and Python threads
 calling pyomp functions run their regions at the same time.
 
@@ -355,3 +357,43 @@ def test_ctrl_c_during_a_region_raises_after_it():
     assert proc.returncode != 0
     assert "KeyboardInterrupt" in err
     assert "returned" not in out
+
+
+# --- the GIL a function's own region released stays released until it returns ----------
+
+def _gil_check():
+    """PyGILState_Check as a plain C function pointer (nopython calls it directly)."""
+    import ctypes
+    address = ctypes.cast(ctypes.pythonapi.PyGILState_Check, ctypes.c_void_p).value
+    return ctypes.CFUNCTYPE(ctypes.c_int)(address)
+
+
+_held = _gil_check()
+
+
+@njit
+def _held_around_regions(flags, team, fail):
+    flags[0] = _held()
+    for _r in range(3):
+        with openmp("parallel num_threads(team)"):
+            flags[2 + omp_get_thread_num()] += 1
+        flags[1] = _held()  # serial code between regions
+    with numba.objmode():  # takes the GIL itself
+        flags[2 + team] = 7
+    if fail:
+        raise ValueError("after the regions")
+    return flags
+
+
+@pytest.mark.parametrize("team", [1, 2, 3, 8])
+def test_the_gil_is_released_once_per_call_and_held_again_after_it(team):
+    flags = np.zeros(3 + team, np.int64)
+    _held_around_regions(flags, team, False)
+    # called from Python: held at the start; after a team of more than one thread the
+    # serial code runs without it (as a nogil=True function's), a team of one keeps it
+    assert flags[0] == 1 and flags[1] == (1 if team == 1 else 0)
+    assert flags[2:2 + team].tolist() == [3] * team and flags[2 + team] == 7
+    # back in Python, with the GIL: the function can raise, and runs again
+    with pytest.raises(ValueError, match="after the regions"):
+        _held_around_regions(flags, team, True)
+    assert _held_around_regions(np.zeros(3 + team, np.int64), team, False)[0] == 1

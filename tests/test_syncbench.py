@@ -1,6 +1,7 @@
-"""The EPCC syncbench kernels (benchmarks/kernels.py) do what they measure: every construct
+"""The EPCC syncbench kernels (benchmarks/syncbench.py) do what they measure: every construct
 runs as often as it should, and the counters updated under critical, a lock, atomic and a
-reduction lose nothing."""
+reduction lose nothing; with the delay inlined and called out of line, and Numba's prange
+versions."""
 
 import math
 
@@ -12,6 +13,7 @@ DELAY = 16
 
 # construct -> expected check count for a team of k threads and REPS repetitions
 EXPECTED = {
+    "parallel": lambda k: k * REPS,     # every thread once per region
     "for": lambda k: k * REPS,          # one iteration per thread per loop
     "parallelfor": lambda k: k * REPS,
     "barrier": lambda k: k * REPS,      # every thread passes every barrier
@@ -26,19 +28,20 @@ EXPECTED = {
 def test_every_construct_is_benchmarked_in_python_and_c():
     from pathlib import Path
 
-    from kernels import syncbench
-    assert set(syncbench) == set(EXPECTED)
+    import syncbench
+    assert set(syncbench.inline) == set(syncbench.called) == set(EXPECTED)
     c_src = (Path(__file__).resolve().parent.parent / "benchmarks" / "c" / "syncbench.c")
     text = c_src.read_text()
-    for kind in syncbench:
+    for kind in syncbench.inline:
         assert f'!strcmp(kind, "{kind}")' in text
 
 
+@pytest.mark.parametrize("delay", ["inline", "called"])
 @pytest.mark.parametrize("kind", list(EXPECTED))
-def test_syncbench_kernel_counts(threads, kind):
-    from kernels import syncbench
+def test_syncbench_kernel_counts(threads, kind, delay):
+    import syncbench
     out = np.zeros(256 * 16, dtype=np.int64)
-    overhead, count = syncbench[kind](REPS, DELAY, out)
+    overhead, count = getattr(syncbench, delay)[kind](REPS, DELAY, out)
     assert count == EXPECTED[kind](threads)
     assert math.isfinite(overhead)
     # the delay loop's "never" branch (a < 0) never ran
@@ -46,8 +49,20 @@ def test_syncbench_kernel_counts(threads, kind):
 
 
 def test_repeated_runs_start_from_zero(threads):
-    from kernels import syncbench
+    import syncbench
     out = np.zeros(256 * 16, dtype=np.int64)
     for kind in ("for", "barrier"):
-        assert syncbench[kind](REPS, DELAY, out)[1] == threads * REPS
-        assert syncbench[kind](REPS, DELAY, out)[1] == threads * REPS
+        assert syncbench.inline[kind](REPS, DELAY, out)[1] == threads * REPS
+        assert syncbench.inline[kind](REPS, DELAY, out)[1] == threads * REPS
+
+
+@pytest.mark.parametrize("delay", ["inline", "called"])
+def test_numba_prange_versions_count_every_thread(threads, delay):
+    import numba
+    import syncbench
+    numba.set_num_threads(threads)
+    out = np.zeros(256 * 16, dtype=np.int64)
+    for kind, kernel in getattr(syncbench, f"prange_{delay}").items():
+        overhead, count = kernel(REPS, DELAY, out)
+        assert count == threads * REPS, kind
+        assert math.isfinite(overhead)

@@ -378,6 +378,8 @@ def insert(func_ir, region, region_id, decisions, defined, local_names, located)
         clauses["binds"] = region.binds.region_id
     if region.cancellable:
         clauses["cancellable"] = True
+    if region.ends_team:  # the join barrier stands in for its own (passes/split.py)
+        clauses["nowait"] = True
     if region.last_flag is not None:  # a taskloop's chunk task with lastprivate variables
         clauses["last"] = len(operands)
         operands.append(region.last_flag)

@@ -37,6 +37,7 @@ class Region:
     children: list = field(default_factory=list)
     binds: Region | None = None  # cancel / cancellation point: the construct it cancels
     cancellable: bool = False  # a worksharing construct a `cancel` inside may cancel
+    ends_team: bool = False  # a worksharing construct at its parallel region's end (split)
     last_flag: ir.Var | None = None  # a taskloop's chunk task: true for the last chunk
     # the parallel leaf of a combined construct: {variable: (sharing, why)} its other
     # leaves' clauses decide (pyomp.combined)

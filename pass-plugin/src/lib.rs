@@ -9,6 +9,7 @@
 
 pub mod abi;
 pub mod calls;
+pub mod cas;
 pub mod error;
 pub mod ir;
 pub mod locks;

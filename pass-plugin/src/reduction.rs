@@ -1,6 +1,8 @@
 //! Reduction operators: each thread's private copy starts at the operator's identity and is
-//! combined into the original variable at the end of the region, one thread at a time
-//! (`__kmpc_critical` on a lock private to the module).
+//! combined into the original variable at the end of the region: a scalar of up to 64 bits
+//! by a hardware atomic (`lock xadd` for integer `+ - & | ^`, a compare-and-swap loop for
+//! the others), as Clang's atomic reduction method does; complex numbers and arrays one
+//! thread at a time (`__kmpc_critical` on a lock private to the module).
 //!
 //! Operators: `+ - * & | ^ && || max min` on integers (signedness from the Numba type),
 //! `+ - * max min` on floats, `+ - *` on complex, `& | ^ && ||` on bools. OpenMP combines
@@ -8,6 +10,7 @@
 
 use crate::abi;
 use crate::calls::thread_id;
+use crate::cas;
 use crate::ir::{self, Builder, Value};
 use crate::markers::{MarkedRegion, TypeInfo, VarSpec};
 use crate::region::Shape;
@@ -219,7 +222,8 @@ fn reduction_lock(module: LLVMModuleRef) -> Value {
     crate::locks::critical_lock(module, ".reduction")
 }
 
-/// At the region's tail: lock; original = original op private; unlock.
+/// At the region's tail: original = original op private, atomically (a scalar that fits a
+/// hardware atomic), else under the reduction lock.
 #[allow(clippy::too_many_arguments)]
 pub fn combine_at_end(
     b: &Builder,
@@ -232,10 +236,14 @@ pub fn combine_at_end(
     original: Value,
     private: Value,
 ) -> Option<()> {
+    let end = ir::terminator(shape.tail())?;
+    if cas::swappable(ty) && !matches!(kind, TypeInfo::Complex { .. } | TypeInfo::Other) {
+        return combine_atomically(b, end, op, kind, ty, original, private);
+    }
     let loc = &r.payload.loc;
     let ident = abi::ident(module, &loc.file, "reduction", loc.line, loc.column);
     let lock = reduction_lock(module);
-    b.before(ir::terminator(shape.tail())?);
+    b.before(end);
     let gtid = thread_id(b, module, ident);
     let (enter, enter_ty) = abi::runtime_fn(module, "__kmpc_critical");
     let (leave, leave_ty) = abi::runtime_fn(module, "__kmpc_end_critical");
@@ -246,6 +254,64 @@ pub fn combine_at_end(
     b.store(sum, original);
     b.call(leave_ty, leave, &[ident, gtid, lock], "");
     Some(())
+}
+
+/// Before `end`: original = original op private as one atomic operation (the combine's
+/// result is the same as under the lock: `combine` computes it, in a compare-and-swap
+/// loop, except for the integer operators a single instruction does).
+fn combine_atomically(
+    b: &Builder,
+    end: Value,
+    op: &str,
+    kind: &TypeInfo,
+    ty: LLVMTypeRef,
+    original: Value,
+    private: Value,
+) -> Option<()> {
+    use llvm_sys::LLVMAtomicOrdering::LLVMAtomicOrderingMonotonic as Monotonic;
+    use llvm_sys::LLVMAtomicRMWBinOp::*;
+    if !combinable(op, kind) {
+        return None; // (before any instruction goes in)
+    }
+    b.before(end);
+    let mine = b.load(ty, private, "omp.red.mine");
+    // (the join barrier, or the construct's, orders the result for whoever reads it)
+    let native = match (kind, op) {
+        (TypeInfo::Int { .. }, "+" | "-") => Some(LLVMAtomicRMWBinOpAdd),
+        (TypeInfo::Int { .. } | TypeInfo::Bool, "&") => Some(LLVMAtomicRMWBinOpAnd),
+        (TypeInfo::Int { .. } | TypeInfo::Bool, "|") => Some(LLVMAtomicRMWBinOpOr),
+        (TypeInfo::Int { .. } | TypeInfo::Bool, "^") => Some(LLVMAtomicRMWBinOpXor),
+        _ => None,
+    };
+    if let Some(rmw) = native {
+        unsafe {
+            let v = LLVMBuildAtomicRMW(b.raw, rmw, original, mine, Monotonic, 0);
+            LLVMSetAlignment(v, cas::bits_of(ty) / 8);
+        }
+        return Some(());
+    }
+    let orders = cas::Orders {
+        load: Monotonic,
+        swap: Monotonic,
+    };
+    cas::cas_loop(b, end, original, ty, orders, |b, old| {
+        combine(b, op, kind, ty, old, mine).unwrap_or(old) // (combinable: never None)
+    });
+    Some(())
+}
+
+/// Whether `combine` has code for `op` on values of `kind` (it mirrors combine's match).
+fn combinable(op: &str, kind: &TypeInfo) -> bool {
+    match kind {
+        TypeInfo::Int { .. } => matches!(
+            op,
+            "+" | "-" | "*" | "&" | "|" | "^" | "&&" | "||" | "max" | "min"
+        ),
+        TypeInfo::Bool => matches!(op, "&" | "&&" | "|" | "||" | "^"),
+        TypeInfo::Float { .. } => matches!(op, "+" | "-" | "*" | "max" | "min"),
+        TypeInfo::Complex { .. } => matches!(op, "+" | "-" | "*"),
+        TypeInfo::Other => false,
+    }
 }
 
 /// At the region's tail: lock; Numba's helper combines the private array into the original

@@ -7,6 +7,8 @@ they belong to.  state.regions: every region left to mark, outermost first.
 import dataclasses
 import itertools
 
+from numba.core import ir
+
 from .. import combined
 from ..errors import PyompError
 from ..located import locate
@@ -26,6 +28,8 @@ def run(state):
             region.binds.cancellable = True
     for region in all_regions:  # re-link parents across split combined constructs
         region.parent = _innermost_part(region.parent, all_regions)
+    for region in all_regions:
+        region.ends_team = _ends_its_team(region, state.func_ir.blocks)
     state.regions = all_regions
 
 
@@ -59,3 +63,39 @@ def _innermost_part(parent, all_regions):
         return parent
     parts = [r for r in all_regions if r.stmt is parent.stmt]
     return parts[-1] if parts else parent
+
+
+#: Constructs whose implicit barrier the join barrier of their team can stand in for.
+_BARRIER_ENDED = frozenset({"for", "sections", "single"})
+
+
+def _ends_its_team(region, blocks):
+    """Whether `region` is a worksharing construct whose end is its parallel region's end
+    (the `for` of a `parallel for`, a `for` written last in a `parallel`): its implicit
+    barrier would be followed at once by the region's join barrier, which does the same
+    (every thread done, every write seen, every task finished), so it is left out, as Clang
+    does for a combined `parallel for`. Not with copyprivate (its broadcast needs the
+    barriers) or a `cancel` inside (the barrier is a cancellation point)."""
+    parent, d = region.parent, region.directive
+    if parent is None or parent.directive.construct != "parallel" \
+            or d.construct not in _BARRIER_ENDED or d.has("copyprivate") \
+            or region.cancellable:
+        return False
+    label = region.exit
+    while label != parent.exit:  # only the `with` statements' ends in between
+        block = blocks[label]
+        if label not in parent.blocks or not all(map(_is_with_end, block.body[:-1])):
+            return False
+        targets = block.terminator.get_targets()
+        if len(targets) != 1:
+            return False
+        label = targets[0]
+    return True
+
+
+def _is_with_end(stmt):
+    """A statement of a `with` block's end: its pop_block, the exit call's constant
+    arguments (Numba's `with` lowering), a del."""
+    return isinstance(stmt, (ir.PopBlock, ir.Del)) or (
+        isinstance(stmt, ir.Assign) and isinstance(stmt.value, ir.Const)
+        and stmt.target.name.startswith("$"))

@@ -16,6 +16,7 @@
 //! sharing then sees the variable written in the region (by the atomic) and passes its
 //! address, and a private copy's replacement reaches the atomic's pointer too.
 
+use crate::cas;
 use crate::error::{PassError, PassResult};
 use crate::ir::{self, Builder, Value};
 use llvm_sys::core::*;
@@ -86,7 +87,7 @@ fn lower_one(module: LLVMModuleRef, call: Value) -> PassResult<()> {
             ("read", _) => {
                 let v = b.load(ty, addr, "omp.atomic.read");
                 LLVMSetOrdering(v, load_order);
-                LLVMSetAlignment(v, (bits_of(ty) / 8).max(1));
+                LLVMSetAlignment(v, (cas::bits_of(ty) / 8).max(1));
                 (v, v)
             }
             ("write", _) => {
@@ -99,7 +100,15 @@ fn lower_one(module: LLVMModuleRef, call: Value) -> PassResult<()> {
                 );
                 (old, e)
             }
-            ("update", "mul") => cas_loop(&b, ctx, call, addr, ty, e, is_float, load_order, order),
+            ("update", "mul") => {
+                let orders = cas::Orders {
+                    load: load_order,
+                    swap: order,
+                };
+                cas::cas_loop(&b, call, addr, ty, orders, |b, old| {
+                    apply(b, "mul", is_float, old, e)
+                })
+            }
             ("update", op) => {
                 let rmw_op = match (op, is_float) {
                     ("add", false) => LLVMAtomicRMWBinOp::LLVMAtomicRMWBinOpAdd,
@@ -163,17 +172,6 @@ fn address_of(x: Value) -> Option<Value> {
     (ir::is_instruction(x) && ir::opcode(x) == LLVMOpcode::LLVMLoad).then(|| ir::operands(x)[0])
 }
 
-/// Width of an integer or floating-point type (the only types the front end sends).
-fn bits_of(ty: LLVMTypeRef) -> u32 {
-    unsafe {
-        match LLVMGetTypeKind(ty) {
-            LLVMTypeKind::LLVMFloatTypeKind => 32,
-            LLVMTypeKind::LLVMDoubleTypeKind => 64,
-            _ => LLVMGetIntTypeWidth(ty),
-        }
-    }
-}
-
 unsafe fn rmw(
     b: &Builder,
     op: LLVMAtomicRMWBinOp,
@@ -198,58 +196,4 @@ unsafe fn apply(b: &Builder, op: &str, is_float: bool, old: Value, e: Value) -> 
         ("or", _) => LLVMBuildOr(b.raw, old, e, n.as_ptr()),
         _ => LLVMBuildXor(b.raw, old, e, n.as_ptr()),
     }
-}
-
-/// `x = x op e` by compare-and-swap: read, compute, swap if unchanged, else retry with
-/// the value seen. Floats are swapped as integers of their width.
-#[allow(clippy::too_many_arguments)]
-unsafe fn cas_loop(
-    b: &Builder,
-    ctx: LLVMContextRef,
-    call: Value,
-    addr: Value,
-    ty: LLVMTypeRef,
-    e: Value,
-    is_float: bool,
-    load_order: LLVMAtomicOrdering,
-    order: LLVMAtomicOrdering,
-) -> (Value, Value) {
-    let bits = if is_float {
-        LLVMIntTypeInContext(ctx, bits_of(ty))
-    } else {
-        ty
-    };
-    let start = ir::parent_block(call);
-    let first = b.load(bits, addr, "omp.cas.first");
-    LLVMSetOrdering(first, load_order);
-    LLVMSetAlignment(first, (LLVMGetIntTypeWidth(bits) / 8).max(1));
-    // split: start -> retry (the loop) -> rest (from the call on)
-    let rest = ir::split_before(call, "omp.cas.done");
-    let func = ir::parent_function(start);
-    let retry = LLVMAppendBasicBlockInContext(ctx, func, ir::cstr("omp.cas.retry").as_ptr());
-    LLVMMoveBasicBlockAfter(retry, start);
-    ir::erase(ir::terminator(start).expect("split leaves a branch"));
-    b.at_end(start);
-    b.br(retry);
-    b.at_end(retry);
-    let seen_bits = LLVMBuildPhi(b.raw, bits, ir::cstr("omp.cas.seen").as_ptr());
-    let to_ty = |v: Value, t: LLVMTypeRef| {
-        if is_float {
-            LLVMBuildBitCast(b.raw, v, t, ir::cstr("omp.cas.cast").as_ptr())
-        } else {
-            v
-        }
-    };
-    let old = to_ty(seen_bits, ty);
-    let new = apply(b, "mul", is_float, old, e);
-    let new_bits = to_ty(new, bits);
-    let pair = LLVMBuildAtomicCmpXchg(b.raw, addr, seen_bits, new_bits, order, load_order, 0);
-    let now = LLVMBuildExtractValue(b.raw, pair, 0, ir::cstr("omp.cas.now").as_ptr());
-    let swapped = LLVMBuildExtractValue(b.raw, pair, 1, ir::cstr("omp.cas.ok").as_ptr());
-    b.cond_br(swapped, rest, retry);
-    let mut values = [first, now];
-    let mut blocks = [start, retry];
-    LLVMAddIncoming(seen_bits, values.as_mut_ptr(), blocks.as_mut_ptr(), 2);
-    b.before(call);
-    (old, new)
 }

@@ -5,7 +5,8 @@
 //! one module per construct family: worksharing loops in place (worksharing/), sync
 //! constructs (sync/), cancel (cancel.rs), tasks and taskloops (task/), parallel regions
 //! by data sharing (sharing/) -> outlining (outline.rs) -> fork (parallel.rs) -> re-raise
-//! after the join (team_region.rs). Markers go last.
+//! after the join (team_region.rs); the GIL a fork released is taken back at the returns
+//! (gil.rs). Markers go last.
 //!
 //! Below the construct modules, shared by them (they do not use each other): barrier.rs
 //! (barriers and the team's barrier protocol), loop_markers.rs (loop markers, loop state
@@ -15,6 +16,7 @@ pub mod atomic;
 pub mod barrier;
 pub mod cancel;
 pub mod depend;
+pub mod gil;
 pub mod loop_markers;
 pub mod nesting;
 pub mod parallel;
@@ -133,6 +135,7 @@ fn lower_function(
     if let Some(list) = leave_release {
         release_on_leave(module, func, list);
     }
+    gil::take_back_at_returns(module, func); // (last: after any wait at the returns)
     Ok(reports)
 }
 

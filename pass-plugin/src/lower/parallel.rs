@@ -1,7 +1,7 @@
 //! `parallel`: the outlined region runs on a team through `__kmpc_fork_call`.
 //!
 //! ```text
-//!   %gtid = __kmpc_global_thread_num(@ident)
+//!   %gtid = __kmpc_global_thread_num(@ident)              ; only for the clauses below
 //!   __kmpc_push_num_threads(@ident, %gtid, n)        ; num_threads(n)
 //!   __kmpc_push_proc_bind(@ident, %gtid, kind)       ; proc_bind(kind)
 //!   br %if, %fork, %serial                           ; if(c)
@@ -11,6 +11,7 @@
 //! `%args` is a struct of the outlined function's inputs, built before the fork;
 //! `@f.omp_microtask(ptr %gtid, ptr %btid, ptr %args)` unpacks it and calls `@f(inputs...)`.
 
+use super::gil;
 use crate::abi;
 use crate::error::PassResult;
 use crate::ir::{self, Block, Builder, Value};
@@ -63,94 +64,17 @@ fn proc_bind_kind(kind: &str) -> u64 {
     }
 }
 
-/// Before `at` (in its block): if this thread holds the GIL and the team may have more
-/// than one thread (`team`, the size asked for), release it (`PyEval_SaveThread`); returns
-/// the saved thread state, or null when it did not release it.
-///
-/// A thread that keeps the GIL through a region starves every team mate that needs it
-/// (print, objmode, np.random seeding, a prange launch): they wait for it forever while
-/// the holder waits for them at a barrier. With the GIL released, each thread (the
-/// master included) takes it only where Numba itself does (`PyGILState_Ensure`). A team
-/// of one has no team mate to starve: it keeps the GIL, as serial Numba code does, and
-/// saves the release (a third of an empty region's cost at one thread). Every fork checks,
-/// nested ones included: an outer team of one kept the GIL, and its inner team of two
-/// would starve without this release.
-fn release_gil_if_held(module: LLVMModuleRef, at: Value, team: Value) -> Value {
-    unsafe {
-        let ctx = LLVMGetModuleContext(module);
-        let head = ir::parent_block(at);
-        let released = ir::split_before(at, "omp.gil.released");
-        let save_bb = ir::if_then_at_end(ctx, head, |b| {
-            let (check, check_ty) = abi::runtime_fn(module, "PyGILState_Check");
-            let held = b.call(check_ty, check, &[], "omp.gil.held");
-            let is_held = LLVMBuildICmp(
-                b.raw,
-                LLVMIntPredicate::LLVMIntNE,
-                held,
-                LLVMConstNull(LLVMTypeOf(held)),
-                ir::cstr("omp.gil.is.held").as_ptr(),
-            );
-            let several = LLVMBuildICmp(
-                b.raw,
-                LLVMIntPredicate::LLVMIntSGT,
-                team,
-                LLVMConstInt(LLVMTypeOf(team), 1, 0),
-                ir::cstr("omp.team.several").as_ptr(),
-            );
-            LLVMBuildAnd(
-                b.raw,
-                is_held,
-                several,
-                ir::cstr("omp.gil.release").as_ptr(),
-            )
-        });
-        let b = Builder::new(ctx);
-        b.before(ir::terminator(save_bb).expect("then block ends in a branch"));
-        let (save, save_ty) = abi::runtime_fn(module, "PyEval_SaveThread");
-        let state = b.call(save_ty, save, &[], "omp.gil.state");
-        // if_then_at_end put a continuation between `head` and `released`.
-        let cont = ir::successors(save_bb)[0];
-        b.at_start(cont);
-        let ptr = LLVMPointerTypeInContext(ctx, 0);
-        let phi = LLVMBuildPhi(b.raw, ptr, ir::cstr("omp.gil.saved").as_ptr());
-        let mut values = [LLVMConstNull(ptr), state];
-        let mut blocks = [head, save_bb];
-        LLVMAddIncoming(phi, values.as_mut_ptr(), blocks.as_mut_ptr(), 2);
-        debug_assert!(ir::successors(cont).contains(&released));
-        phi
-    }
-}
-
-/// At the start of `join`: take the GIL back if the fork released it. Returns the block
-/// after that, which ends in `join`'s old branch.
-fn take_gil_back(module: LLVMModuleRef, join: Block, saved: Value) -> Block {
-    unsafe {
-        let ctx = LLVMGetModuleContext(module);
-        let restore_bb = ir::if_then_at_end(ctx, join, |b| {
-            LLVMBuildICmp(
-                b.raw,
-                LLVMIntPredicate::LLVMIntNE,
-                saved,
-                LLVMConstNull(LLVMTypeOf(saved)),
-                ir::cstr("omp.gil.was.held").as_ptr(),
-            )
-        });
-        let b = Builder::new(ctx);
-        b.before(ir::terminator(restore_bb).expect("then block ends in a branch"));
-        let (restore, restore_ty) = abi::runtime_fn(module, "PyEval_RestoreThread");
-        b.call(restore_ty, restore, &[saved], "");
-        ir::successors(restore_bb)[0]
-    }
-}
-
 /// Replaces the call to the outlined region with the fork; returns the block after it (the
-/// join point, with the GIL back where the fork released it, whose terminator continues to
-/// the region's end).
+/// join point, with the GIL back where the fork released it for this region, whose
+/// terminator continues to the region's end). `once_per_call`: the region is not inside
+/// another region or task of its function, so a GIL it releases stays released until the
+/// function returns (gil.rs).
 pub fn emit_fork(
     module: LLVMModuleRef,
     r: &MarkedRegion,
     out: &Outlined,
     alloc_block: Block,
+    once_per_call: bool,
 ) -> PassResult<Block> {
     unsafe {
         let ctx = LLVMGetModuleContext(module);
@@ -173,26 +97,32 @@ pub fn emit_fork(
         let args = b.alloca(args_ty, "omp.args");
         b.before(out.call);
         ir::store_fields(&b, args_ty, args, &inputs);
-        let (f, fty) = abi::runtime_fn(module, "__kmpc_global_thread_num");
-        let gtid = b.call(fty, f, &[ident], "omp.gtid");
         let clauses = &r.payload.clauses;
-        push_team_clauses(&b, module, r, ident, gtid);
+        let gtid = push_team_clauses(&b, module, r, ident);
         let (fork, fork_ty) = abi::runtime_fn(module, "__kmpc_fork_call");
         let condition = clauses.if_.and_then(|i| r.enter_operands.get(i)).copied();
         let join = ir::split_before(
             ir::terminator(ir::parent_block(out.call)).expect("call block ends in a branch"),
             "omp.join",
         );
-        // Where the code after the region goes on (with the GIL back, where it was held).
-        let team = match clauses.num_threads.and_then(|i| r.enter_operands.get(i)) {
-            Some(&n) => to_i32(&b, ctx, n),
+        // The team size asked for (the GIL stays with a team of one).
+        let num_threads = clauses
+            .num_threads
+            .and_then(|i| r.enter_operands.get(i))
+            .copied();
+        let team = |b: &Builder| match num_threads {
+            Some(n) => to_i32(b, ctx, n),
             None => {
                 let (f, fty) = abi::runtime_fn(module, "omp_get_max_threads");
                 b.call(fty, f, &[], "omp.team.asked")
             }
         };
-        let saved = release_gil_if_held(module, out.call, team);
-        let after = take_gil_back(module, join, saved);
+        // Where the code after the region goes on (with the GIL back, where the fork
+        // released it for this region only).
+        let after = match gil::release_for_fork(module, out.call, team, once_per_call) {
+            Some(saved) => gil::take_back(module, join, saved),
+            None => join,
+        };
         let Some(cond) = condition else {
             b.call(
                 fork_ty,
@@ -206,7 +136,7 @@ pub fn emit_fork(
         let fork = Fork {
             module,
             ident,
-            gtid,
+            gtid: gtid.expect("an if clause takes the thread id"),
             task,
             args,
         };
@@ -225,17 +155,23 @@ struct Fork {
     args: Value,
 }
 
-/// num_threads and proc_bind: pushed for the next fork.
+/// num_threads and proc_bind: pushed for the next fork. Returns the thread's id, taken only
+/// where a clause needs it (these, and `if` for the serial path; `__kmpc_fork_call` finds
+/// its own): one call less per region.
 unsafe fn push_team_clauses(
     b: &Builder,
     module: LLVMModuleRef,
     r: &MarkedRegion,
     ident: Value,
-    gtid: Value,
-) {
+) -> Option<Value> {
     let ctx = LLVMGetModuleContext(module);
     let i32t = LLVMInt32TypeInContext(ctx);
     let clauses = &r.payload.clauses;
+    if clauses.num_threads.is_none() && clauses.proc_bind.is_none() && clauses.if_.is_none() {
+        return None;
+    }
+    let (f, fty) = abi::runtime_fn(module, "__kmpc_global_thread_num");
+    let gtid = b.call(fty, f, &[ident], "omp.gtid");
     if let Some(&n) = clauses.num_threads.and_then(|i| r.enter_operands.get(i)) {
         let (f, fty) = abi::runtime_fn(module, "__kmpc_push_num_threads");
         let n32 = to_i32(b, ctx, n);
@@ -250,6 +186,7 @@ unsafe fn push_team_clauses(
             "",
         );
     }
+    Some(gtid)
 }
 
 /// if(c): replaces `call` by a fork when c is true, otherwise the region runs on this

@@ -91,6 +91,7 @@ pub fn lower_parallel(
     let can_raise = !rets.is_empty() || records_used(&errors);
     let release = released_on_failure(func, r, outer.is_none() && !n.in_task);
     let applied = apply_team_sharing(module, func, r, &body, &blocks, &errors)?;
+    blocks.extend(applied.added.iter().copied());
     if final_barrier && !n.has_tasks {
         blocks.extend(end_barrier.emit_before_end(after_combine));
     }
@@ -102,7 +103,8 @@ pub fn lower_parallel(
     }
     let suffix = format!("omp.parallel.{}", r.payload.id);
     let out = outline::extract(&blocks, n.alloc_block, &suffix)?;
-    let join = parallel::emit_fork(module, r, &out, n.alloc_block)?;
+    let once_per_call = outer.is_none() && !n.in_task;
+    let join = parallel::emit_fork(module, r, &out, n.alloc_block, once_per_call)?;
     if can_raise {
         match outer {
             Some(_) => raise::reraise_after(ctx, func, join, shape.end, &errors, outer)?,

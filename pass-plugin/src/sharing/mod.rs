@@ -42,6 +42,9 @@ pub type Decision = (String, String, String);
 
 pub struct Applied {
     pub decisions: Vec<Decision>,
+    /// Blocks made inside the region (a reduction's compare-and-swap loop): an outlined
+    /// region's block list must take them in.
+    pub added: Vec<Block>,
 }
 
 /// Where the attributes apply.
@@ -105,6 +108,7 @@ pub fn apply(
         region,
         mode,
     };
+    let blocks_before = ir::blocks(func);
     let mut handled: Vec<Value> = team_shared.to_vec();
     let mut decisions = Vec::new();
     for spec in &r.payload.vars {
@@ -122,7 +126,11 @@ pub fn apply(
     if !matches!(mode, Mode::Worksharing { .. }) {
         privatise_region_locals(&site, func, &handled);
     }
-    Ok(Applied { decisions })
+    let added = ir::blocks(func)
+        .into_iter()
+        .filter(|b| !blocks_before.contains(b))
+        .collect();
+    Ok(Applied { decisions, added })
 }
 
 /// The attribute of one variable (`spec`, stored in `alloca`).

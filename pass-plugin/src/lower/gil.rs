@@ -1,0 +1,189 @@
+//! The GIL around a fork.
+//!
+//! A thread that keeps the GIL through a region starves every team mate that needs it
+//! (print, objmode, np.random seeding, a prange launch): they wait for it forever while
+//! the holder waits for them at a barrier. With the GIL released, each thread (the master
+//! included) takes it only where Numba itself does (`PyGILState_Ensure`). A team of one has
+//! no team mate to starve: it keeps the GIL, as serial Numba code does, and saves the
+//! release (a third of an empty region's cost at one thread).
+//!
+//! ```text
+//! a region of the function itself (not in another region or task):
+//!   if (saved == null && team > 1 && PyGILState_Check()) saved = PyEval_SaveThread()
+//!   fork ...                                     ; the GIL stays released after the join
+//!   ret:  if (saved != null) PyEval_RestoreThread(saved)
+//! a region inside another region or task of the function:
+//!   s = (team > 1 && PyGILState_Check()) ? PyEval_SaveThread() : null
+//!   fork ...; if (s != null) PyEval_RestoreThread(s)
+//! ```
+//! Released once per call, the GIL stays released from the first fork to the return, as a
+//! `nogil=True` function's is for the whole call: the code between the regions is
+//! nopython code, which takes the GIL itself where it needs it, and a loop of regions pays
+//! one release and one re-acquire, not one per region (~0.06 us per region at two threads).
+//! A region inside another region or task keeps the per-fork release: an outer team of one
+//! kept the GIL, and its inner team of two would starve without it, and the outlined
+//! function must hand the GIL back before it returns into its team's region.
+
+use crate::abi;
+use crate::ir::{self, Block, Builder, Value};
+use llvm_sys::core::*;
+use llvm_sys::prelude::*;
+use llvm_sys::{LLVMIntPredicate, LLVMOpcode};
+
+/// The name of the function's slot of the thread state a fork saved.
+const SLOT: &str = "omp.gil.saved.slot";
+
+/// Before `at` (in its block): releases the GIL if this thread holds it and the team may
+/// have more than one thread (`team` builds the size asked for). `once_per_call`: keeps it
+/// released until the function returns (see the module doc) and returns None; otherwise
+/// returns the saved thread state (null when it did not release it) for `take_back`.
+pub fn release_for_fork(
+    module: LLVMModuleRef,
+    at: Value,
+    team: impl FnOnce(&Builder) -> Value,
+    once_per_call: bool,
+) -> Option<Value> {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let head = ir::parent_block(at);
+    let released = ir::split_before(at, "omp.gil.released");
+    let slot = once_per_call.then(|| function_slot(ctx, ir::parent_function(head)));
+    // `head` now ends in `br released`: the checks go before it.
+    let b = Builder::new(ctx);
+    let mut check_block = head;
+    if let Some(slot) = slot {
+        // a fork of this call released it already: nothing to check
+        let check = ir::if_then_at_end(ctx, head, |b| {
+            let saved = b.load(ptr_type(ctx), slot, "omp.gil.saved");
+            is_null(b, saved, LLVMIntPredicate::LLVMIntEQ)
+        });
+        check_block = check;
+    }
+    let save_bb = ir::if_then_at_end(ctx, check_block, |b| {
+        let several = unsafe {
+            let team = team(b);
+            LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntSGT,
+                team,
+                LLVMConstInt(LLVMTypeOf(team), 1, 0),
+                ir::cstr("omp.team.several").as_ptr(),
+            )
+        };
+        let (check, check_ty) = abi::runtime_fn(module, "PyGILState_Check");
+        let held = b.call(check_ty, check, &[], "omp.gil.held");
+        unsafe {
+            let is_held = LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntNE,
+                held,
+                LLVMConstNull(LLVMTypeOf(held)),
+                ir::cstr("omp.gil.is.held").as_ptr(),
+            );
+            LLVMBuildAnd(
+                b.raw,
+                is_held,
+                several,
+                ir::cstr("omp.gil.release").as_ptr(),
+            )
+        }
+    });
+    b.before(ir::terminator(save_bb).expect("then block ends in a branch"));
+    let (save, save_ty) = abi::runtime_fn(module, "PyEval_SaveThread");
+    let state = b.call(save_ty, save, &[], "omp.gil.state");
+    if let Some(slot) = slot {
+        b.store(state, slot);
+        return None;
+    }
+    // if_then_at_end put a continuation between `check_block` and `released`.
+    let cont = ir::successors(save_bb)[0];
+    b.at_start(cont);
+    let ptr = ptr_type(ctx);
+    unsafe {
+        let phi = LLVMBuildPhi(b.raw, ptr, ir::cstr("omp.gil.saved").as_ptr());
+        let mut values = [LLVMConstNull(ptr), state];
+        let mut blocks = [check_block, save_bb];
+        LLVMAddIncoming(phi, values.as_mut_ptr(), blocks.as_mut_ptr(), 2);
+        debug_assert!(ir::successors(cont).contains(&released));
+        Some(phi)
+    }
+}
+
+/// At the start of `join`: takes the GIL back if the fork released it (`saved` not null).
+/// Returns the block after that, which ends in `join`'s old branch.
+pub fn take_back(module: LLVMModuleRef, join: Block, saved: Value) -> Block {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let restore_bb = ir::if_then_at_end(ctx, join, |b| {
+        is_null(b, saved, LLVMIntPredicate::LLVMIntNE)
+    });
+    restore(module, restore_bb, saved);
+    ir::successors(restore_bb)[0]
+}
+
+/// Before each return of `func`: takes the GIL back if one of its forks released it for
+/// the rest of the call (after everything else placed before the returns: a thread waiting
+/// for its tasks must not hold the GIL a task may need).
+pub fn take_back_at_returns(module: LLVMModuleRef, func: Value) {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let Some(slot) = existing_slot(func) else {
+        return;
+    };
+    let rets: Vec<Value> = ir::blocks(func)
+        .into_iter()
+        .filter_map(ir::terminator)
+        .filter(|&t| ir::opcode(t) == LLVMOpcode::LLVMRet)
+        .collect();
+    for ret in rets {
+        let mut saved = None;
+        let restore_bb = ir::if_then_at_end(ctx, ir::parent_block(ret), |b| {
+            let s = b.load(ptr_type(ctx), slot, "omp.gil.saved");
+            saved = Some(s);
+            is_null(b, s, LLVMIntPredicate::LLVMIntNE)
+        });
+        if let Some(s) = saved {
+            restore(module, restore_bb, s);
+        }
+    }
+}
+
+/// `PyEval_RestoreThread(saved)` at the end of `block`.
+fn restore(module: LLVMModuleRef, block: Block, saved: Value) {
+    let b = Builder::new(unsafe { LLVMGetModuleContext(module) });
+    b.before(ir::terminator(block).expect("then block ends in a branch"));
+    let (f, fty) = abi::runtime_fn(module, "PyEval_RestoreThread");
+    b.call(fty, f, &[saved], "");
+}
+
+/// The function's slot, made (null) at the start of its entry block the first time.
+fn function_slot(ctx: LLVMContextRef, func: Value) -> Value {
+    existing_slot(func).unwrap_or_else(|| {
+        let b = Builder::new(ctx);
+        let entry = ir::blocks(func)[0];
+        b.at_start(entry);
+        let slot = b.alloca(ptr_type(ctx), SLOT);
+        let init = b.store(unsafe { LLVMConstNull(ptr_type(ctx)) }, slot);
+        debug_assert!(!init.is_null());
+        slot
+    })
+}
+
+fn existing_slot(func: Value) -> Option<Value> {
+    ir::instructions(ir::blocks(func)[0])
+        .into_iter()
+        .find(|&i| ir::opcode(i) == LLVMOpcode::LLVMAlloca && ir::name_of(i) == SLOT)
+}
+
+fn ptr_type(ctx: LLVMContextRef) -> LLVMTypeRef {
+    unsafe { LLVMPointerTypeInContext(ctx, 0) }
+}
+
+fn is_null(b: &Builder, v: Value, pred: LLVMIntPredicate) -> Value {
+    unsafe {
+        LLVMBuildICmp(
+            b.raw,
+            pred,
+            v,
+            LLVMConstNull(LLVMTypeOf(v)),
+            ir::cstr("omp.gil.null").as_ptr(),
+        )
+    }
+}
