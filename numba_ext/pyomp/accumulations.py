@@ -3,8 +3,9 @@
 construct's body and in loops inside it) are compiled with LLVM's `reassoc` flag on
 exactly those floating-point operations, so the loop vectoriser may keep a partial sum per
 SIMD lane. OpenMP leaves the order in which a reduction's values are combined unspecified
-(5.2, 5.5.8 and 10.4: `simd` lanes keep private copies); `PYOMP_REDUCTION_ORDER=strict`,
-read when a function is compiled, keeps every accumulation in source order instead.
+(5.2's reduction clauses; under `simd` each lane keeps a private copy);
+`PYOMP_REDUCTION_ORDER=strict`, read when a function is compiled, keeps every
+accumulation in source order instead.
 
 `find` (front-end pass 4) picks the statements out of the Numba IR; `mark` (after type
 inference, just before lowering) gives those whose result is a real float the operators
