@@ -136,6 +136,11 @@ def pi_loop(n):
     return step * s
 
 
+#: The same loop compiled with Numba's error_model="numpy": `4.0 / (1.0 + x * x)` without
+#: the ZeroDivisionError check, whose early exit keeps LLVM from vectorising the loop.
+pi_loop_numpy_errors = njit(error_model="numpy")(pi_loop.py_func)
+
+
 @njit
 def matmul(a, b, c):
     n = a.shape[0]
@@ -249,6 +254,58 @@ def jacobi(u, v, sweeps):
                         res += d * d
                         u[i, j] = v[i, j]
     return res
+
+
+def _jacobi_resid(g, sweeps):
+    """The sweeps of c/jacobi_resid.c: per sweep a `for reduction(+:resid)` over the rows
+    that reads plane src of the (2, n, n) grid, writes plane dst and sums (new - old)^2 at
+    every point, then a `single` that records and resets the residual."""
+    n = g.shape[1]
+    resid = 0.0
+    last = 0.0
+    with openmp("parallel"):
+        for sweep in range(sweeps):
+            src = sweep % 2
+            dst = 1 - src
+            with openmp("for reduction(+:resid)"):
+                for i in range(1, n - 1):
+                    for j in range(1, n - 1):
+                        new = 0.25 * (g[src, i - 1, j] + g[src, i + 1, j]
+                                      + g[src, i, j - 1] + g[src, i, j + 1])
+                        d = new - g[src, i, j]
+                        g[dst, i, j] = new
+                        resid += d * d
+            with openmp("single"):
+                last = resid
+                resid = 0.0
+    return last
+
+
+def _jacobi_resid_simd(g, sweeps):
+    """The same with `simd reduction(+:resid)` on the inner loop (c/jacobi_resid.c simd)."""
+    n = g.shape[1]
+    resid = 0.0
+    last = 0.0
+    with openmp("parallel"):
+        for sweep in range(sweeps):
+            src = sweep % 2
+            dst = 1 - src
+            with openmp("for reduction(+:resid)"):
+                for i in range(1, n - 1):
+                    with openmp("simd reduction(+:resid)"):
+                        for j in range(1, n - 1):
+                            new = 0.25 * (g[src, i - 1, j] + g[src, i + 1, j]
+                                          + g[src, i, j - 1] + g[src, i, j + 1])
+                            d = new - g[src, i, j]
+                            g[dst, i, j] = new
+                            resid += d * d
+            with openmp("single"):
+                last = resid
+                resid = 0.0
+    return last
+
+
+jacobi_resid = {"for": njit(_jacobi_resid), "simd": njit(_jacobi_resid_simd)}
 
 
 @njit

@@ -123,6 +123,7 @@ def kernels(quick, only):
         matmul,
         matmul_prange,
         pi_loop,
+        pi_loop_numpy_errors,
         pi_prange,
         pi_spmd,
     )
@@ -147,6 +148,7 @@ def kernels(quick, only):
         c_exe = build("pi_loop")
         yield ("pi loop", f"n={n:,}", "s", {
             "pyomp": lambda k: timed(pi_loop, n),
+            "pyomp np-errors": lambda k: timed(pi_loop_numpy_errors, n),
             **{label: (lambda k, e=exe: run_c(e, k, n)) for label, exe in c_exe.items()},
             "numba prange": lambda k: timed(pi_prange, n),
         })
@@ -182,6 +184,22 @@ def kernels(quick, only):
             "pyomp": lambda k: timed(jacobi, *grids(), sweeps),
             **{label: (lambda k, e=exe: run_c(e, k, size, sweeps)) for label, exe in c_exe.items()},
         })
+    if "jacobiresid" in only:
+        from kernels import jacobi_resid
+        size, sweeps = (512, 20) if quick else (2048, 100)
+        c_exe = build("jacobi_resid")
+
+        def grid():
+            g = np.zeros((2, size, size))
+            g[:, 0, :] = 1.0
+            return g
+
+        for mode, kernel in jacobi_resid.items():
+            yield (f"jacobi resid {mode}", f"n={size},{sweeps}", "s", {
+                "pyomp": lambda k, f=kernel: timed(f, grid(), sweeps),
+                **{label: (lambda k, e=exe, mode=mode: run_c(e, k, size, sweeps, mode))
+                   for label, exe in c_exe.items()},
+            })
     if "histogram" in only:
         from kernels import histogram_atomic, histogram_private
         count = 1_000_000 if quick else 10_000_000
@@ -310,8 +328,8 @@ def main(argv=None):
                              "threads than cores shows how a construct copes with "
                              "oversubscription")
     parser.add_argument("--kernels",
-                        default="pi,piloop,matmul,mandelbrot,jacobi,histogram,forkjoin,"
-                                "schedbench,syncbench,tasks",
+                        default="pi,piloop,matmul,mandelbrot,jacobi,jacobiresid,histogram,"
+                                "forkjoin,schedbench,syncbench,tasks",
                         help="comma-separated subset")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")

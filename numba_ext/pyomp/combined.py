@@ -4,10 +4,10 @@
 default(none) shared(out)` region around a `for firstprivate(a)` loop, and the parallel
 region shares `a` (the spec's words), so `a` counts as listed for its default(none).
 
-pyomp runs a `simd` leaf as the loop it belongs to (the `for` or `taskloop` before it, in
-order; LLVM vectorises what it can): a clause the spec gives that simd leaf goes to the
-loop when it changes the values the program sees, and is dropped when it only tells how to
-vectorise.
+pyomp runs a `simd` leaf as the loop it belongs to (the `for` or `taskloop` before it,
+marked for LLVM's vectoriser: pyomp.simd): a clause the spec gives that simd leaf goes to
+the loop when it changes the values the program sees, and is dropped when it only tells
+how to vectorise.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _FIRSTPRIVATE_BEFORE_PARALLEL = frozenset({"for", "sections", "single", "taskloo
 #: 17.2: a reduction is not repeated on a `parallel` combined with these (it shares the
 #: variable instead).
 _REDUCTION_NOT_ON_PARALLEL = frozenset({"for", "sections", "loop", "taskloop"})
-#: simd clauses that only tell how to vectorise a loop pyomp runs in order.
+#: simd clauses that only tell how to vectorise a loop (LLVM chooses).
 SIMD_HINTS = frozenset({"safelen", "simdlen", "aligned", "nontemporal", "if", "order"})
 #: Clauses giving a variable its own copy in a leaf: a `parallel` leaf that does not take
 #: the clause shares the variable (17.2's rules for firstprivate, lastprivate, reduction

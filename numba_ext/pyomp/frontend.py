@@ -26,14 +26,17 @@ PASSES = (find_withs, parse, nesting, replace_constructs, split, analyse, data_s
           rewrite, place_markers)
 
 
-def mark_regions(func_ir):
+def mark_regions(func_ir, accumulations=None):
     """Turns every `with openmp(...)` into a marked region; returns the regions (with their
-    data-sharing decisions, for pyomp.explain)."""
+    data-sharing decisions, for pyomp.explain). `accumulations`, a list, gets the
+    reductions' update expressions (pyomp.accumulations.mark takes them after typing)."""
     state = FrontEnd(func_ir)
     for step in PASSES:
         step.run(state)
         if not state.found:
             return []
+    if accumulations is not None:
+        accumulations.extend(state.accumulations)
     return state.regions
 
 

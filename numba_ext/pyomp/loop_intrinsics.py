@@ -98,3 +98,18 @@ def loop_iteration_end(typingctx, region_id):
         return context.get_dummy_value()
 
     return types.none(region_id), codegen
+
+
+SIMD = "pyomp.simd.loop"
+
+
+@intrinsic
+def simd_loop(typingctx):
+    """Marks the loop it stands in as a `simd` loop (pyomp.simd): the Rust pass gives the
+    innermost loop around the call `llvm.loop.vectorize.enable` and removes the call."""
+
+    def codegen(context, builder, signature, args):
+        builder.call(_declare(builder, SIMD, llir.VoidType(), []), [])
+        return context.get_dummy_value()
+
+    return types.none(), codegen

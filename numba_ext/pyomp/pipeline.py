@@ -2,8 +2,9 @@
 
 - `OpenMPDirectives` (before with-lifting) reads and checks every `with openmp(...)`.
 - `OpenMPTypeChecks` (after type inference) checks what needs types (typechecks.py).
-- `UseOpenMPCodeLibrary` (just before native lowering) gives the function a code library
-  whose modules go through the Rust pass on their way into llvmlite.
+- `UseOpenMPCodeLibrary` (just before native lowering) marks the reductions' floating-point
+  updates reassociable (accumulations.py) and gives the function a code library whose
+  modules go through the Rust pass on their way into llvmlite.
 Nothing in Numba is patched: users get this with `pyomp.njit` or
 `numba.njit(pipeline_class=pyomp.OpenMPCompiler)`.
 """
@@ -18,7 +19,7 @@ from numba.core.compiler_machinery import FunctionPass, LoweringPass, register_p
 from numba.core.typed_passes import AnnotateTypes, NopythonTypeInference
 from numba.core.untyped_passes import IRProcessing, TranslateByteCode
 
-from . import flow, frontend, markers, roundtrip, typechecks, withends
+from . import accumulations, flow, frontend, markers, roundtrip, typechecks, withends
 from .errors import PyompError
 from .passes import find_withs
 
@@ -67,8 +68,10 @@ class OpenMPDirectives(FunctionPass):
         if state.flags.enable_ssa and any(find_withs.find_openmp_withs(state.func_ir)):
             raise PyompError("internal: a function using openmp was compiled in SSA form; "
                              "please report how `openmp` was referenced")
-        regions = frontend.mark_regions(state.func_ir)
+        updates = []
+        regions = frontend.mark_regions(state.func_ir, updates)
         state.metadata["pyomp_regions"] = regions
+        state.metadata["pyomp_accumulations"] = updates
         return bool(regions)
 
 
@@ -88,7 +91,8 @@ class OpenMPTypeChecks(FunctionPass):
 
 @register_pass(mutates_CFG=False, analysis_only=False)
 class UseOpenMPCodeLibrary(LoweringPass):
-    """Makes native lowering emit into an OpenMPCodeLibrary."""
+    """Makes native lowering emit into an OpenMPCodeLibrary (and the reductions' float
+    updates reassociable: pyomp.accumulations)."""
 
     _name = "pyomp_code_library"
 
@@ -97,6 +101,7 @@ class UseOpenMPCodeLibrary(LoweringPass):
 
     def run_pass(self, state):
         frontend.place_dels(state.func_ir)
+        accumulations.mark(state.metadata.get("pyomp_accumulations") or (), state.calltypes)
         markers.remember_types(state.func_ir, state.typemap)
         if state.library is None:
             codegen = state.targetctx.codegen()

@@ -1,10 +1,13 @@
-// The one piece of LLVM's C++ API the pass needs that the C API lacks: CodeExtractor.
-// Kept deliberately tiny; everything OpenMP-specific stays in Rust.  Never throws (LLVM is
+// The pieces of LLVM's C++ API the pass needs that the C API lacks: CodeExtractor, and
+// LoopInfo for the loops `simd` marks. Kept deliberately tiny; everything OpenMP-specific
+// stays in Rust.  Never throws (LLVM is
 // built without exceptions) and reports failure through the return value.
+#include "llvm/Analysis/LoopInfo.h"
 #include "llvm/IR/BasicBlock.h"
 #include "llvm/IR/Dominators.h"
 #include "llvm/IR/Function.h"
 #include "llvm/Transforms/Utils/CodeExtractor.h"
+#include "llvm/Transforms/Utils/LoopUtils.h"
 #include "llvm-c/Core.h"
 
 #include <string>
@@ -49,6 +52,32 @@ extern "C" {
 LLVMBasicBlockRef pyomp_split_block_before(LLVMValueRef inst, const char *name) {
   Instruction *I = unwrap<Instruction>(inst);
   return wrap(I->getParent()->splitBasicBlock(I, name));
+}
+
+}  // extern "C"
+
+extern "C" {
+
+// Gives the innermost loop around each of `blocks` (all in one function) the loop
+// attribute `llvm.loop.vectorize.enable` (on its latches' branches, merged with any loop
+// metadata already there), as Clang does for `omp simd`, when no loop is nested in it:
+// LLVM's vectoriser only takes innermost loops, and warns about a forced loop it left.
+// Returns how many loops it marked.
+unsigned pyomp_mark_vectorize(LLVMBasicBlockRef *blocks, unsigned count) {
+  if (count == 0)
+    return 0;
+  Function &parent = *unwrap(blocks[0])->getParent();
+  DominatorTree dt(parent);
+  LoopInfo loops(dt);
+  unsigned marked = 0;
+  for (unsigned i = 0; i < count; ++i) {
+    Loop *loop = loops.getLoopFor(unwrap(blocks[i]));
+    if (loop != nullptr && loop->isInnermost()) {
+      addStringMetadataToLoop(loop, "llvm.loop.vectorize.enable", 1);
+      ++marked;
+    }
+  }
+  return marked;
 }
 
 }  // extern "C"

@@ -26,6 +26,7 @@ pub mod reduction;
 pub mod region;
 pub mod runtime;
 pub mod sharing;
+pub mod simd;
 pub mod team_frame;
 
 pub use error::{PassError, PassResult};
@@ -63,6 +64,7 @@ pub fn lower_module(ir: &str, name: &str, opts: Options) -> PassResult<Lowered> 
     let module = module_io::parse(&ctx, ir, name)?;
     module_io::verify(&module, "as received from Numba")?;
     log::debug!("{name}: parsed and verified ({} bytes of IR)", ir.len());
+    simd::mark_simd_loops(module.as_mut_ptr());
     let regions = lower::lower_regions(module.as_mut_ptr())?;
     if !regions.is_empty() {
         lower::check_no_markers(module.as_mut_ptr())?;

@@ -5,6 +5,7 @@ pyomp.frontend runs them:
 2. parse               each directive parsed and checked; its region of blocks, nested
 3. nesting             what `loop`, `cancel`, `ordered` bind to; OpenMP's nesting rules
 4. replace_constructs  sections -> a loop, atomics -> hardware atomics, simd -> its loop
+                       (marked to vectorise); the reductions' accumulations found
 5. split               combined constructs -> one region per leaf construct
 6. analyse             liveness, defined variables, loop nests, threadprivate uses
 7. data_sharing        each region's data-sharing decisions; race warnings

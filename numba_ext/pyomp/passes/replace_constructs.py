@@ -4,14 +4,16 @@ the Rust pass.
 `sections` becomes a worksharing loop over its `section` blocks (pyomp.sections); an
 atomic update of an array element or of a variable becomes one hardware atomic
 (pyomp.atomics; a variable's after the data-sharing decisions, pass 7); a `simd` loop runs
-as the plain loop it is (LLVM vectorises it where it can), and so does an `ordered` block
-in one; `threadprivate` declarations are set aside for pass 8.  What protects each block
-(critical, atomic, ordered) is read for the race warnings before anything is rewritten.
+as the plain loop it is, marked for LLVM's vectoriser (pyomp.simd), and so does an
+`ordered` block in one; `threadprivate` declarations are set aside for pass 8.  What
+protects each block (critical, atomic, ordered) is read for the race warnings before
+anything is rewritten; the accumulations of each reduction are found before the `simd`
+constructs' own regions go (pyomp.accumulations, marked after type inference).
 """
 
 from numba.core import ir_utils
 
-from .. import atomics, loop_nests, races, sections
+from .. import accumulations, atomics, loop_nests, races, sections, simd
 from ..errors import PyompError
 from ..located import locate, locator
 
@@ -38,6 +40,8 @@ def run(state):
     state.declarations = [r for r in withs if r.directive.construct == "threadprivate"]
     state.replaced = (hardware_atomics + [r for r, _ in state.scalar_atomics]
                       + in_order_anyway + state.declarations)
+    state.accumulations = accumulations.find(func_ir, withs)
+    simd.mark_loops(func_ir, withs)
 
 
 def _sections_as_loops(func_ir, withs):

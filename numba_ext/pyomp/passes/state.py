@@ -15,6 +15,7 @@ class FrontEnd:
     scalar_atomics: list = field(default_factory=list)  # replace_constructs: (region, plan)
     declarations: list = field(default_factory=list)  # replace_constructs: threadprivate
     replaced: list = field(default_factory=list)  # replace_constructs: no region to mark
+    accumulations: list = field(default_factory=list)  # replace_constructs: reduction updates
     regions: list = field(default_factory=list)  # split: the leaf regions, outer first
     live_map: dict = field(default_factory=dict)  # analyse: block -> live variables
     defined: dict = field(default_factory=dict)  # analyse (rewrite): block -> defined vars
