@@ -1,6 +1,6 @@
-"""The GIL and regions: a region's fork releases the GIL when the calling thread holds it
-(and the team has more than one thread); a region of the function itself leaves it released
-until the function returns, a region inside another region takes it back after its join.
+"""The GIL and regions: the first region of a call releases the GIL when the calling thread
+holds it and leaves it released until the function returns; a region inside another region
+(a team of more than one thread) takes it back after its join.
 So every thread (the master included) takes it only where
 Numba itself does (print, objmode, np.random seeding, prange launches), and Python threads
 calling pyomp functions run their regions at the same time.
@@ -66,9 +66,9 @@ def test_hello_world_prints_one_line_per_thread(k):
     assert out.stdout.rstrip().endswith("done")
 
 
-def test_a_team_of_one_keeps_the_gil_and_a_bigger_team_inside_it_releases_it():
-    # A team of one has no team mate to starve: its fork keeps the GIL (as serial Numba
-    # code does). A region in a function it calls forks a real team, which must release it.
+def test_a_team_of_one_and_a_bigger_team_in_a_function_it_calls():
+    # The outer team of one released the GIL (once per call); a region in a function it
+    # calls forks a real team, whose threads print (taking the GIL) without a hang.
     out = run_script("""
         @njit
         def inner():
@@ -86,8 +86,8 @@ def test_a_team_of_one_keeps_the_gil_and_a_bigger_team_inside_it_releases_it():
 
 
 def test_a_team_of_one_with_a_bigger_team_nested_in_the_same_function():
-    # The nested fork checks too: the outer team of one kept the GIL, and the inner team's
-    # second thread would wait for it forever at its print (a hang CI met).
+    # The nested fork checks too (a hang CI met when an outer team of one kept the GIL:
+    # the inner team's second thread waited for it forever at its print).
     out = run_script("""
         @njit
         def nested(k):
@@ -389,9 +389,9 @@ def _held_around_regions(flags, team, fail):
 def test_the_gil_is_released_once_per_call_and_held_again_after_it(team):
     flags = np.zeros(3 + team, np.int64)
     _held_around_regions(flags, team, False)
-    # called from Python: held at the start; after a team of more than one thread the
-    # serial code runs without it (as a nogil=True function's), a team of one keeps it
-    assert flags[0] == 1 and flags[1] == (1 if team == 1 else 0)
+    # called from Python: held at the start; after the first region the serial code runs
+    # without it (as a nogil=True function's), whatever the team's size
+    assert flags[0] == 1 and flags[1] == 0
     assert flags[2:2 + team].tolist() == [3] * team and flags[2 + team] == 7
     # back in Python, with the GIL: the function can raise, and runs again
     with pytest.raises(ValueError, match="after the regions"):

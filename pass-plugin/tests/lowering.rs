@@ -523,9 +523,7 @@ B4:\n  %sx = load i64, ptr %s\n  call void (ptr, ...) @pyomp.region.exit(ptr @ex
     let barrier = body
         .find("@__kmpc_barrier(")
         .expect("a barrier for the tasks");
-    let combine = body
-        .find("atomicrmw add")
-        .expect("the reduction's combine");
+    let combine = body.find("atomicrmw add").expect("the reduction's combine");
     assert!(barrier < combine, "wait first, then combine:\n{body}");
 }
 

@@ -3,26 +3,27 @@
 //! A thread that keeps the GIL through a region starves every team mate that needs it
 //! (print, objmode, np.random seeding, a prange launch): they wait for it forever while
 //! the holder waits for them at a barrier. With the GIL released, each thread (the master
-//! included) takes it only where Numba itself does (`PyGILState_Ensure`). A team of one has
-//! no team mate to starve: it keeps the GIL, as serial Numba code does, and saves the
-//! release (a third of an empty region's cost at one thread).
+//! included) takes it only where Numba itself does (`PyGILState_Ensure`).
 //!
 //! ```text
 //! a region of the function itself (not in another region or task):
-//!   if (saved == null && team > 1 && PyGILState_Check()) saved = PyEval_SaveThread()
+//!   if (slot == null) { slot = CHECKED; if (PyGILState_Check()) slot = PyEval_SaveThread() }
 //!   fork ...                                     ; the GIL stays released after the join
-//!   ret:  if (saved != null) PyEval_RestoreThread(saved)
+//!   ret:  if (slot is a thread state) PyEval_RestoreThread(slot)
 //! a region inside another region or task of the function:
 //!   s = (team > 1 && PyGILState_Check()) ? PyEval_SaveThread() : null
 //!   fork ...; if (s != null) PyEval_RestoreThread(s)
 //! ```
 //! Released once per call, the GIL stays released from the first fork to the return, as a
 //! `nogil=True` function's is for the whole call: the code between the regions is
-//! nopython code, which takes the GIL itself where it needs it, and a loop of regions pays
-//! one release and one re-acquire, not one per region (~0.06 us per region at two threads).
-//! A region inside another region or task keeps the per-fork release: an outer team of one
-//! kept the GIL, and its inner team of two would starve without it, and the outlined
-//! function must hand the GIL back before it returns into its team's region.
+//! nopython code, which takes the GIL itself where it needs it. A loop of regions pays one
+//! check, one release and one re-acquire per call; every later fork a load and a branch
+//! (the release per region cost ~0.06 us at two threads, the checks ~0.02 us at one). A
+//! team of one releases it too: deciding per region would cost more than it saves.
+//! A region inside another region or task keeps the per-fork release (a team of one there
+//! keeps the GIL): an outlined function must hand the GIL back before it returns into its
+//! team's region, and such a thread rarely holds it (only after `objmode` called back into
+//! Python).
 
 use crate::abi;
 use crate::ir::{self, Block, Builder, Value};
@@ -33,10 +34,11 @@ use llvm_sys::{LLVMIntPredicate, LLVMOpcode};
 /// The name of the function's slot of the thread state a fork saved.
 const SLOT: &str = "omp.gil.saved.slot";
 
-/// Before `at` (in its block): releases the GIL if this thread holds it and the team may
-/// have more than one thread (`team` builds the size asked for). `once_per_call`: keeps it
-/// released until the function returns (see the module doc) and returns None; otherwise
-/// returns the saved thread state (null when it did not release it) for `take_back`.
+/// Before `at` (in its block): releases the GIL if this thread holds it. `once_per_call`:
+/// keeps it released until the function returns (see the module doc) and returns None;
+/// otherwise only for a team that may have more than one thread (`team` builds the size
+/// asked for), and returns the saved thread state (null when it did not release it) for
+/// `take_back`.
 pub fn release_for_fork(
     module: LLVMModuleRef,
     at: Value,
@@ -46,18 +48,12 @@ pub fn release_for_fork(
     let ctx = unsafe { LLVMGetModuleContext(module) };
     let head = ir::parent_block(at);
     let released = ir::split_before(at, "omp.gil.released");
-    let slot = once_per_call.then(|| function_slot(ctx, ir::parent_function(head)));
-    // `head` now ends in `br released`: the checks go before it.
-    let b = Builder::new(ctx);
-    let mut check_block = head;
-    if let Some(slot) = slot {
-        // a fork of this call released it already: nothing to check
-        let check = ir::if_then_at_end(ctx, head, |b| {
-            let saved = b.load(ptr_type(ctx), slot, "omp.gil.saved");
-            is_null(b, saved, LLVMIntPredicate::LLVMIntEQ)
-        });
-        check_block = check;
+    if once_per_call {
+        release_once(module, head, function_slot(ctx, ir::parent_function(head)));
+        return None;
     }
+    let b = Builder::new(ctx);
+    let check_block = head;
     let save_bb = ir::if_then_at_end(ctx, check_block, |b| {
         let several = unsafe {
             let team = team(b);
@@ -90,10 +86,6 @@ pub fn release_for_fork(
     b.before(ir::terminator(save_bb).expect("then block ends in a branch"));
     let (save, save_ty) = abi::runtime_fn(module, "PyEval_SaveThread");
     let state = b.call(save_ty, save, &[], "omp.gil.state");
-    if let Some(slot) = slot {
-        b.store(state, slot);
-        return None;
-    }
     // if_then_at_end put a continuation between `check_block` and `released`.
     let cont = ir::successors(save_bb)[0];
     b.at_start(cont);
@@ -105,6 +97,44 @@ pub fn release_for_fork(
         LLVMAddIncoming(phi, values.as_mut_ptr(), blocks.as_mut_ptr(), 2);
         debug_assert!(ir::successors(cont).contains(&released));
         Some(phi)
+    }
+}
+
+/// At the end of `head` (which ends in the branch to the fork): the first fork of the call
+/// checks and, if the thread holds the GIL, releases it; later forks find the slot set.
+fn release_once(module: LLVMModuleRef, head: Block, slot: Value) {
+    let ctx = unsafe { LLVMGetModuleContext(module) };
+    let first = ir::if_then_at_end(ctx, head, |b| {
+        let saved = b.load(ptr_type(ctx), slot, "omp.gil.saved");
+        is_null(b, saved, LLVMIntPredicate::LLVMIntEQ)
+    });
+    let save_bb = ir::if_then_at_end(ctx, first, |b| {
+        b.store(checked(ctx), slot);
+        let (check, check_ty) = abi::runtime_fn(module, "PyGILState_Check");
+        let held = b.call(check_ty, check, &[], "omp.gil.held");
+        unsafe {
+            LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntNE,
+                held,
+                LLVMConstNull(LLVMTypeOf(held)),
+                ir::cstr("omp.gil.is.held").as_ptr(),
+            )
+        }
+    });
+    let b = Builder::new(ctx);
+    b.before(ir::terminator(save_bb).expect("then block ends in a branch"));
+    let (save, save_ty) = abi::runtime_fn(module, "PyEval_SaveThread");
+    let state = b.call(save_ty, save, &[], "omp.gil.state");
+    b.store(state, slot);
+}
+
+/// The slot's value once a fork of the call checked and had nothing to release (a thread
+/// state is a real address, never 1).
+fn checked(ctx: LLVMContextRef) -> Value {
+    unsafe {
+        let one = LLVMConstInt(LLVMInt64TypeInContext(ctx), 1, 0);
+        LLVMConstIntToPtr(one, ptr_type(ctx))
     }
 }
 
@@ -134,10 +164,23 @@ pub fn take_back_at_returns(module: LLVMModuleRef, func: Value) {
         .collect();
     for ret in rets {
         let mut saved = None;
-        let restore_bb = ir::if_then_at_end(ctx, ir::parent_block(ret), |b| {
+        let restore_bb = ir::if_then_at_end(ctx, ir::parent_block(ret), |b| unsafe {
+            // a thread state: neither null (no fork yet) nor `checked` (nothing released)
             let s = b.load(ptr_type(ctx), slot, "omp.gil.saved");
             saved = Some(s);
-            is_null(b, s, LLVMIntPredicate::LLVMIntNE)
+            let bits = LLVMBuildPtrToInt(
+                b.raw,
+                s,
+                LLVMInt64TypeInContext(ctx),
+                ir::cstr("omp.gil.bits").as_ptr(),
+            );
+            LLVMBuildICmp(
+                b.raw,
+                LLVMIntPredicate::LLVMIntUGT,
+                bits,
+                LLVMConstInt(LLVMInt64TypeInContext(ctx), 1, 0),
+                ir::cstr("omp.gil.released").as_ptr(),
+            )
         });
         if let Some(s) = saved {
             restore(module, restore_bb, s);
