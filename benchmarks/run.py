@@ -9,6 +9,7 @@ on the same runtime (clang-19 on the libomp pyomp loads: LIBOMP_DIR) and to gcc 
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -331,6 +332,9 @@ def main(argv=None):
                         default="pi,piloop,matmul,mandelbrot,jacobi,jacobiresid,histogram,"
                                 "forkjoin,schedbench,syncbench,tasks",
                         help="comma-separated subset")
+    parser.add_argument("--rows", default="",
+                        help="a regular expression: only the rows whose kernel name it finds "
+                             "(e.g. 'fork|sync (parallel|reduction)')")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--settle", type=float, default=0.3,
@@ -343,6 +347,8 @@ def main(argv=None):
     print(f"{'kernel':<22}{'size':<16}{'thr':>4}  {'implementation':<16}{'median':>12}"
           f"{'/clang':>9}{'/gcc':>8}", flush=True)
     for name, size, unit, impls in kernels(args.quick, args.kernels.split(",")):
+        if not re.search(args.rows, name):
+            continue
         for k in overhead_counts if unit == "us" else thread_counts:
             pyomp.omp_set_num_threads(k)
             numba.set_num_threads(min(k, numba.config.NUMBA_NUM_THREADS))
