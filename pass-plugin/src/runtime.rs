@@ -226,7 +226,11 @@ fn claim(
         if old >= end {
             return None;
         }
-        let size = if guided {
+        // a team of one takes what is left at once (as libomp does for a serialized
+        // team): the same iterations in the same order, one claim instead of one per chunk
+        let size = if nth == 1 {
+            end - old
+        } else if guided {
             ((end - old + nth - 1) / nth).max(chunk)
         } else {
             chunk
@@ -369,6 +373,18 @@ mod tests {
             assert!(chunks.iter().all(|&(a, b)| 0 <= a && a < b && b <= n));
         }
         assert_eq!(next.load(Ordering::Relaxed), 18);
+    }
+
+    #[test]
+    fn a_team_of_one_claims_the_whole_rest_at_once() {
+        let next = AtomicI64::new(0);
+        let mut st = LoopState::default();
+        for kind in [DYNAMIC, GUIDED] {
+            unsafe { pyomp_loop_start(&mut st, 10) };
+            assert_eq!(run(&mut st, &next, kind, 1, 0, 1), [(0, 10)]);
+        }
+        unsafe { pyomp_loop_start(&mut st, 10) };
+        assert_eq!(run(&mut st, &next, DYNAMIC, 1, 0, 2).len(), 10);
     }
 
     #[test]
