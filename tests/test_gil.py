@@ -354,9 +354,12 @@ def test_ctrl_c_during_a_region_raises_after_it():
     except subprocess.TimeoutExpired:
         proc.kill()
         pytest.fail("Ctrl-C during a region hangs the process")
-    assert proc.returncode != 0
-    assert "KeyboardInterrupt" in err
-    assert "returned" not in out
+    # (what the process printed: a failure here once in CI, not reproduced in 35 runs
+    # under load; the output says which path the signal took)
+    seen = f"rc {proc.returncode}\nstdout: {out!r}\nstderr: {err[-2000:]}"
+    assert proc.returncode != 0, seen
+    assert "KeyboardInterrupt" in err, seen
+    assert "returned" not in out, seen
 
 
 # --- the GIL a function's own region released stays released until it returns ----------
