@@ -263,6 +263,72 @@ B3:\n  %a.x = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.exit(ptr @e
     assert!(function(&out, "f").contains("@f.omp.parallel.1.omp_microtask"));
 }
 
+/// The GIL (lower/gil.rs): the function's own region releases it once per call (a slot in
+/// the function's frame, checked before the fork, taken back at the return); a region
+/// nested in it releases it for its own fork only, for a team of more than one thread.
+#[test]
+fn the_gil_is_released_once_per_call_and_per_fork_in_a_nested_region() {
+    let outer_vars = var("a", "shared", Some(0), "");
+    let inner_vars = var("a", "shared", Some(0), "");
+    let ir = payload("enter.1", &enter_json(1, "", &outer_vars))
+        + &payload("enter.2", &enter_json(2, "", &inner_vars))
+        + &payload("exit.1", r#"{"id":1,"vars":["a"]}"#)
+        + &payload("exit.2", r#"{"id":2,"vars":["a"]}"#)
+        + DECLS
+        + "define i32 @f(ptr %retptr, ptr %excinfo, ptr %arg) {\n\
+entry:\n  %a = alloca ptr\n  store ptr null, ptr %a\n  store ptr %arg, ptr %a\n  br label %B0\n\
+B0:\n  %a.v = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1, ptr %a.v)\n  br label %B1\n\
+B1:\n  %a.w = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.2, ptr %a.w)\n  br label %B2\n\
+B2:\n  %p = load ptr, ptr %a\n  %t = call i32 @omp_get_thread_num()\n  store i32 %t, ptr %p\n  br label %B3\n\
+B3:\n  %a.x = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.2, ptr %a.x)\n\
+  %a.y = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1, ptr %a.y)\n  ret i32 0\n}\n";
+    let (out, _) = lower(&ir).unwrap();
+    let f = function(&out, "f");
+    // once per call: the slot starts null, the first fork checks and releases, the
+    // return takes the GIL back; nothing is taken back between the fork and the return
+    // (the check's blocks come last in the text: each part is looked for on its own)
+    contains_all(
+        f,
+        &[
+            "%omp.gil.saved.slot = alloca ptr",
+            "store ptr null, ptr %omp.gil.saved.slot",
+            "icmp eq ptr %omp.gil.saved",
+            "store ptr inttoptr (i64 1 to ptr), ptr %omp.gil.saved.slot",
+            "call i32 @PyGILState_Check()",
+            "call ptr @PyEval_SaveThread()",
+            "@__kmpc_fork_call(",
+            "icmp ugt i64 %omp.gil.bits, 1",
+            "call void @PyEval_RestoreThread(",
+            "ret i32 0",
+        ],
+    );
+    assert_eq!(f.matches("@PyEval_RestoreThread(").count(), 1, "{f}");
+    assert!(
+        !f.contains("@omp_get_max_threads"),
+        "no team-size query:\n{f}"
+    );
+    // nested: the team size asked for decides, and the join takes the GIL back
+    let outer = function(&out, "f.omp.parallel.1");
+    contains_all(
+        outer,
+        &[
+            "call i32 @omp_get_max_threads()",
+            "call i32 @PyGILState_Check()",
+            "call ptr @PyEval_SaveThread()",
+            "@__kmpc_fork_call(",
+            "call void @PyEval_RestoreThread(",
+        ],
+    );
+    assert!(!outer.contains("omp.gil.saved.slot"), "{outer}");
+}
+
+/// Each of `parts` occurs in `text`.
+fn contains_all(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "{part} missing in\n{text}");
+    }
+}
+
 #[test]
 fn region_without_end_marker_is_a_located_error() {
     let vars = var("n", "shared", None, "");
