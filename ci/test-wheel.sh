@@ -50,7 +50,7 @@ for version in "${versions[@]}"; do
   # the tests and what they import beside pyomp (conftest.py puts benchmarks/ on sys.path)
   cp -r "$root/tests" "$work/run$version/tests"
   mkdir "$work/run$version/benchmarks"
-  cp "$root/benchmarks/kernels.py" "$work/run$version/benchmarks/"
+  cp "$root"/benchmarks/*.py "$work/run$version/benchmarks/"  # kernels.py imports syncbench.py
   cp "$root/examples/pi.py" "$work/run$version/"
   (
     cd "$work/run$version"
