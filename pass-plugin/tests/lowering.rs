@@ -229,12 +229,12 @@ B2:\n  %n.x = load i64, ptr %n\n  call void (ptr, ...) @pyomp.region.exit(ptr @e
     assert!(f.contains("ret i32 %omp.err.status.v"), "{f}");
 }
 
-#[test]
-fn nested_regions_fork_inside_the_outer_outlined_function() {
+/// A function whose parallel region (id 1) holds another (id 2), sharing `a`.
+fn nested_region_ir() -> String {
     let outer_vars = var("a", "shared", Some(0), "");
     let inner_vars = var("a", "shared", Some(0), "");
     let inner = enter_json(2, "", &inner_vars);
-    let ir = payload("enter.1", &enter_json(1, "", &outer_vars))
+    payload("enter.1", &enter_json(1, "", &outer_vars))
         + &payload("enter.2", &inner)
         + &payload("exit.1", r#"{"id":1,"vars":["a"]}"#)
         + &payload("exit.2", r#"{"id":2,"vars":["a"]}"#)
@@ -245,7 +245,12 @@ B0:\n  %a.v = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.enter(ptr @
 B1:\n  %a.w = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.2, ptr %a.w)\n  br label %B2\n\
 B2:\n  %p = load ptr, ptr %a\n  %t = call i32 @omp_get_thread_num()\n  store i32 %t, ptr %p\n  br label %B3\n\
 B3:\n  %a.x = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.2, ptr %a.x)\n\
-  %a.y = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1, ptr %a.y)\n  ret i32 0\n}\n";
+  %a.y = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1, ptr %a.y)\n  ret i32 0\n}\n"
+}
+
+#[test]
+fn nested_regions_fork_inside_the_outer_outlined_function() {
+    let ir = nested_region_ir();
     let (out, reports) = lower(&ir).unwrap();
     assert_eq!(reports.len(), 2);
     assert_eq!(reports[0]["id"], 2, "the inner region is lowered first");
@@ -268,20 +273,7 @@ B3:\n  %a.x = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.exit(ptr @e
 /// nested in it releases it for its own fork only, for a team of more than one thread.
 #[test]
 fn the_gil_is_released_once_per_call_and_per_fork_in_a_nested_region() {
-    let outer_vars = var("a", "shared", Some(0), "");
-    let inner_vars = var("a", "shared", Some(0), "");
-    let ir = payload("enter.1", &enter_json(1, "", &outer_vars))
-        + &payload("enter.2", &enter_json(2, "", &inner_vars))
-        + &payload("exit.1", r#"{"id":1,"vars":["a"]}"#)
-        + &payload("exit.2", r#"{"id":2,"vars":["a"]}"#)
-        + DECLS
-        + "define i32 @f(ptr %retptr, ptr %excinfo, ptr %arg) {\n\
-entry:\n  %a = alloca ptr\n  store ptr null, ptr %a\n  store ptr %arg, ptr %a\n  br label %B0\n\
-B0:\n  %a.v = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.1, ptr %a.v)\n  br label %B1\n\
-B1:\n  %a.w = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.enter(ptr @enter.2, ptr %a.w)\n  br label %B2\n\
-B2:\n  %p = load ptr, ptr %a\n  %t = call i32 @omp_get_thread_num()\n  store i32 %t, ptr %p\n  br label %B3\n\
-B3:\n  %a.x = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.2, ptr %a.x)\n\
-  %a.y = load ptr, ptr %a\n  call void (ptr, ...) @pyomp.region.exit(ptr @exit.1, ptr %a.y)\n  ret i32 0\n}\n";
+    let ir = nested_region_ir();
     let (out, _) = lower(&ir).unwrap();
     let f = function(&out, "f");
     // once per call: the slot starts null, the first fork checks and releases, the

@@ -65,16 +65,8 @@ pub fn release_for_fork(
                 ir::cstr("omp.team.several").as_ptr(),
             )
         };
-        let (check, check_ty) = abi::runtime_fn(module, "PyGILState_Check");
-        let held = b.call(check_ty, check, &[], "omp.gil.held");
+        let is_held = holds_gil(b, module);
         unsafe {
-            let is_held = LLVMBuildICmp(
-                b.raw,
-                LLVMIntPredicate::LLVMIntNE,
-                held,
-                LLVMConstNull(LLVMTypeOf(held)),
-                ir::cstr("omp.gil.is.held").as_ptr(),
-            );
             LLVMBuildAnd(
                 b.raw,
                 is_held,
@@ -84,8 +76,7 @@ pub fn release_for_fork(
         }
     });
     b.before(ir::terminator(save_bb).expect("then block ends in a branch"));
-    let (save, save_ty) = abi::runtime_fn(module, "PyEval_SaveThread");
-    let state = b.call(save_ty, save, &[], "omp.gil.state");
+    let state = save_thread(&b, module);
     // if_then_at_end put a continuation between `check_block` and `released`.
     let cont = ir::successors(save_bb)[0];
     b.at_start(cont);
@@ -110,22 +101,11 @@ fn release_once(module: LLVMModuleRef, head: Block, slot: Value) {
     });
     let save_bb = ir::if_then_at_end(ctx, first, |b| {
         b.store(checked(ctx), slot);
-        let (check, check_ty) = abi::runtime_fn(module, "PyGILState_Check");
-        let held = b.call(check_ty, check, &[], "omp.gil.held");
-        unsafe {
-            LLVMBuildICmp(
-                b.raw,
-                LLVMIntPredicate::LLVMIntNE,
-                held,
-                LLVMConstNull(LLVMTypeOf(held)),
-                ir::cstr("omp.gil.is.held").as_ptr(),
-            )
-        }
+        holds_gil(b, module)
     });
     let b = Builder::new(ctx);
     b.before(ir::terminator(save_bb).expect("then block ends in a branch"));
-    let (save, save_ty) = abi::runtime_fn(module, "PyEval_SaveThread");
-    let state = b.call(save_ty, save, &[], "omp.gil.state");
+    let state = save_thread(&b, module);
     b.store(state, slot);
 }
 
@@ -186,6 +166,19 @@ pub fn take_back_at_returns(module: LLVMModuleRef, func: Value) {
             restore(module, restore_bb, s);
         }
     }
+}
+
+/// Whether this thread holds the GIL (`PyGILState_Check() != 0`), at the builder.
+fn holds_gil(b: &Builder, module: LLVMModuleRef) -> Value {
+    let (check, check_ty) = abi::runtime_fn(module, "PyGILState_Check");
+    let held = b.call(check_ty, check, &[], "omp.gil.held");
+    is_null(b, held, LLVMIntPredicate::LLVMIntNE)
+}
+
+/// `PyEval_SaveThread()` at the builder: the saved thread state.
+fn save_thread(b: &Builder, module: LLVMModuleRef) -> Value {
+    let (save, save_ty) = abi::runtime_fn(module, "PyEval_SaveThread");
+    b.call(save_ty, save, &[], "omp.gil.state")
 }
 
 /// `PyEval_RestoreThread(saved)` at the end of `block`.
