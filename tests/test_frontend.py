@@ -13,8 +13,8 @@ from pyomp import openmp
 from pyomp.errors import DirectiveSyntaxError, PyompError, UnsupportedConstructError
 
 HERE = os.path.basename(__file__)
-UNSUPPORTED = "target teams"  # offloading is out of scope for the CPU pipeline for now
-DIRECTIVE_CONST = "target"
+UNSUPPORTED = "scope"  # a construct this version does not implement
+DIRECTIVE_CONST = "scope"
 
 
 def _line_of(fragment):
@@ -39,7 +39,7 @@ def nonstring(n):
 
 
 def unsupported(n):
-    with openmp("target teams map(to: n)"):
+    with openmp("scope private(n)"):
         n += 1
     return n
 
@@ -75,13 +75,13 @@ def test_unsupported_construct_is_named_with_its_line():
     with pytest.raises(UnsupportedConstructError) as err:
         pyomp.njit(unsupported)(1)
     msg = str(err.value)
-    line = _line_of('with openmp("target teams map')
+    line = _line_of('with openmp("scope private')
     assert f"{HERE}:{line}:" in msg
-    assert "'target teams'" in msg
+    assert "'scope'" in msg
     # the caret sits under the construct in the quoted source line
     src, caret = msg.splitlines()[1:3]
-    assert src.strip().startswith('with openmp("target teams')
-    assert src[caret.index("^"):].startswith("target teams")
+    assert src.strip().startswith('with openmp("scope')
+    assert src[caret.index("^"):].startswith("scope")
 
 
 def test_syntax_error_points_at_the_token_without_internals():
@@ -97,8 +97,8 @@ def test_syntax_error_points_at_the_token_without_internals():
 
 
 def test_module_level_string_constant_is_a_constant():
-    # Accepted as a constant (then rejected only because target is not implemented).
-    with pytest.raises(UnsupportedConstructError, match="'target'"):
+    # Accepted as a constant (then rejected only because scope is not implemented).
+    with pytest.raises(UnsupportedConstructError, match="'scope'"):
         pyomp.njit(global_directive)(1)
 
 
@@ -107,7 +107,7 @@ def test_plain_numba_njit_says_to_use_pyomp():
         numba.njit(unsupported)(1)
     msg = str(err.value)
     assert "pyomp.njit" in msg
-    line = _line_of('with openmp("target teams map')
+    line = _line_of('with openmp("scope private')
     assert f"{HERE}:{line}" in msg
 
 

@@ -315,8 +315,10 @@ def test_the_directive_fuzz_reaches_both_outcomes():
     # (runs after the fuzz above, in file order)
     if not _directive_outcomes:
         pytest.skip("run together with the directive fuzz")
-    for outcome in ("ok", "error", "unsupported"):
-        assert _directive_outcomes.get(outcome, 0) > DIRECTIVE_EXAMPLES // 20, \
+    # (few constructs are left unsupported since the device constructs came: 1% suffices
+    # to show that path is reached)
+    for outcome, share in (("ok", 20), ("error", 20), ("unsupported", 100)):
+        assert _directive_outcomes.get(outcome, 0) > DIRECTIVE_EXAMPLES // share, \
             _directive_outcomes
 
 

@@ -30,7 +30,8 @@ SETTERS = ["omp_set_num_threads", "omp_set_dynamic", "omp_set_nested",
            "omp_set_max_active_levels", "omp_set_schedule", "omp_set_default_device"]
 LOCKS = [f"omp_{verb}_{kind}" for kind in ("lock", "nest_lock")
          for verb in ("init", "set", "unset", "test", "destroy")]
-OTHERS = ["omp_get_wtime"]
+OTHERS = ["omp_get_wtime", "omp_target_alloc", "omp_target_free", "omp_target_memcpy",
+          "omp_target_is_present"]  # (the device memory routines: test_target_data.py)
 
 
 def jit0(fn):

@@ -11,6 +11,7 @@ from .passes import (
     analyse,
     data_sharing,
     dels,
+    devices,
     find_withs,
     nesting,
     parse,
@@ -22,8 +23,8 @@ from .passes import (
 from .passes.state import FrontEnd
 
 #: The passes of mark_regions, in order (pyomp.passes says what each does).
-PASSES = (find_withs, parse, nesting, replace_constructs, split, analyse, data_sharing,
-          rewrite, place_markers)
+PASSES = (find_withs, parse, nesting, replace_constructs, split, devices, analyse,
+          data_sharing, rewrite, place_markers)
 
 
 def mark_regions(func_ir, accumulations=None):

@@ -314,7 +314,7 @@ def _clause_payload(enter, func_ir, directive, operands, local_names, located):
     """The clause part of the payload; clause expressions become marker operands."""
     clauses = {}
     for name in ("num_threads", "if", "filter", "final", "priority", "grainsize",
-                 "num_tasks"):
+                 "num_tasks", "num_teams", "thread_limit"):
         clause = directive.clause(name)
         if clause is not None:
             clauses[name] = len(operands)
@@ -365,6 +365,24 @@ def _may_leave_its_function(region):
         "nowait")
 
 
+def _region_facts(region, clauses, operands):
+    """What the front end found about the region beyond its clauses, into its payload."""
+    if region.binds is not None:  # cancel: the id of the construct it cancels
+        clauses["binds"] = region.binds.region_id
+    if region.cancellable:
+        clauses["cancellable"] = True
+    if region.ends_team:  # the join barrier stands in for its own (passes/split.py)
+        clauses["nowait"] = True
+    if region.distribute:  # a loop over the league's teams (pyomp.leagues)
+        clauses["distribute"] = True
+    if region.record is not None:  # target / target data: the record its end ends
+        clauses["record"] = len(operands)
+        operands.append(region.record)
+    if region.last_flag is not None:  # a taskloop's chunk task with lastprivate variables
+        clauses["last"] = len(operands)
+        operands.append(region.last_flag)
+
+
 def insert(func_ir, region, region_id, decisions, defined, local_names, located):
     """Puts the region's enter marker before its `enter_with` and its exit marker at the
     start of the block after it (so regions of one combined directive nest properly when
@@ -374,15 +392,7 @@ def insert(func_ir, region, region_id, decisions, defined, local_names, located)
     enter = StatementBuilder(func_ir, head, loc)
     operands = []
     clauses = _clause_payload(enter, func_ir, region.directive, operands, local_names, located)
-    if region.binds is not None:  # cancel: the id of the construct it cancels
-        clauses["binds"] = region.binds.region_id
-    if region.cancellable:
-        clauses["cancellable"] = True
-    if region.ends_team:  # the join barrier stands in for its own (passes/split.py)
-        clauses["nowait"] = True
-    if region.last_flag is not None:  # a taskloop's chunk task with lastprivate variables
-        clauses["last"] = len(operands)
-        operands.append(region.last_flag)
+    _region_facts(region, clauses, operands)
     var_payload = []
     for name, d in sorted(decisions.items()):
         entry = {"name": name, "sharing": d.sharing, "why": d.why, "op": d.op,

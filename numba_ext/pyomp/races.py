@@ -29,7 +29,7 @@ from numba.core import analysis, ir
 
 from .directives.checks import leaves
 from .errors import RaceWarning
-from .sharing import is_user_var, reads_before_write
+from .sharing import is_host_value, is_user_var, reads_before_write
 
 #: Constructs whose body one thread at a time (or one thread only) runs.
 PROTECTING = frozenset({"critical", "single", "master", "masked", "ordered", "atomic"})
@@ -95,7 +95,7 @@ def check(func_ir, all_regions, loop_of, facts):
     defs = {}
     for label, block in blocks.items():
         for stmt in block.body:
-            if isinstance(stmt, ir.Assign):
+            if isinstance(stmt, ir.Assign) and not is_host_value(stmt):
                 defs.setdefault(stmt.target.name, []).append((label, stmt.value))
     cfg = None
     for region in all_regions:
@@ -209,7 +209,8 @@ class _Context:
         self.own = own
         self.assigned = {s.target.name for label in team.blocks & func_ir.blocks.keys()
                          for s in func_ir.blocks[label].body
-                         if isinstance(s, ir.Assign) and is_user_var(s.target.name)}
+                         if isinstance(s, ir.Assign) and is_user_var(s.target.name)
+                         and not is_host_value(s)}
         self._varying = {}
 
     # -- what the region does -----------------------------------------------------------
@@ -314,7 +315,7 @@ class _Context:
         for label in sorted(self._unguarded()):
             for stmt in blocks[label].body:
                 if isinstance(stmt, ir.Assign) and is_user_var(stmt.target.name) \
-                        and self.is_shared(stmt.target.name):
+                        and self.is_shared(stmt.target.name) and not is_host_value(stmt):
                     scalars.setdefault(stmt.target.name, []).append(stmt)
                 elif isinstance(stmt, (ir.SetItem, ir.StaticSetItem)):
                     base = self._same_element_base(stmt)
@@ -333,7 +334,8 @@ class _Context:
             for label in sorted(labels & self.own):
                 for stmt in blocks[label].body:
                     if isinstance(stmt, ir.Assign) and is_user_var(stmt.target.name) \
-                            and self.is_shared(stmt.target.name):
+                            and self.is_shared(stmt.target.name) \
+                            and not is_host_value(stmt):
                         writers.setdefault(stmt.target.name, {}).setdefault(i, []).append(stmt)
         reports = []
         for name, per_section in writers.items():

@@ -39,6 +39,8 @@ class Region:
     cancellable: bool = False  # a worksharing construct a `cancel` inside may cancel
     ends_team: bool = False  # a worksharing construct at its parallel region's end (split)
     last_flag: ir.Var | None = None  # a taskloop's chunk task: true for the last chunk
+    record: ir.Var | None = None  # target / target data: its device record (pyomp.targets)
+    distribute: bool = False  # a `for` that is a `distribute` over a league (pyomp.leagues)
     # the parallel leaf of a combined construct: {variable: (sharing, why)} its other
     # leaves' clauses decide (pyomp.combined)
     implied: dict = field(default_factory=dict)

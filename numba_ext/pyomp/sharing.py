@@ -81,6 +81,14 @@ def is_user_var(name):
     return not name.startswith("$") and not name.startswith(".")
 
 
+def is_host_value(stmt):
+    """An assignment pyomp.targets makes after a target region nested in another
+    construct: the variable takes back its own host value (an array: itself) or, for a
+    scalar mapped from/tofrom, the region's value. It is the target's map, not an
+    assignment the enclosing construct's data sharing or race check should count."""
+    return getattr(stmt, "pyomp_host_value", False)
+
+
 def region_uses_and_defs(func_ir, labels):
     """(read, assigned) sets of user variable names in the given blocks.
 
@@ -93,7 +101,7 @@ def region_uses_and_defs(func_ir, labels):
         for stmt in func_ir.blocks[label].body:
             reads.update(n for n in _read_names(stmt, closures) if is_user_var(n))
             if isinstance(stmt, ir.Assign) and is_user_var(stmt.target.name) \
-                    and stmt.target.name not in closures:
+                    and stmt.target.name not in closures and not is_host_value(stmt):
                 writes.add(stmt.target.name)
     return reads, writes
 

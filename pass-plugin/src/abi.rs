@@ -73,6 +73,24 @@ pub const RUNTIME: &[(&str, T, &[T], bool)] = &[
     // pyomp_task_alloc_size asks them whether the thread is a root (runtime.rs)
     ("omp_get_level", T::I32, &[], false),
     ("omp_get_ancestor_thread_num", T::I32, &[T::I32], false),
+    // a target region's end restores the default-device ICV (crate::device)
+    ("omp_set_default_device", T::Void, &[T::I32], false),
+    // teams: ident_t*, gtid, num_teams, thread_limit; ident_t*, argc, microtask, args...
+    (
+        "__kmpc_push_num_teams",
+        T::Void,
+        &[T::Ptr, T::I32, T::I32, T::I32],
+        false,
+    ),
+    (
+        "__kmpc_fork_teams",
+        T::Void,
+        &[T::Ptr, T::I32, T::Ptr],
+        true,
+    ),
+    // a distribute loop's static schedule counts the league's teams
+    ("omp_get_team_num", T::I32, &[], false),
+    ("omp_get_num_teams", T::I32, &[], false),
     // ident_t*, gtid, flags (1 tied), sizeof_kmp_task_t (+ privates), sizeof_shareds,
     // entry i32(i32 gtid, ptr task) -> kmp_task_t*
     (
@@ -196,6 +214,8 @@ pub const PYTHON_API: &[(&str, T, &[T], bool)] = &[
 ];
 
 pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
+    // crate::device: a target / target data construct's record -> the ICV to restore
+    ("pyomp_target_end", T::I32, &[T::I64], false),
     // size, omp_get_level, omp_get_ancestor_thread_num -> the size to allocate
     (
         "pyomp_task_alloc_size",
@@ -410,11 +430,14 @@ mod tests {
             .into_iter()
             .chain(crate::team_frame::symbols())
             .map(|(name, _)| name)
+            .chain(["pyomp_target_end"]) // the only device function the pass calls
             .collect();
         let mut declared: Vec<&str> = PYOMP_RUNTIME.iter().map(|r| r.0).collect();
         registered.sort_unstable();
         declared.sort_unstable();
         assert_eq!(registered, declared);
+        let devices: Vec<&str> = crate::device::symbols().iter().map(|s| s.0).collect();
+        assert!(devices.contains(&"pyomp_target_end"));
     }
 
     /// The Python loader checks these symbols at import; a name emitted here but missing

@@ -10,6 +10,7 @@
 pub mod abi;
 pub mod calls;
 pub mod cas;
+pub mod device;
 pub mod error;
 pub mod ir;
 pub mod locks;

@@ -78,6 +78,16 @@ pub struct Clauses {
     pub ordered: bool,
     /// masked(filter): the filter's operand index.
     pub filter: Option<usize>,
+    /// target / target data: the operand holding the construct's device record
+    /// (crate::device), ended when the construct ends.
+    pub record: Option<usize>,
+    /// teams num_teams(e) / thread_limit(e): operand indices.
+    pub num_teams: Option<usize>,
+    pub thread_limit: Option<usize>,
+    /// A `distribute` loop: a worksharing loop over the teams of a league (its static
+    /// schedule counts teams, not threads; no barrier).
+    #[serde(default)]
+    pub distribute: bool,
     /// critical(name): the name ("" for the unnamed critical section).
     pub name: Option<String>,
     /// cancel / cancellation point: what it cancels (parallel, for, sections) and the id

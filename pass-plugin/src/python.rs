@@ -49,6 +49,7 @@ fn llvm_version() -> String {
 fn runtime_symbols() -> Vec<(&'static str, usize)> {
     let mut all = crate::runtime::symbols();
     all.extend(crate::team_frame::symbols());
+    all.extend(crate::device::symbols());
     all
 }
 

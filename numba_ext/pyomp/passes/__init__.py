@@ -7,6 +7,7 @@ pyomp.frontend runs them:
 4. replace_constructs  sections -> a loop, atomics -> hardware atomics, simd -> its loop
                        (marked to vectorise); the reductions' accumulations found
 5. split               combined constructs -> one region per leaf construct
+5b. devices            teams/distribute -> league loops; target constructs -> device calls
 6. analyse             liveness, defined variables, loop nests, threadprivate uses
 7. data_sharing        each region's data-sharing decisions; race warnings
 8. rewrite             worksharing loops and taskloops -> chunk loops; threadprivate

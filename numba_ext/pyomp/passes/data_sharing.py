@@ -14,7 +14,7 @@ from ..located import locate, locator
 #: Constructs lowered in place inside a team's region (no outlining, no loop).
 IN_PLACE = frozenset({"barrier", "master", "masked", "single", "critical", "atomic",
                       "flush", "ordered", "cancel", "cancellation point", "taskwait",
-                      "taskgroup", "taskyield"})
+                      "taskgroup", "taskyield", "target", "target data"})
 
 
 

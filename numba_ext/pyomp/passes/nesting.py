@@ -8,7 +8,7 @@ construct inside `atomic` are errors.  A `prange` inside a region runs serially.
 
 import dataclasses
 
-from .. import prange_calls
+from .. import leagues, prange_calls
 from ..errors import PyompError, UnsupportedConstructError
 from ..located import locator
 
@@ -19,6 +19,7 @@ def run(state):
         _bind_loop(region)
     prange_calls.serialise_prange_calls(state.func_ir, set().union(*(r.blocks for r in withs)))
     for region in withs:
+        leagues.check_nesting(region, locator(region))
         _check_closely_nested(region)
         _check_nothing_inside_atomic(region)
     for region in withs:
@@ -30,26 +31,32 @@ def run(state):
 
 
 def _bind_loop(region):
-    """`loop` runs as what it binds to (OpenMP 5.2, 11.7): bound to a parallel region
-    (`bind(parallel)`, or closely nested in one) it is that team's worksharing `for`, with
-    the `for`'s barrier; bound to the thread (`bind(thread)`, or with no parallel region
-    directly around it, as Clang decides) the encountering thread runs it alone, in order,
-    as pyomp runs `simd`. `parallel loop` is `parallel for`."""
+    """`loop` runs as what it binds to (OpenMP 5.2, 11.7): bound to a teams region
+    (`bind(teams)`, or closely nested in one; `teams loop`) it is the composite `distribute
+    parallel for`; bound to a parallel region (`bind(parallel)`, or closely nested in one)
+    it is that team's worksharing `for`, with the `for`'s barrier; bound to the thread
+    (`bind(thread)`, or with no parallel region directly around it, as Clang decides) the
+    encountering thread runs it alone, in order, as pyomp runs `simd`. `parallel loop` is
+    `parallel for`."""
     d = region.directive
-    if d.construct not in ("loop", "parallel loop"):
+    if d.construct not in ("loop", "parallel loop", "teams loop", "target parallel loop",
+                           "target teams loop"):
         return
     bind = d.clause("bind")
     kind = bind.kind if bind is not None else None
-    if kind == "teams" or (kind == "thread" and d.construct == "parallel loop"):
+    prefix = d.construct[:-len("loop")]
+    if kind == "thread" and prefix:
         raise locator(region)(UnsupportedConstructError(
-            f"`bind({kind})` on '{d.construct}' is not implemented by this version of pyomp "
-            "(it has no `teams`); `bind(parallel)` and, on an orphaned `loop`, "
-            "`bind(thread)` are", directive=d.text, span=bind.span))
-    closely_nested = region.parent is not None and \
-        region.parent.directive.construct == "parallel"
-    if d.construct == "parallel loop":
-        construct = "parallel for"
-    elif kind == "parallel" or (kind is None and closely_nested):
+            f"`bind(thread)` on '{d.construct}' contradicts its combined construct",
+            directive=d.text, span=bind.span))
+    parent = region.parent.directive.construct.split()[-1] if region.parent else None
+    if prefix.endswith("teams "):
+        construct = prefix + "distribute parallel for"
+    elif prefix.endswith("parallel "):
+        construct = prefix + "for"
+    elif kind == "teams" or (kind is None and parent == "teams"):
+        construct = "distribute parallel for"
+    elif kind == "parallel" or (kind is None and parent == "parallel"):
         construct = "for"
     else:
         construct = "simd"

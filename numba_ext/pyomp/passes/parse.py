@@ -34,7 +34,19 @@ SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for", "simd", "fo
                                   "masked taskloop simd", "parallel master taskloop",
                                   "parallel master taskloop simd",
                                   "parallel masked taskloop",
-                                  "parallel masked taskloop simd"})
+                                  "parallel masked taskloop simd", "target",
+                                  "target data", "target enter data", "target exit data",
+                                  "target update", "target parallel", "target parallel for",
+                                  "target parallel for simd", "target parallel loop",
+                                  "target simd", "teams", "teams distribute",
+                                  "teams distribute simd", "teams distribute parallel for",
+                                  "teams distribute parallel for simd", "teams loop",
+                                  "distribute", "distribute simd", "distribute parallel for",
+                                  "distribute parallel for simd", "target teams",
+                                  "target teams distribute", "target teams distribute simd",
+                                  "target teams distribute parallel for",
+                                  "target teams distribute parallel for simd",
+                                  "target teams loop"})
 
 
 #: Task clauses not lowered yet (rejected with an error naming them, never ignored).
@@ -149,6 +161,11 @@ def parse_directive(text, loc):
             raise locate(UnsupportedConstructError(
                 "`inscan` reductions go with the `scan` directive, which this version of "
                 "pyomp does not implement", directive=text, span=clause.span), loc)
+        if clause.name == "if" and "teams" in directive.construct.split() and \
+                clause.modifier in (None, "teams"):
+            raise locate(UnsupportedConstructError(
+                "the 'if' clause of 'teams' is not implemented by this version of pyomp",
+                directive=text, span=clause.span), loc)
         if clause.name in UNSUPPORTED_CLAUSES:
             raise locate(UnsupportedConstructError(
                 f"the '{clause.name}' clause is not implemented by this version of pyomp",

@@ -17,6 +17,7 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.core.extending import intrinsic, overload
 
+from .. import devices
 from .loader import load
 
 _lib = load().cdll
@@ -80,14 +81,8 @@ _SIMPLE = (
     ("omp_get_place_num", "int", [], "The place the calling thread is bound to (-1 if none)."),
     ("omp_set_schedule", "void", ["uint kind", "int chunk_size"],
      "Set the schedule of schedule(runtime) loops: an omp_sched_* kind and a chunk size."),
-    ("omp_set_default_device", "void", ["int device_num"], "Set the default target device."),
-    ("omp_get_default_device", "int", [], "The default target device."),
-    ("omp_get_num_devices", "int", [], "The number of non-host devices."),
-    ("omp_get_device_num", "int", [], "The device the calling thread runs on."),
     ("omp_get_team_num", "int", [], "The team number within a teams region (0 outside)."),
     ("omp_get_num_teams", "int", [], "The number of teams in a teams region (1 outside)."),
-    ("omp_is_initial_device", "int", [], "1 when running on the host device."),
-    ("omp_get_initial_device", "int", [], "The device number of the host device."),
     ("omp_set_lock", "void", ["lock lock"], "Wait until the lock is free, then take it."),
     ("omp_unset_lock", "void", ["lock lock"], "Release the lock."),
     ("omp_test_lock", "int", ["lock lock"], "Take the lock if free: nonzero if taken, else 0."),
@@ -285,6 +280,17 @@ def _lock_pair(kind):
             pydestroy, jitdestroy)
 
 
+# -- devices: pyomp's own device table answers (pyomp.devices) -------------------------------
+for _name, (_params, _doc, _py, _jit) in devices.ROUTINES.items():
+    _public(_name, _params, _doc, _py, _jit)
+omp_target_memcpy = devices.omp_target_memcpy
+omp_target_is_present = devices.omp_target_is_present
+# (defined beside the device table they use; published here with the rest of the API)
+omp_target_memcpy.__module__ = omp_target_is_present.__module__ = __name__
+omp_initial_device, omp_invalid_device = devices.omp_initial_device, devices.omp_invalid_device
+__all__ += ["omp_target_memcpy", "omp_target_is_present", "omp_initial_device",
+            "omp_invalid_device"]
+
 _lock_pair("lock")
 _lock_pair("nest_lock")
-del _name, _ret, _params, _doc, _kinds, _cfn, _conv
+del _name, _ret, _params, _doc, _kinds, _cfn, _conv, _py, _jit

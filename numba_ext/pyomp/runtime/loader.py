@@ -38,7 +38,11 @@ _SEARCHES = ("wheel", "system", "all")
 #:   against 0.074 at 2 threads, 0.067 against 2.3 at 8 and 0.14 against 6.0 at 16
 #:   (oversubscribed: the test-and-set lock yields, it does not collapse); gcc/libgomp
 #:   0.017, 0.034, 0.038 (benchmarks/README.md, "Locks").
-RUNTIME_DEFAULTS = {"OMP_CANCELLATION": "true", "KMP_LOCK_KIND": "tas"}
+#: - KMP_TEAMS_THREAD_LIMIT: libomp caps the threads of all a league's teams at the number
+#:   of processors (num_teams(3) on 2 cores gives 2 teams and a warning); a program asks
+#:   for a league as it asks num_threads for a team, and gets it (oversubscribed if so).
+RUNTIME_DEFAULTS = {"OMP_CANCELLATION": "true", "KMP_LOCK_KIND": "tas",
+                    "KMP_TEAMS_THREAD_LIMIT": "4096"}
 #: The RUNTIME_DEFAULTS this process set (not the user's): what benchmarks take out of
 #: their C programs' environment, so C runs with libomp's own defaults.
 defaults_applied: dict[str, str] = {}

@@ -9,6 +9,8 @@ LLVM pass or the user API starts calling a new entry point, add it here.
 # called by the code the LLVM pass emits.
 KMPC_SYMBOLS = (
     "__kmpc_fork_call",
+    "__kmpc_fork_teams",
+    "__kmpc_push_num_teams",
     "__kmpc_global_thread_num",
     "__kmpc_push_num_threads",
     "__kmpc_push_proc_bind",

@@ -57,12 +57,12 @@ pub struct Tree {
 /// The kind of lowering region `r` gets.
 fn kind_of(r: &MarkedRegion) -> PassResult<Kind> {
     Ok(match r.payload.construct.as_str() {
-        "parallel" => Kind::Parallel,
+        // a league of teams is forked like a team (parallel.rs: __kmpc_fork_teams)
+        "parallel" | "teams" => Kind::Parallel,
         "for" => Kind::For,
         "barrier" | "master" | "masked" | "single" | "critical" | "atomic" | "flush"
-        | "ordered" | "cancel" | "cancellation point" | "taskwait" | "taskyield" | "taskgroup" => {
-            Kind::InPlace
-        }
+        | "ordered" | "cancel" | "cancellation point" | "taskwait" | "taskyield" | "taskgroup"
+        | "target" | "target data" => Kind::InPlace,
         "task" => Kind::Task,
         "taskloop" => Kind::Taskloop,
         other => return Err(r.error(format!("the pass cannot lower '{other}' yet"))),

@@ -8,6 +8,9 @@
 //! fork:   __kmpc_fork_call(@ident, 1, @f.omp_microtask, %args)
 //! serial: __kmpc_serialized_parallel; @f.omp_microtask(&gtid, &zero, %args); __kmpc_end_serialized_parallel
 //! ```
+//! A `teams` region is forked the same way as a league: `__kmpc_push_num_teams(@ident,
+//! %gtid, num_teams, thread_limit)` (0 for a clause left out: libomp's defaults, one team
+//! on the host) then `__kmpc_fork_teams`; each team's initial thread runs the region.
 //! `%args` is a struct of the outlined function's inputs, built before the fork;
 //! `@f.omp_microtask(ptr %gtid, ptr %btid, ptr %args)` unpacks it and calls `@f(inputs...)`.
 
@@ -98,18 +101,20 @@ pub fn emit_fork(
         b.before(out.call);
         ir::store_fields(&b, args_ty, args, &inputs);
         let clauses = &r.payload.clauses;
-        let gtid = push_team_clauses(&b, module, r, ident);
-        let (fork, fork_ty) = abi::runtime_fn(module, "__kmpc_fork_call");
+        let teams = r.payload.construct == "teams";
+        let (gtid, fork, fork_ty) = push_clauses(&b, module, r, ident, teams);
         let condition = clauses.if_.and_then(|i| r.enter_operands.get(i)).copied();
         let join = ir::split_before(
             ir::terminator(ir::parent_block(out.call)).expect("call block ends in a branch"),
             "omp.join",
         );
         // The team size asked for (the GIL stays with a team of one).
-        let num_threads = clauses
-            .num_threads
-            .and_then(|i| r.enter_operands.get(i))
-            .copied();
+        let num_threads = match teams {
+            true => clauses.num_teams,
+            false => clauses.num_threads,
+        }
+        .and_then(|i| r.enter_operands.get(i))
+        .copied();
         let team = |b: &Builder| match num_threads {
             Some(n) => to_i32(b, ctx, n),
             None => {
@@ -186,6 +191,50 @@ unsafe fn push_team_clauses(
             "",
         );
     }
+    Some(gtid)
+}
+
+/// The clauses pushed for the next fork (the thread id, if they took it) and the fork
+/// function: a team's, or a league's (`teams`).
+unsafe fn push_clauses(
+    b: &Builder,
+    module: LLVMModuleRef,
+    r: &MarkedRegion,
+    ident: Value,
+    teams: bool,
+) -> (Option<Value>, Value, LLVMTypeRef) {
+    let (gtid, name) = match teams {
+        true => (
+            push_league_clauses(b, module, r, ident),
+            "__kmpc_fork_teams",
+        ),
+        false => (push_team_clauses(b, module, r, ident), "__kmpc_fork_call"),
+    };
+    let (fork, fork_ty) = abi::runtime_fn(module, name);
+    (gtid, fork, fork_ty)
+}
+
+/// num_teams and thread_limit: pushed for the next teams fork (0: the runtime's choice).
+unsafe fn push_league_clauses(
+    b: &Builder,
+    module: LLVMModuleRef,
+    r: &MarkedRegion,
+    ident: Value,
+) -> Option<Value> {
+    let ctx = LLVMGetModuleContext(module);
+    let clauses = &r.payload.clauses;
+    if clauses.num_teams.is_none() && clauses.thread_limit.is_none() {
+        return None;
+    }
+    let operand = |i: Option<usize>| match i.and_then(|i| r.enter_operands.get(i)) {
+        Some(&v) => to_i32(b, ctx, v),
+        None => LLVMConstInt(LLVMInt32TypeInContext(ctx), 0, 0),
+    };
+    let (f, fty) = abi::runtime_fn(module, "__kmpc_global_thread_num");
+    let gtid = b.call(fty, f, &[ident], "omp.gtid");
+    let (teams, limit) = (operand(clauses.num_teams), operand(clauses.thread_limit));
+    let (f, fty) = abi::runtime_fn(module, "__kmpc_push_num_teams");
+    b.call(fty, f, &[ident, gtid, teams, limit], "");
     Some(gtid)
 }
 

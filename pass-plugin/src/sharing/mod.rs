@@ -269,6 +269,16 @@ fn privatise_region_locals(site: &Site, func: Value, handled: &[Value]) {
 /// (omp_get_thread_num(), omp_get_num_threads()) taken once at the start of `entry` (a
 /// team region's first block) and reused by every construct of the region.
 pub fn team_ids_at(entry: Block, module: LLVMModuleRef) -> (Value, Value) {
+    ids_at(entry, module, ("omp_get_thread_num", "omp_get_num_threads"))
+}
+
+/// (omp_get_team_num(), omp_get_num_teams()) at a teams region's entry: what a
+/// `distribute` loop divides its iterations by.
+pub fn league_ids_at(entry: Block, module: LLVMModuleRef) -> (Value, Value) {
+    ids_at(entry, module, ("omp_get_team_num", "omp_get_num_teams"))
+}
+
+fn ids_at(entry: Block, module: LLVMModuleRef, names: (&str, &str)) -> (Value, Value) {
     // (only calls made here, named after the function: not a user's call in that block)
     let find = |name: &str| {
         ir::instructions(entry).into_iter().find(|&i| {
@@ -283,5 +293,5 @@ pub fn team_ids_at(entry: Block, module: LLVMModuleRef) -> (Value, Value) {
             b.call(fty, f, &[], name)
         })
     };
-    (get("omp_get_thread_num"), get("omp_get_num_threads"))
+    (get(names.0), get(names.1))
 }

@@ -8,7 +8,10 @@
 //!                   (unless nowait) that every thread reaches
 //! critical:         __kmpc_critical(.., lock); body; __kmpc_end_critical(.., lock)
 //! ordered:          __kmpc_ordered(..); body; __kmpc_end_ordered(..)
+//! target (data):    body; icv = pyomp_target_end(record); [target: omp_set_default_device(icv)]
 //! ```
+//! (a target construct runs in place on the encountering thread: the front end mapped its
+//! data before it and rebound its arrays to their device copies; crate::device)
 //! An exception in the body is held in a private status while the construct is finished
 //! (the runtime must see `__kmpc_end_*`), then re-raised after it with a `ret`, which the
 //! enclosing parallel region handles like any other.
@@ -50,6 +53,8 @@ struct Guard {
     /// masked: the filter clause's operand, if any (thread 0 without one).
     filter: Option<Option<Value>>,
 }
+
+const NO_CALL: &str = "";
 
 /// Lowers sync construct region `r` in place; `team` is the enclosing parallel region's
 /// failure record (None for an orphaned construct), `in_task` whether it lies in a task.
@@ -239,6 +244,8 @@ fn guard_of(
         // every thread runs its block; the end waits for the tasks created inside
         "taskgroup" => guard("__kmpc_taskgroup", "__kmpc_end_taskgroup"),
         "barrier" => None,
+        // every encountering thread runs its own; the end undoes the device mappings
+        "target" | "target data" => guard(NO_CALL, "pyomp_target_end"),
         other => return Err(r.error(format!("the pass cannot lower '{other}' yet"))),
     })
 }
@@ -306,6 +313,12 @@ fn emit_guard(
         }
     }
     b.before(entry_branch);
+    if guard.enter == NO_CALL {
+        b.br(body);
+        ir::erase(entry_branch);
+        end_target(b, site, r, shape);
+        return unsafe { LLVMConstInt(i32t, 1, 0) };
+    }
     let (f, fty) = abi::runtime_fn(module, guard.enter);
     let lock = match construct {
         "critical" => Some(critical_lock(
@@ -351,6 +364,27 @@ fn emit_guard(
     args.extend(lock);
     b.call(fty, f, &args, "");
     chosen
+}
+
+/// A target construct's end: its device record ends (copies back, frees), and a target
+/// region gives the thread back the default-device ICV it had before.
+fn end_target(b: &Builder, site: &Site, r: &MarkedRegion, shape: &Shape) {
+    let record = r
+        .payload
+        .clauses
+        .record
+        .and_then(|i| r.enter_operands.get(i))
+        .copied();
+    let Some(record) = record else {
+        return; // the front end gives every target construct a record
+    };
+    b.before(ir::terminator(shape.tail()).expect("tail ends in a branch"));
+    let (f, fty) = abi::runtime_fn(site.module, "pyomp_target_end");
+    let icv = b.call(fty, f, &[record], "omp.target.icv");
+    if r.payload.construct == "target" {
+        let (f, fty) = abi::runtime_fn(site.module, "omp_set_default_device");
+        b.call(fty, f, &[icv], "");
+    }
 }
 
 /// The barrier every thread reaches, at the start of the block after the construct; in a

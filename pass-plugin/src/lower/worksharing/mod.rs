@@ -75,7 +75,10 @@ pub fn lower_for(
     });
     let own = OwnDispatch::for_loop(ctx, team, is_static, id);
     b.before(init);
-    let team_ids = team.map(|errors| sharing::team_ids_at(errors.entry, module));
+    let team_ids = team.map(|errors| match clauses.distribute {
+        true => sharing::league_ids_at(errors.entry, module),
+        false => sharing::team_ids_at(errors.entry, module),
+    });
     let g = LoopCodegen {
         // An orphaned dynamic/guided loop goes through crate::team_frame, which runs it on
         // pyomp's dispatcher inside a pyomp region (libomp's otherwise).

@@ -1,0 +1,125 @@
+"""Teams and distribute on the CPU: a league of teams is a set of thread teams (libomp's
+`__kmpc_fork_teams`, lowered by the Rust pass like a parallel region), and `distribute`
+shares a loop's iterations among the league's teams.
+
+    distribute dist_schedule(static[, c])  ->  a `for schedule(static[, c]) nowait` whose
+                                               schedule counts teams, not threads
+                                               (payload `distribute`: the Rust pass divides
+                                               by omp_get_team_num / omp_get_num_teams)
+
+    distribute parallel for (composite)    ->  parallel for over the team's block:
+        for i in range(a, b, s)                    for i in range(*distribute_block(a, b, s))
+
+In the composite form each team's threads share the iterations of the team's block (one
+contiguous block per team, as dist_schedule(static) without a chunk gives); the loop's
+range is narrowed where it is made, so every thread of the team computes the same block.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from numba import njit
+from numba.core import ir
+
+from .directives.model import Clause
+from .errors import PyompError, UnsupportedConstructError
+from .loop_nests import find_loop
+from .runtime.api import omp_get_num_teams, omp_get_team_num
+
+
+def distribute_as_for(region):
+    """A `distribute` leaf becomes a worksharing loop over the league (see module doc)."""
+    d = region.directive
+    schedule = d.clause("dist_schedule")
+    clauses = [c for c in d.clauses if c.name != "dist_schedule"]
+    span = schedule.span if schedule is not None else d.span
+    clauses.append(Clause("schedule", span, kind="static",
+                          expr=schedule.expr if schedule is not None else None))
+    clauses.append(Clause("nowait", span))
+    region.directive = dataclasses.replace(d, construct="for", clauses=tuple(clauses))
+    region.distribute = True
+
+
+def split_composite(func_ir, distribute, parallel, loop, located):
+    """`distribute parallel for`: the distribute leaf goes; the parallel region (now
+    directly in the teams region) runs the loop over the team's block."""
+    d = distribute.directive
+    schedule = d.clause("dist_schedule")
+    if schedule is not None and schedule.expr is not None:
+        raise located(UnsupportedConstructError(
+            "dist_schedule with a chunk size on a composite 'distribute parallel for' is "
+            "not implemented by this version of pyomp (each team runs one block of the "
+            "iterations); leave the chunk out, or use `distribute` around a `parallel for`",
+            directive=d.text, span=schedule.span))
+    if d.has("lastprivate"):
+        raise located(UnsupportedConstructError(
+            "lastprivate on a composite 'distribute parallel for' is not implemented by this "
+            "version of pyomp", directive=d.text, span=d.clause("lastprivate").span))
+    parallel.parent = distribute.parent
+    if distribute.parent is not None:
+        siblings = distribute.parent.children
+        distribute.parent.children = [parallel if c is distribute else c for c in siblings]
+    _narrow_to_the_team(func_ir, loop, located)
+
+
+def _narrow_to_the_team(func_ir, loop, located):
+    """The loop's `range(...)` call takes the bounds of this team's block instead."""
+    _, _, args, *_ = find_loop(func_ir, loop, located)
+    label, index, call = next(
+        (label, i, s.value) for label in sorted(loop.blocks)
+        for i, s in enumerate(func_ir.blocks[label].body)
+        if isinstance(s, ir.Assign) and isinstance(s.value, ir.Expr)
+        and s.value.op == "call" and s.value.args is args)
+    block = func_ir.blocks[label]
+    scope, loc = block.scope, call.loc
+    stmts = []
+
+    def assign(value, prefix):
+        var = ir.Var(scope, scope.redefine(prefix, loc).name, loc)
+        stmts.append(ir.Assign(value, var, loc))
+        return var
+
+    helper = assign(ir.Global("distribute_block", _BLOCKS[len(args)], loc), "$pyomp_fn")
+    bounds = assign(ir.Expr.call(helper, list(args), (), loc), "$pyomp_block")
+    call.args = [assign(ir.Expr.static_getitem(bounds, i, None, loc), "$pyomp_bound")
+                 for i in range(3)]
+    block.body[index:index] = stmts
+
+
+@njit
+def _block(start, stop, step):
+    """(lo, hi, step) of this team's block of range(start, stop, step)."""
+    n = len(range(start, stop, step))
+    team, teams = omp_get_team_num(), omp_get_num_teams()
+    q, r = n // teams, n % teams
+    first = team * q + min(team, r)
+    count = q + (1 if team < r else 0)
+    return start + first * step, start + (first + count) * step, step
+
+
+_BLOCKS = {
+    1: njit(lambda stop: _block(0, stop, 1)),
+    2: njit(lambda start, stop: _block(start, stop, 1)),
+    3: njit(lambda start, stop, step: _block(start, stop, step)),
+}
+
+
+def check_nesting(region, located):
+    """OpenMP 5.2 (10.2, 11.6): a `teams` region is at the top of the program or closely
+    nested in `target`; `distribute` is closely nested in `teams`."""
+    from .directives.checks import leaves
+    parts = leaves(region.directive.construct)
+    parent = region.parent
+    outer = leaves(parent.directive.construct)[-1] if parent is not None else None
+    if "teams" in parts and parts[0] != "target" and outer not in (None, "target"):
+        raise located(PyompError(
+            f"a 'teams' construct must be closely nested in a 'target' construct or stand "
+            f"outside any other construct; this one is inside '{outer}' (line "
+            f"{parent.loc.line})"))
+    if parts[0] == "distribute" and outer != "teams":
+        where = f"inside '{outer}' (line {parent.loc.line})" if parent else "outside any"
+        raise located(PyompError(
+            f"a '{region.directive.construct}' construct must be closely nested in a "
+            f"'teams' construct; this one is {where}"
+            + (" construct" if parent is None else "")))
