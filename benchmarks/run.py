@@ -267,6 +267,8 @@ def kernels(quick, only):
                     impls["numba prange"] = (lambda k, f=prange[kind], n=sync_reps:
                                              f(at(n, k), SYNC_DELAY, out)[0])
                 yield (f"sync {kind}{' call' if delay else ''}", f"reps={sync_reps:,}", "us", impls)
+    if "devices" in only:
+        yield from device_kernels(quick, n, reps, timed)
     if "tasks" in only:
         from kernels import fib, linked_list, make_list, merge_sort, sort_keys, taskbench
 
@@ -321,6 +323,42 @@ def kernels(quick, only):
             })
 
 
+def device_kernels(quick, n, reps, timed):
+    """Issue 18's rows: kernels on a host offload device (0) and the initial device (4)."""
+    import devices
+    from kernels import pi_loop
+    pi_c, teams_c = build("pi_loop"), build("pi_teams")
+    yield ("pi target teams", f"n={n:,}", "s", {
+        "pyomp device 0": lambda k: timed(devices.pi_target, n, devices.OFFLOAD),
+        "pyomp initial": lambda k: timed(devices.pi_target, n, devices.INITIAL),
+        "pyomp teams": lambda k: timed(devices.pi_teams, n),
+        "pyomp par for": lambda k: timed(pi_loop, n),
+        "C teams clang": lambda k: run_c(teams_c["C clang/libomp"], k, n),
+        "C teams gcc": lambda k: run_c(teams_c["C gcc/libgomp"], k, n),
+        **{label: (lambda k, e=exe: run_c(e, k, n)) for label, exe in pi_c.items()},
+    })
+    size, sweeps = (512, 20) if quick else (2048, 100)
+    jacobi_c = build("jacobi")
+    yield ("jacobi target teams", f"n={size},{sweeps}", "s", {
+        "pyomp device 0": lambda k: timed(devices.jacobi_target, *devices.grids(size), sweeps,
+                                          devices.OFFLOAD),
+        "pyomp initial": lambda k: timed(devices.jacobi_target, *devices.grids(size), sweeps,
+                                         devices.INITIAL),
+        "pyomp par for": lambda k: timed(devices.jacobi_parallel_for, *devices.grids(size),
+                                         sweeps),
+        **{label: (lambda k, e=exe: run_c(e, k, size, sweeps)) for label, exe in jacobi_c.items()},
+    })
+    target_c = build("target_empty")
+    array = np.zeros(125_000)  # 1 MB
+    yield ("target region", f"reps={reps:,}", "us", {
+        "pyomp device 0": lambda k: devices.target_region(at(reps, k), devices.OFFLOAD),
+        "pyomp initial": lambda k: devices.target_region(at(reps, k), devices.INITIAL),
+        "pyomp 1MB map": lambda k: devices.target_array_region(at(reps // 100, k),
+                                                               devices.OFFLOAD, array),
+        **{label: (lambda k, e=exe: run_c(e, k, at(reps, k))) for label, exe in target_c.items()},
+    })
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="1,2")
@@ -330,7 +368,7 @@ def main(argv=None):
                              "oversubscription")
     parser.add_argument("--kernels",
                         default="pi,piloop,matmul,mandelbrot,jacobi,jacobiresid,histogram,"
-                                "forkjoin,schedbench,syncbench,tasks",
+                                "forkjoin,schedbench,syncbench,tasks,devices",
                         help="comma-separated subset")
     parser.add_argument("--rows", default="",
                         help="a regular expression: only the rows whose kernel name it finds "

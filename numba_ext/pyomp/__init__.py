@@ -14,6 +14,7 @@ compile.
 """
 
 from . import errors
+from . import offloading as offloading
 from . import runtime as runtime  # loads the OpenMP runtime before anything is compiled
 from .context import openmp, openmp_context
 from .decorators import jit, njit

@@ -175,12 +175,10 @@ def plan(func_ir, region, regions, defined, local_names, located):
                     "but is not listed in a map, firstprivate, private or is_device_ptr "
                     "clause", directive=d.text))
             items.append(_Item(name, implicit))
-    for item in items:
-        if item.name not in defined:
-            raise located(PyompError(
-                f"'{item.name}' has no value where the '{d.construct}' construct starts",
-                directive=d.text, span=item.span))
-    return items
+    # A variable first given a value inside the construct has nothing to copy in, and the
+    # value it gets there is the host's afterwards: the region runs in place (PyOMP's
+    # `map(from: r)` of a result computed in the region relies on it).
+    return [item for item in items if item.name in defined]
 
 
 def _device_and_condition(b, func_ir, directive, local_names, located):
@@ -230,7 +228,7 @@ def rewrite(func_ir, region, regions, defined, local_names, located):
     exit_block = func_ir.blocks[region.exit]
     after = StatementBuilder(func_ir, exit_block, loc)
     renamed = {}
-    nested = d.construct == "target" and region.parent is not None
+    nested = d.construct == "target" and _inside_a_team_or_task(region)
     for item in items:
         var = ir.Var(head.scope, item.name, loc)
         bits = b.assign(ir.Const(item.bits, loc), "$pyomp_const")
@@ -268,13 +266,24 @@ def rewrite(func_ir, region, regions, defined, local_names, located):
     return record
 
 
+def _inside_a_team_or_task(region):
+    """Whether a construct around `region` may run it on several threads (anything but
+    `target data`, which one thread runs in place): its variables may be a team's."""
+    outer = region.parent
+    while outer is not None:
+        if outer.directive.construct != "target data":
+            return True
+        outer = outer.parent
+    return False
+
+
 def _rename(func_ir, region, regions, renamed):
     """The body's uses of each variable in `renamed` (old -> new name), in its statements
     and in the directives of the constructs inside it."""
     ir_utils.replace_var_names({label: func_ir.blocks[label] for label in region.blocks},
                                renamed)
-    for inner in regions:
-        if inner is not region and inner.head in region.blocks:
+    for inner in regions:  # constructs inside, and the other leaves of a combined one
+        if inner is not region and (inner.head in region.blocks or inner.stmt is region.stmt):
             inner.directive = rename_directive(inner.directive, renamed)
             inner.implied = {renamed.get(k, k): v for k, v in inner.implied.items()}
 

@@ -205,7 +205,7 @@ unsafe fn push_clauses(
 ) -> (Option<Value>, Value, LLVMTypeRef) {
     let (gtid, name) = match teams {
         true => (
-            push_league_clauses(b, module, r, ident),
+            Some(push_league_clauses(b, module, r, ident)),
             "__kmpc_fork_teams",
         ),
         false => (push_team_clauses(b, module, r, ident), "__kmpc_fork_call"),
@@ -214,28 +214,34 @@ unsafe fn push_clauses(
     (gtid, fork, fork_ty)
 }
 
-/// num_teams and thread_limit: pushed for the next teams fork (0: the runtime's choice).
+/// num_teams (0 without the clause: the runtime's choice, one team on the host) and
+/// thread_limit: pushed for the next teams fork.
 unsafe fn push_league_clauses(
     b: &Builder,
     module: LLVMModuleRef,
     r: &MarkedRegion,
     ident: Value,
-) -> Option<Value> {
+) -> Value {
     let ctx = LLVMGetModuleContext(module);
     let clauses = &r.payload.clauses;
-    if clauses.num_teams.is_none() && clauses.thread_limit.is_none() {
-        return None;
-    }
-    let operand = |i: Option<usize>| match i.and_then(|i| r.enter_operands.get(i)) {
-        Some(&v) => to_i32(b, ctx, v),
-        None => LLVMConstInt(LLVMInt32TypeInContext(ctx), 0, 0),
+    let operand = |i: Option<usize>| {
+        i.and_then(|i| r.enter_operands.get(i))
+            .map(|&v| to_i32(b, ctx, v))
     };
     let (f, fty) = abi::runtime_fn(module, "__kmpc_global_thread_num");
     let gtid = b.call(fty, f, &[ident], "omp.gtid");
-    let (teams, limit) = (operand(clauses.num_teams), operand(clauses.thread_limit));
+    let teams = operand(clauses.num_teams)
+        .unwrap_or_else(|| LLVMConstInt(LLVMInt32TypeInContext(ctx), 0, 0));
+    // Without thread_limit, a team's parallel regions get nthreads-var threads (what
+    // omp_set_num_threads set), as C gets OMP_NUM_THREADS; libomp alone would give the
+    // processors divided by the teams whatever the program asked.
+    let limit = operand(clauses.thread_limit).unwrap_or_else(|| {
+        let (f, fty) = abi::runtime_fn(module, "omp_get_max_threads");
+        b.call(fty, f, &[], "omp.thread.limit")
+    });
     let (f, fty) = abi::runtime_fn(module, "__kmpc_push_num_teams");
     b.call(fty, f, &[ident, gtid, teams, limit], "");
-    Some(gtid)
+    gtid
 }
 
 /// if(c): replaces `call` by a fork when c is true, otherwise the region runs on this
