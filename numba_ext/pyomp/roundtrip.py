@@ -81,3 +81,13 @@ def _add_source_line(err):
     indent = len(text) - len(text.lstrip())
     if not err.column and indent:
         err.column = indent
+
+
+def kernel_ptx(ir_text, body, sm):
+    """PTX of a GPU kernel running Numba function `body` of `ir_text` per iteration
+    (pass-plugin/src/gpu.rs); raises pyomp.errors.PassError."""
+    rust = _rust()
+    try:
+        return rust.kernel_ptx(ir_text, body, sm)
+    except rust.PassError as exc:
+        raise _to_pyomp_error(exc) from None

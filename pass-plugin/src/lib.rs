@@ -12,6 +12,7 @@ pub mod calls;
 pub mod cas;
 pub mod device;
 pub mod error;
+pub mod gpu;
 pub mod ir;
 pub mod locks;
 pub mod lower;

@@ -9,7 +9,7 @@
 /// An attribute written `name(...)` and what to put in its place.
 struct Rule {
     name: &'static str,
-    rewrite: fn(args: &str) -> &'static str,
+    rewrite: fn(args: &str) -> String,
 }
 
 const RULES: &[Rule] = &[
@@ -19,23 +19,46 @@ const RULES: &[Rule] = &[
         name: "captures",
         rewrite: |args| {
             if args.trim() == "none" {
-                "nocapture"
+                "nocapture".into()
             } else {
-                ""
+                String::new()
             }
         },
     },
     // LLVM 20's `initializes((lo, hi))` is an optimisation hint: dropping it is correct.
     Rule {
         name: "initializes",
-        rewrite: |_| "",
+        rewrite: |_| String::new(),
+    },
+    // `memory(...)` names locations LLVM 19 lacks (`errnomem`, LLVM 21's `target_mem0`,
+    // `target_mem1`, in what llvmlite's optimiser prints): without its entry a location
+    // gets the default access kind, a weaker but correct fact.
+    Rule {
+        name: "memory",
+        rewrite: |args| {
+            let kept: Vec<&str> = args
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| match entry.split_once(':') {
+                    Some((location, _)) => {
+                        matches!(location.trim(), "argmem" | "inaccessiblemem")
+                    }
+                    None => true,
+                })
+                .collect();
+            format!("memory({})", kept.join(", "))
+        },
     },
 ];
+
+/// Attributes without arguments that LLVM 19 lacks and that only allow optimisations:
+/// dropped (LLVM 22's `nocreateundeforpoison` on intrinsics, in optimised IR).
+const DROPPED: &[&str] = &["nocreateundeforpoison"];
 
 /// Returns the text with every rule applied outside quoted strings, or `None` when nothing
 /// needed rewriting (the common case costs one scan and no allocation).
 pub fn normalize(ir: &str) -> Option<String> {
-    if !RULES.iter().any(|r| ir.contains(r.name)) {
+    if !RULES.iter().any(|r| ir.contains(r.name)) && !DROPPED.iter().any(|w| ir.contains(w)) {
         return None;
     }
     let bytes = ir.as_bytes();
@@ -56,6 +79,13 @@ pub fn normalize(ir: &str) -> Option<String> {
             c if c.is_ascii_lowercase() && (i == 0 || !is_name_char(bytes[i - 1])) => {
                 let end = i + ir[i..].bytes().take_while(|b| is_ident(*b)).count();
                 let word = &ir[i..end];
+                if DROPPED.contains(&word) {
+                    out.push_str(&ir[copied_to..i]);
+                    changed = true;
+                    i = end;
+                    copied_to = i;
+                    continue;
+                }
                 let rule = RULES.iter().find(|r| r.name == word);
                 match (rule, bytes.get(end)) {
                     (Some(rule), Some(b'(')) => {
@@ -63,9 +93,11 @@ pub fn normalize(ir: &str) -> Option<String> {
                             i = end;
                             continue;
                         };
+                        let new = (rule.rewrite)(&ir[end + 1..close]);
                         out.push_str(&ir[copied_to..i]);
-                        out.push_str((rule.rewrite)(&ir[end + 1..close]));
-                        changed = true;
+                        // (a `memory(...)` LLVM 19 reads as it is comes out the same)
+                        changed |= new != ir[i..=close];
+                        out.push_str(&new);
                         i = close + 1;
                         copied_to = i;
                     }
@@ -134,6 +166,18 @@ mod tests {
         let ir = "@s = constant [15 x i8] c\"captures(none)\\00\"\n; captures(none) in a comment\n\
                   declare void @my_captures(i8*)\n  call void %captures(i8* null)\n%\"captures\" = type {}\n";
         assert_eq!(normalize(ir), None);
+    }
+
+    #[test]
+    fn memory_locations_llvm_19_lacks_are_dropped() {
+        let before = "attributes #3 = { nounwind memory(readwrite, inaccessiblemem: none, \
+                      target_mem0: none, errnomem: write) }\n";
+        let after = "attributes #3 = { nounwind memory(readwrite, inaccessiblemem: none) }\n";
+        assert_eq!(normalize(before).as_deref(), Some(after));
+        assert_eq!(
+            normalize("attributes #1 = { memory(argmem: read) }\n"),
+            None
+        );
     }
 
     #[test]

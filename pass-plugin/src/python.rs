@@ -38,6 +38,14 @@ fn lower<'py>(
     }
 }
 
+/// kernel_ptx(ir, body, sm) -> str: PTX of a kernel running Numba function `body` of `ir`
+/// for iterations 0..n (crate::gpu).
+#[pyfunction]
+fn kernel_ptx(py: Python<'_>, ir: &str, body: &str, sm: &str) -> PyResult<String> {
+    py.detach(|| catch_panics(|| crate::gpu::kernel_ptx(ir, body, sm)))
+        .map_err(|err| PassError::new_err((err.to_string(), err.to_json())))
+}
+
 /// The LLVM release the pass is built on.
 #[pyfunction]
 fn llvm_version() -> String {
@@ -59,6 +67,7 @@ fn _pass(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let _ = env_logger::Builder::from_env(env_logger::Env::default()).try_init();
     m.add_function(wrap_pyfunction!(lower, m)?)?;
     m.add_function(wrap_pyfunction!(llvm_version, m)?)?;
+    m.add_function(wrap_pyfunction!(kernel_ptx, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_symbols, m)?)?;
     m.add("PassError", m.py().get_type::<PassError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
