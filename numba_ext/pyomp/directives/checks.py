@@ -67,6 +67,9 @@ _LEAF = {
     "target enter data": "if device map depend nowait",
     "target exit data": "if device map depend nowait",
     "target update": "if device to from depend nowait",
+    # a function called from a target region is compiled for it anyway (as Numba resolves
+    # calls): accepted for C programs' sake, it changes nothing
+    "declare target": "to",
 }
 _COMBINED = (
     "parallel for", "parallel for simd", "parallel sections", "parallel loop",

@@ -46,7 +46,7 @@ SUPPORTED_CONSTRUCTS = frozenset({"parallel", "for", "parallel for", "simd", "fo
                                   "target teams distribute", "target teams distribute simd",
                                   "target teams distribute parallel for",
                                   "target teams distribute parallel for simd",
-                                  "target teams loop"})
+                                  "target teams loop", "declare target"})
 
 
 #: Task clauses not lowered yet (rejected with an error naming them, never ignored).
@@ -161,6 +161,10 @@ def parse_directive(text, loc):
             raise locate(UnsupportedConstructError(
                 "`inscan` reductions go with the `scan` directive, which this version of "
                 "pyomp does not implement", directive=text, span=clause.span), loc)
+        if clause.name == "in_reduction" and directive.construct.startswith("target"):
+            raise locate(UnsupportedConstructError(
+                "the 'in_reduction' clause of a target construct is not implemented by this "
+                "version of pyomp", directive=text, span=clause.span), loc)
         if clause.name == "if" and "teams" in directive.construct.split() and \
                 clause.modifier in (None, "teams"):
             raise locate(UnsupportedConstructError(

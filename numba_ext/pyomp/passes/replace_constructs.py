@@ -38,8 +38,10 @@ def run(state):
                             and r not in hardware_atomics
                             and (plan := atomics.scalar_plan(func_ir, r)) is not None]
     state.declarations = [r for r in withs if r.directive.construct == "threadprivate"]
+    # `declare target`: what a target region calls is compiled for it anyway
+    device_declarations = [r for r in withs if r.directive.construct == "declare target"]
     state.replaced = (hardware_atomics + [r for r, _ in state.scalar_atomics]
-                      + in_order_anyway + state.declarations)
+                      + in_order_anyway + state.declarations + device_declarations)
     state.accumulations = accumulations.find(func_ir, withs)
     simd.mark_loops(func_ir, withs)
 
