@@ -204,3 +204,21 @@ def test_teams_if_is_refused_by_name():
 
     with pytest.raises(PyompError, match="'if' clause of 'teams'"):
         f(True)
+
+
+def test_explain_shows_the_leaves_outer_first_and_the_maps():
+    import pyomp
+
+    @njit
+    def f(a, s):
+        with openmp("target teams distribute parallel for map(to: a) reduction(+:s)"):
+            for i in range(a.size):
+                s += a[i]
+        return s
+
+    assert f(np.ones(4), 0.0) == 4.0
+    text = pyomp.explain(f)
+    leaves = [line.split("-> ")[1].split()[0] for line in text.splitlines() if "-> " in line]
+    assert leaves == ["target", "teams", "parallel", "for"]
+    assert "a  map to" in text and "s  map tofrom" in text
+    assert "target runs in place" in text

@@ -64,13 +64,15 @@ def explain(fn, ir=False):
     lines = []
     for sig, regions, modules, front in _regions(fn):
         lines.append(f"{fn.__name__}{sig}: {len(regions)} OpenMP region(s)")
-        for r in sorted(regions, key=lambda r: r["line"]):
-            lines.append(f"  line {r['line']}: {r['directive']!r} -> {r['construct']} "
-                         f"outlined as {r['outlined']}")
+        for r in sorted(regions, key=lambda r: (r["line"], r.get("id") or 0)):
+            where = f"outlined as {r['outlined']}" if r["outlined"] else "runs in place"
+            lines.append(f"  line {r['line']}: {r['directive']!r} -> {r['construct']} {where}")
             width = max((len(v[0]) for v in r["sharing"]), default=0)
             for name, attr, why in r["sharing"]:
                 lines.append(f"    {name:<{width}}  {attr:<12} {why}")
             region = front.get(r.get("id"))
+            for name, how in getattr(region, "device_plan", None) or ():
+                lines.append(f"    {name:<{width}}  map {how}")
             if r["construct"] == "for":
                 lines.append(f"    schedule: {schedule_text(_directive_of(r, region))}")
             for warning in getattr(region, "race_warnings", None) or ():

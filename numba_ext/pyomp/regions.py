@@ -41,6 +41,7 @@ class Region:
     last_flag: ir.Var | None = None  # a taskloop's chunk task: true for the last chunk
     record: ir.Var | None = None  # target / target data: its device record (pyomp.targets)
     distribute: bool = False  # a `for` that is a `distribute` over a league (pyomp.leagues)
+    device_plan: list = field(default_factory=list)  # target: (variable, how it is mapped)
     # the parallel leaf of a combined construct: {variable: (sharing, why)} its other
     # leaves' clauses decide (pyomp.combined)
     implied: dict = field(default_factory=dict)

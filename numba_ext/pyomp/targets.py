@@ -181,6 +181,18 @@ def plan(func_ir, region, regions, defined, local_names, located):
     return [item for item in items if item.name in defined]
 
 
+def describe(bits):
+    """How a list item is mapped, in OpenMP's words (pyomp.explain)."""
+    if bits & OWN_COPY:
+        return "firstprivate" if bits & TO else "private"
+    kind = {TO: "to", FROM: "from", TO | FROM: "tofrom", 0: "alloc"}[bits & (TO | FROM)]
+    if kind == "tofrom" and not bits & SCALAR_BACK:
+        kind = "tofrom (an array; a scalar: firstprivate)"
+    extras = [m for m, bit in (("always", devices.ALWAYS), ("present", devices.PRESENT))
+              if bits & bit]
+    return ", ".join([*extras, kind])
+
+
 def _device_and_condition(b, func_ir, directive, local_names, located):
     device = directive.clause("device")
     if device is not None and device.modifier == "ancestor":
@@ -261,6 +273,7 @@ def rewrite(func_ir, region, regions, defined, local_names, located):
                 after.stmts.append(ir.Assign(host, var, loc))
     _insert_before(head, region.stmt, b.stmts)
     exit_block.body[0:0] = after.stmts
+    region.device_plan = [(item.name, describe(item.bits)) for item in items]
     if renamed:
         _rename(func_ir, region, regions, renamed)
     return record
