@@ -172,7 +172,7 @@ def jacobi_step(u, dev):
     n = u.shape[0]
     new = np.zeros_like(u)
     with openmp("target teams distribute parallel for collapse(2) device(dev) "
-                "map(to: u) map(from: new)"):
+                "map(to: u) map(tofrom: new)"):
         for i in range(1, n - 1):
             for j in range(1, n - 1):
                 new[i, j] = 0.25 * (u[i - 1, j] + u[i + 1, j] + u[i, j - 1] + u[i, j + 1])

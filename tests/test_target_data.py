@@ -61,7 +61,10 @@ def map_types(dev):
 def test_map_types_copy_as_on_a_gpu(dev):
     to, frm, tofrom, implicit, alloc = map_types(dev)
     np.testing.assert_array_equal(to, [1, 1, 1])  # written on the device only
-    assert frm[0] == 5  # (frm[1:] are whatever the device buffer held: not checked)
+    assert frm[0] == 5
+    # what the region did not write comes back as the device memory held it: never
+    # initialised there (0xCB bytes, Numba's mark), not the host's ones
+    assert frm[1:].tobytes() == b"\xcb" * 16
     np.testing.assert_array_equal(tofrom, [6, 1, 1])
     np.testing.assert_array_equal(implicit, [6, 1, 1])  # an array is tofrom by default
     np.testing.assert_array_equal(alloc, [1, 1, 1])
@@ -276,8 +279,7 @@ def test_is_present_in_compiled_code():
 
 
 @njit
-def raises_inside(dev, k):
-    a = np.ones(4)
+def raises_inside(a, dev, k):
     with openmp("target data map(tofrom: a) device(dev)"):
         with openmp("target device(dev)"):
             a[0] = 3
@@ -288,12 +290,15 @@ def raises_inside(dev, k):
 
 @pytest.mark.parametrize("dev", OFFLOAD + [INITIAL])
 def test_an_exception_in_a_target_region_propagates_and_unmaps(dev):
-    with pytest.raises(ValueError, match="raised on the device"):
-        raises_inside(dev, 1)
-    # the mappings ended on the way out: the next run maps afresh and copies back
-    np.testing.assert_array_equal(raises_inside(dev, 0), [3, 1, 1, 1])
     a = np.ones(4)
+    with pytest.raises(ValueError, match="raised on the device"):
+        raises_inside(a, dev, 1)
+    # the mappings ended on the way out (copied back, as their counts say): a is not
+    # present any more, and the next run maps it afresh
     assert omp_target_is_present(a, dev) == (1 if dev == INITIAL else 0)
+    np.testing.assert_array_equal(a, [3, 1, 1, 1])
+    b = np.ones(4)
+    np.testing.assert_array_equal(raises_inside(b, dev, 0), [3, 1, 1, 1])
 
 
 @njit

@@ -21,6 +21,7 @@ import ctypes
 import os
 
 import numpy as np
+from llvmlite import ir as llir
 from numba import njit, types
 from numba.core import cgutils
 from numba.core.extending import intrinsic, overload, register_jitable
@@ -55,11 +56,10 @@ def _decode_default(raw):
 # -- the Rust entry points (registered with the JIT at import, pyomp.runtime.loader) --------
 _i32, _i64 = types.int32, types.int64
 _target_begin = types.ExternalFunction("pyomp_target_begin", _i64(_i32, _i32))
-_map_enter = types.ExternalFunction("pyomp_map_enter", _i64(_i64, _i64, _i64, _i64, _i64, _i32))
+_target_end = types.ExternalFunction("pyomp_target_end", _i32(_i64))
 _enter_data = types.ExternalFunction("pyomp_enter_data", _i64(_i32, _i64, _i64, _i64, _i64, _i32))
 _exit_data = types.ExternalFunction("pyomp_exit_data", _i64(_i32, _i64, _i64, _i32))
 _update_data = types.ExternalFunction("pyomp_update_data", _i64(_i32, _i64, _i64, _i32))
-_device_address = types.ExternalFunction("pyomp_device_address", _i64(_i32, _i64, _i64))
 _target_alloc = types.ExternalFunction("pyomp_target_alloc", _i64(_i64, _i32))
 _target_free = types.ExternalFunction("pyomp_target_free", types.void(_i64, _i32))
 _target_memcpy = types.ExternalFunction(
@@ -67,6 +67,49 @@ _target_memcpy = types.ExternalFunction(
 _target_is_present = types.ExternalFunction("pyomp_target_is_present", _i32(_i64, _i64, _i32))
 _raw_get_default = types.ExternalFunction("omp_get_default_device", _i32())
 _raw_set_default = types.ExternalFunction("omp_set_default_device", types.void(_i32))
+
+
+def _with_out(name, kinds):
+    """An @intrinsic calling Rust function `name`(args as `kinds`..., i64* out) -> i64:
+    returns (result, *out) (the device address and the MemInfo of the buffer behind it)."""
+    def typing(typingctx, *tys):
+        if not all(isinstance(t, (types.Integer, types.Boolean)) for t in tys):
+            return None
+
+        def codegen(context, builder, sig, args):
+            i64 = llir.IntType(64)
+            fnty = llir.FunctionType(i64, [context.get_value_type(k) for k in kinds]
+                                     + [i64.as_pointer()])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+            out = cgutils.alloca_once(builder, i64)
+            values = [context.cast(builder, v, t, k) for v, t, k in zip(args, sig.args, kinds)]
+            result = builder.call(fn, [*values, out])
+            return context.make_tuple(builder, sig.return_type, [result, builder.load(out)])
+        return types.UniTuple(types.int64, 2)(*tys), codegen
+
+    params = ", ".join(f"a{i}" for i in range(len(kinds)))
+    namespace = {"typing": typing}
+    exec(f"def f(typingctx, {params}):\n    return typing(typingctx, {params})",  # noqa: S102
+         namespace)
+    return intrinsic(namespace["f"])
+
+
+_map_enter = _with_out("pyomp_map_enter", (_i64, _i64, _i64, _i64, _i64, _i32))
+_device_address = _with_out("pyomp_device_address", (_i32, _i64, _i64))
+
+
+def _register_buffers():
+    """Device buffers are Numba MemInfos (pass-plugin/src/device/buffer.rs): a view of
+    one keeps it alive."""
+    from numba.core.runtime import _nrt_python
+
+    from . import _pass
+    helpers = _nrt_python.c_helpers
+    _pass.register_nrt(helpers["MemInfo_alloc_safe_aligned"], helpers["MemInfo_data"],
+                       helpers["MemInfo_release"])
+
+
+_register_buffers()
 
 
 def _python_entry(name, restype, *argtypes):
@@ -91,6 +134,17 @@ def _device_of(raw):
     """The device the thread runs on, from the ICV (INITIAL_DEVICE outside target)."""
     on = raw >> _ICV_DEVICE_SHIFT
     return on - 1 if on else INITIAL_DEVICE
+
+
+@register_jitable
+def _rust_device(device):
+    """An OpenMP device number as the Rust side numbers devices: the host is HOST_DEVICES
+    whatever OpenMP calls it; an unknown number stays unknown (the Rust side refuses it)."""
+    if device == INITIAL_DEVICE or device == omp_initial_device:
+        return HOST_DEVICES
+    if 0 <= device < NUM_DEVICES:
+        return device
+    return -1000
 
 
 @register_jitable
@@ -126,12 +180,13 @@ ROUTINES = {
         ["size", "device_num"], "Allocate `size` bytes on a device: the address (an int; "
         "0 on failure). Host offload devices allocate host memory of their own.",
         lambda size, d: _py("pyomp_target_alloc", ctypes.c_int64, ctypes.c_int64,
-                            ctypes.c_int32)(size, d),
-        lambda a, b: _target_alloc(a, b)),
+                            ctypes.c_int32)(size, _rust_device(d)),
+        lambda a, b: _target_alloc(a, _rust_device(b))),
     "omp_target_free": (
         ["device_ptr", "device_num"], "Free memory from omp_target_alloc.",
-        lambda p, d: _py("pyomp_target_free", None, ctypes.c_int64, ctypes.c_int32)(p, d),
-        lambda a, b: _target_free(a, b)),
+        lambda p, d: _py("pyomp_target_free", None, ctypes.c_int64, ctypes.c_int32)(
+            p, _rust_device(d)),
+        lambda a, b: _target_free(a, _rust_device(b))),
 }
 
 
@@ -152,14 +207,15 @@ def omp_target_memcpy(dst, src, length, dst_offset, src_offset, dst_device_num,
     omp_target_alloc or an array's .ctypes.data); 0 on success."""
     f = _py("pyomp_target_memcpy", ctypes.c_int32, *([ctypes.c_int64] * 5),
             ctypes.c_int32, ctypes.c_int32)
-    return f(dst, src, length, dst_offset, src_offset, dst_device_num, src_device_num)
+    return f(dst, src, length, dst_offset, src_offset, _rust_device(dst_device_num),
+             _rust_device(src_device_num))
 
 
 @overload(omp_target_memcpy)
 def _ol_memcpy(dst, src, length, dst_offset, src_offset, dst_device_num, src_device_num):
     def impl(dst, src, length, dst_offset, src_offset, dst_device_num, src_device_num):
-        return _target_memcpy(dst, src, length, dst_offset, src_offset, dst_device_num,
-                              src_device_num)
+        return _target_memcpy(dst, src, length, dst_offset, src_offset,
+                              _rust_device(dst_device_num), _rust_device(src_device_num))
     return impl
 
 
@@ -170,17 +226,17 @@ def omp_target_is_present(ptr, device_num):
     end = begin + (ptr.nbytes if hasattr(ptr, "nbytes") else 1)
     f = _py("pyomp_target_is_present", ctypes.c_int32, ctypes.c_int64, ctypes.c_int64,
             ctypes.c_int32)
-    return f(begin, end, device_num)
+    return f(begin, end, _rust_device(device_num))
 
 
 @overload(omp_target_is_present)
 def _ol_is_present(ptr, device_num):
     if isinstance(ptr, types.Array):
         def impl(ptr, device_num):
-            return _target_is_present(ptr.ctypes.data, ptr.ctypes.data + ptr.nbytes,
-                                      device_num)
+            begin = np.int64(ptr.ctypes.data)
+            return _target_is_present(begin, begin + ptr.nbytes, _rust_device(device_num))
         return impl
-    return lambda ptr, device_num: _target_is_present(ptr, ptr + 1, device_num)
+    return lambda ptr, device_num: _target_is_present(ptr, ptr + 1, _rust_device(device_num))
 
 
 # -- which device a construct runs on ---------------------------------------------------------
@@ -207,14 +263,23 @@ def select_device(requested, cond):
 
 
 @njit
-def target_begin(device, is_target):
-    """Starts a target (is_target) or target data construct on `device`: its record. A
-    target region on an offload device marks the thread's ICV with the device."""
+def target_begin(device):
+    """Starts a target or target data construct on `device`: its record (which keeps the
+    default-device ICV its end restores)."""
     saved = _raw_get_default()
-    record = _target_begin(device, saved)
-    if is_target and device != HOST_DEVICES:
+    if saved >> _ICV_DEVICE_SHIFT:
+        raise ValueError("pyomp: a target construct inside a target region (OpenMP forbids "
+                         "it; the region already runs on a device)")
+    return _target_begin(device, saved)
+
+
+@njit
+def enter_device(device):
+    """A target region on an offload device starts: the thread's ICV says where it runs
+    (once every list item is mapped)."""
+    if device != HOST_DEVICES:
+        saved = _raw_get_default()
         _raw_set_default(((device + 1) << _ICV_DEVICE_SHIFT) | (saved & 0xFFFF))
-    return record
 
 
 # -- arrays: the bytes a list item covers, and a view of the device copy ----------------------
@@ -224,7 +289,7 @@ def _span(x, lo, hi):
     if not (x.flags.c_contiguous or x.flags.f_contiguous):
         raise ValueError("pyomp: only a contiguous array can be mapped to a device (copy "
                          "the view with np.ascontiguousarray first)")
-    base = x.ctypes.data
+    base = np.int64(x.ctypes.data)  # (uintp + int64 would be a float in Numba)
     if lo == NO_BOUND and hi == NO_BOUND:
         return base, base + x.nbytes, base, base + x.nbytes
     n = x.shape[0] if x.ndim > 0 else 1
@@ -241,19 +306,20 @@ def _span(x, lo, hi):
 
 
 @intrinsic
-def _view_at(typingctx, arr, address):
-    """`arr` with its data at `address` (a device copy): no owner, so Numba frees nothing."""
+def _view_at(typingctx, arr, address, meminfo):
+    """`arr` with its data at `address` (a device copy), owning the reference `meminfo`
+    to the device buffer (a new reference the Rust side made for this view)."""
     def codegen(context, builder, sig, args):
         src = make_array(arr)(context, builder, args[0])
         out = make_array(arr)(context, builder)
         for name in ("nitems", "itemsize", "shape", "strides"):
             setattr(out, name, getattr(src, name))
         out.data = builder.inttoptr(args[1], src.data.type)
-        out.meminfo = cgutils.get_null_value(out.meminfo.type)
+        out.meminfo = builder.inttoptr(args[2], out.meminfo.type)
         out.parent = cgutils.get_null_value(out.parent.type)
         return out._getvalue()
 
-    return arr(arr, types.int64), codegen
+    return arr(arr, types.int64, types.int64), codegen
 
 
 @njit
@@ -265,6 +331,8 @@ def _check(code):
     if code == -2:
         raise ValueError("pyomp: map(present: ...) of data that is not present on the "
                          "device")
+    if code == -3:
+        raise ValueError("pyomp: the device number is not an available device")
 
 
 def map_enter(record, x, bits, lo, hi):
@@ -279,9 +347,13 @@ def _ol_map_enter(record, x, bits, lo, hi):
 
     def impl(record, x, bits, lo, hi):
         begin, end, abegin, aend = _span(x, lo, hi)
-        address = _map_enter(record, begin, end, abegin, aend, bits & 0xFF)
-        _check(address)
-        return _view_at(x, address)
+        address, meminfo = _map_enter(record, begin, end, abegin, aend, bits & 0xFF)
+        if address < 0:
+            _target_end(record)  # the construct never starts: undo what it mapped
+            _check(address)
+        if meminfo == 0:
+            return x  # the host: the array itself
+        return _view_at(x, address, meminfo)
 
     return impl
 
@@ -298,8 +370,8 @@ def _ol_device_view(device, x):
 
     def impl(device, x):
         begin, end, abegin, aend = _span(x, NO_BOUND, NO_BOUND)
-        address = _device_address(device, begin, end)
-        return _view_at(x, address) if address else x
+        address, meminfo = _device_address(device, begin, end)
+        return _view_at(x, address, meminfo) if meminfo else x
 
     return impl
 
@@ -332,6 +404,9 @@ def _ol_data_motion(device, x, bits, lo, hi, what):
         return lambda device, x, bits, lo, hi, what: None
 
     def impl(device, x, bits, lo, hi, what):
+        if _raw_get_default() >> _ICV_DEVICE_SHIFT:
+            raise ValueError("pyomp: target enter data / exit data / update inside a target "
+                             "region (OpenMP forbids it; the region already runs on a device)")
         begin, end, abegin, aend = _span(x, lo, hi)
         if what == 0:
             _check(_enter_data(device, begin, end, abegin, aend, bits & 0xFF))

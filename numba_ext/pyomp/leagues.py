@@ -106,8 +106,9 @@ _BLOCKS = {
 
 
 def check_nesting(region, located):
-    """OpenMP 5.2 (10.2, 11.6): a `teams` region is at the top of the program or closely
-    nested in `target`; `distribute` is closely nested in `teams`."""
+    """OpenMP 5.2 (10.2, 11.6, 13.8): a `teams` region is at the top of the program or
+    closely nested in `target`; `distribute` is closely nested in `teams`; no target
+    construct inside a target region."""
     from .directives.checks import leaves
     parts = leaves(region.directive.construct)
     parent = region.parent
@@ -117,6 +118,15 @@ def check_nesting(region, located):
             f"a 'teams' construct must be closely nested in a 'target' construct or stand "
             f"outside any other construct; this one is inside '{outer}' (line "
             f"{parent.loc.line})"))
+    if parts[0].startswith("target"):  # (target data, update, ... too)
+        around = parent
+        while around is not None:
+            if "target" in leaves(around.directive.construct):
+                raise located(PyompError(
+                    f"a '{region.directive.construct}' construct inside a target region "
+                    f"('{around.directive.construct}', line {around.loc.line}): OpenMP "
+                    "forbids it, the region already runs on a device"))
+            around = around.parent
     if parts[0] == "distribute" and outer != "teams":
         where = f"inside '{outer}' (line {parent.loc.line})" if parent else "outside any"
         raise located(PyompError(

@@ -28,7 +28,9 @@ def locate(err, loc, directive=None):
     if isinstance(err, PyompError):
         err.at(filename=loc.filename, line=loc.line, source_line=source_line_of(loc))
         if directive is not None and err.directive is None:
-            err.directive, err.span = directive.text, construct_span(directive.text)
+            # a span the error carries is a token of this directive's text
+            err.directive = directive.text
+            err.span = err.span or construct_span(directive.text)
     return err
 
 

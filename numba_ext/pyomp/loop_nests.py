@@ -14,7 +14,7 @@ from .errors import (
     ParallelForWrongLoopCount,
     pyomp_says,
 )
-from .sharing import is_user_var
+from .sharing import is_host_value, is_user_var
 
 
 def _definition(func_ir, var):
@@ -88,7 +88,7 @@ def find_loop(func_ir, region, located):
     for label in loop_blocks:
         for stmt in blocks[label].body:
             if stmt is not first and isinstance(stmt, ir.Assign) \
-                    and stmt.target.name == loop_var:
+                    and stmt.target.name == loop_var and not is_host_value(stmt):
                 raise located(ParallelForWrongLoopCount(
                     f"the loop variable '{loop_var}' is assigned in the loop body (line "
                     f"{stmt.loc.line}); a worksharing loop must be in canonical form, its "

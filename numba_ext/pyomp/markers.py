@@ -256,12 +256,22 @@ def clause_operand(builder, func_ir, expr, local_names, located):
         return ir.Var(builder.scope, tree.id, builder.loc)
     if isinstance(tree, ast.Constant) and isinstance(tree.value, (int, bool)):
         return builder.assign(ir.Const(tree.value, builder.loc), "$pyomp_const")
+    import builtins
+
     import numba
+    func = func_ir.func_id.func
+    unknown = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
+                      and n.id not in local_names and n.id not in func.__globals__
+                      and not hasattr(builtins, n.id)
+                      and n.id not in (func_ir.func_id.func.__code__.co_freevars or ())})
+    if unknown:
+        raise located(PyompError(
+            f"'{unknown[0]}' in the clause expression '{expr.text}' is not a variable of "
+            "the function, a global or a builtin", span=expr.span))
     names = sorted({n.id for n in ast.walk(tree)
                     if isinstance(n, ast.Name) and n.id in local_names})
     source = f"def clause_expr({', '.join(names)}):\n    return ({expr.text})\n"
     namespace = {}
-    func = func_ir.func_id.func
     try:
         exec(compile(source, func_ir.loc.filename or "<openmp>", "exec"),  # noqa: S102
              func.__globals__, namespace)

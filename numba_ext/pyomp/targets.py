@@ -84,8 +84,9 @@ def list_items(directive, clause, located):
 
 
 def _explicit(directive, located):
-    """{variable: _Item} from the construct's own clauses."""
-    items = {}
+    """{variable: _Item} from the construct's own clauses (one list item per variable: two
+    sections of one array in one construct are refused by name)."""
+    items = _OneItemEach(directive, located)
     construct = directive.construct
     for clause in directive.clauses_named("map"):
         kind = clause.kind or _DEFAULT_MAP_TYPE[construct]
@@ -109,7 +110,24 @@ def _explicit(directive, located):
     for clause in directive.clauses_named("private"):
         for var in clause.vars:
             items[var.name] = _Item(var.name, OWN_COPY)
-    return items
+    return dict(items)
+
+
+class _OneItemEach(dict):
+    """A dict that refuses a second list item for a variable."""
+
+    def __init__(self, directive, located):
+        super().__init__()
+        self.directive, self.located = directive, located
+
+    def __setitem__(self, name, item):
+        if name in self:
+            raise self.located(UnsupportedConstructError(
+                f"'{name}' appears in two list items of '{self.directive.construct}': this "
+                "version of pyomp maps one list item per variable and construct (map the "
+                "whole array, or one section per construct)", directive=self.directive.text,
+                span=item.span))
+        super().__setitem__(name, item)
 
 
 def _implicit_bits(directive, located):
@@ -177,7 +195,13 @@ def plan(func_ir, region, regions, defined, local_names, located):
             items.append(_Item(name, implicit))
     # A variable first given a value inside the construct has nothing to copy in, and the
     # value it gets there is the host's afterwards: the region runs in place (PyOMP's
-    # `map(from: r)` of a result computed in the region relies on it).
+    # `map(from: r)` of a result computed in the region relies on it). Anything else
+    # listed must have a value where the construct starts.
+    for item in items:
+        if item.name not in defined and item.bits & (TO | OWN_COPY | devices.PRESENT):
+            raise located(PyompError(
+                f"'{item.name}' may have no value where the '{d.construct}' construct starts, "
+                "but a clause copies it to the device", directive=d.text, span=item.span))
     return [item for item in items if item.name in defined]
 
 
@@ -235,8 +259,7 @@ def rewrite(func_ir, region, regions, defined, local_names, located):
     head, loc = func_ir.blocks[region.head], region.loc
     b = StatementBuilder(func_ir, head, loc)
     dev = _device_and_condition(b, func_ir, d, local_names, located)
-    is_target = b.assign(ir.Const(d.construct == "target", loc), "$pyomp_const")
-    record = b.call("target_begin", devices.target_begin, [dev, is_target])
+    record = b.call("target_begin", devices.target_begin, [dev])
     exit_block = func_ir.blocks[region.exit]
     after = StatementBuilder(func_ir, exit_block, loc)
     renamed = {}
@@ -253,6 +276,8 @@ def rewrite(func_ir, region, regions, defined, local_names, located):
             inside = ir.Var(head.scope, f"{item.name}_pyomp_device{region.head}", loc)
             renamed[item.name] = inside.name
             b.stmts.append(ir.Assign(mapped, inside, loc))
+            if not item.bits & SCALAR_BACK:
+                continue  # nothing comes back: the host's variable is left alone
             host = var
         else:
             host = b.assign(var, "$pyomp_host")
@@ -271,6 +296,8 @@ def rewrite(func_ir, region, regions, defined, local_names, located):
                 b.stmts.append(ir.Assign(_call(b, "device_view", devices.device_view,
                                                [dev, host]), var, loc))
                 after.stmts.append(ir.Assign(host, var, loc))
+    if d.construct == "target":  # (after the maps: one that fails leaves nothing set)
+        b.call("enter_device", devices.enter_device, [dev])
     _insert_before(head, region.stmt, b.stmts)
     exit_block.body[0:0] = after.stmts
     region.device_plan = [(item.name, describe(item.bits)) for item in items]

@@ -30,23 +30,21 @@ const RULES: &[Rule] = &[
         name: "initializes",
         rewrite: |_| String::new(),
     },
-    // `memory(...)` names locations LLVM 19 lacks (`errnomem`, LLVM 21's `target_mem0`,
-    // `target_mem1`, in what llvmlite's optimiser prints): without its entry a location
-    // gets the default access kind, a weaker but correct fact.
+    // `memory(...)` naming a location LLVM 19 lacks (`errnomem`, LLVM 21's `target_mem0`,
+    // `target_mem1`, in what llvmlite's optimiser prints): the whole attribute goes (no
+    // statement about memory at all is the weakest, always correct, fact).
     Rule {
         name: "memory",
         rewrite: |args| {
-            let kept: Vec<&str> = args
-                .split(',')
-                .map(str::trim)
-                .filter(|entry| match entry.split_once(':') {
-                    Some((location, _)) => {
-                        matches!(location.trim(), "argmem" | "inaccessiblemem")
-                    }
-                    None => true,
-                })
-                .collect();
-            format!("memory({})", kept.join(", "))
+            let known = args.split(',').all(|entry| match entry.split_once(':') {
+                Some((location, _)) => matches!(location.trim(), "argmem" | "inaccessiblemem"),
+                None => true,
+            });
+            if known {
+                format!("memory({args})")
+            } else {
+                String::new()
+            }
         },
     },
 ];
@@ -172,7 +170,7 @@ mod tests {
     fn memory_locations_llvm_19_lacks_are_dropped() {
         let before = "attributes #3 = { nounwind memory(readwrite, inaccessiblemem: none, \
                       target_mem0: none, errnomem: write) }\n";
-        let after = "attributes #3 = { nounwind memory(readwrite, inaccessiblemem: none) }\n";
+        let after = "attributes #3 = { nounwind  }\n";
         assert_eq!(normalize(before).as_deref(), Some(after));
         assert_eq!(
             normalize("attributes #1 = { memory(argmem: read) }\n"),

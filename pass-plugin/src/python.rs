@@ -46,6 +46,15 @@ fn kernel_ptx(py: Python<'_>, ir: &str, body: &str, sm: &str) -> PyResult<String
         .map_err(|err| PassError::new_err((err.to_string(), err.to_json())))
 }
 
+/// register_nrt(alloc, data, release): the addresses of Numba's NRT_MemInfo_alloc_safe_aligned,
+/// NRT_MemInfo_data and NRT_MemInfo_release, which own the device buffers
+/// (crate::device::buffer).
+#[pyfunction]
+fn register_nrt(alloc: usize, data: usize, release: usize) {
+    // SAFETY: the caller passes those functions' addresses in this process
+    unsafe { crate::device::buffer::register_nrt(alloc, data, release) }
+}
+
 /// The LLVM release the pass is built on.
 #[pyfunction]
 fn llvm_version() -> String {
@@ -68,6 +77,7 @@ fn _pass(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lower, m)?)?;
     m.add_function(wrap_pyfunction!(llvm_version, m)?)?;
     m.add_function(wrap_pyfunction!(kernel_ptx, m)?)?;
+    m.add_function(wrap_pyfunction!(register_nrt, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_symbols, m)?)?;
     m.add("PassError", m.py().get_type::<PassError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -9,8 +9,10 @@
 //! buffer); this module keeps the present tables and each construct's record of what to
 //! undo at its end. Called by compiled code (pyomp.devices' intrinsics) and ctypes.
 
+pub mod buffer;
 pub mod present;
 
+use buffer::Buffer;
 use present::{MapError, PresentTable, Span};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
@@ -37,6 +39,11 @@ fn tables() -> &'static [Mutex<PresentTable>] {
     })
 }
 
+/// Whether `device` is the host (the initial device, as this module numbers it).
+fn is_host(device: i32) -> bool {
+    device == HOST_DEVICES
+}
+
 /// The present table of offload device `device` (None: the initial device, or no device).
 fn table(device: i32) -> Option<MutexGuard<'static, PresentTable>> {
     let t = tables().get(usize::try_from(device).ok()?)?;
@@ -50,10 +57,11 @@ struct Record {
     device: i32,
     /// The default-device ICV to restore (pyomp marks "inside a target region" in it).
     saved_icv: i32,
-    /// (present-table key, map bits) per list item, in mapping order.
-    exits: Vec<(usize, i32)>,
+    /// (present-table key, map bits, the list item's host bytes) per list item, in
+    /// mapping order.
+    exits: Vec<(usize, i32, (usize, usize))>,
     /// The construct's own copies (private / firstprivate arrays).
-    own: Vec<Vec<u8>>,
+    own: Vec<Buffer>,
 }
 
 /// Starts a target or target data construct on `device`; returns its record.
@@ -70,10 +78,12 @@ pub extern "C" fn pyomp_target_begin(device: i32, saved_icv: i32) -> i64 {
 
 /// Maps host bytes [begin, end) of the array at [alloc_begin, alloc_end) for the construct
 /// of `record`: returns the device address of `alloc_begin` (the array's start), or a
-/// negative MapError.
+/// negative MapError; `*meminfo` gets a reference to the device buffer for the view of it
+/// (0 on the host, where the view is the array itself).
 ///
 /// # Safety
-/// `record` comes from pyomp_target_begin and has not ended; the ranges are a live array.
+/// `record` comes from pyomp_target_begin and has not ended; the ranges are a live array;
+/// `meminfo` points to an i64.
 #[no_mangle]
 pub unsafe extern "C" fn pyomp_map_enter(
     record: i64,
@@ -82,23 +92,27 @@ pub unsafe extern "C" fn pyomp_map_enter(
     alloc_begin: i64,
     alloc_end: i64,
     bits: i32,
+    meminfo: *mut i64,
 ) -> i64 {
     let rec = &mut *(record as *mut Record);
     let span = span_of(begin, end, alloc_begin, alloc_end);
-    if bits & OWN_COPY != 0 && table(rec.device).is_some() {
-        let mut copy = vec![0u8; (span.alloc_end - span.alloc_begin).max(1)];
+    *meminfo = 0;
+    if bits & OWN_COPY != 0 {
+        // (on the host too: a firstprivate array is the region's own wherever it runs)
+        let copy = Buffer::new(span.alloc_end - span.alloc_begin);
         if bits & TO != 0 {
-            let at = span.begin - span.alloc_begin;
-            let n = span.end - span.begin;
-            std::ptr::copy_nonoverlapping(span.begin as *const u8, copy[at..].as_mut_ptr(), n);
+            let at = copy.data().add(span.begin - span.alloc_begin);
+            std::ptr::copy_nonoverlapping(span.begin as *const u8, at, span.end - span.begin);
         }
-        let address = copy.as_ptr() as i64;
+        let address = copy.data() as i64;
+        *meminfo = copy.share() as i64;
         rec.own.push(copy);
         return address;
     }
     match enter(rec.device, span, bits) {
-        Ok(Some((key, address))) => {
-            rec.exits.push((key, bits));
+        Ok(Some((key, address, shared))) => {
+            rec.exits.push((key, bits, (span.begin, span.end)));
+            *meminfo = shared as i64;
             address as i64
         }
         Ok(None) => alloc_begin,
@@ -106,17 +120,26 @@ pub unsafe extern "C" fn pyomp_map_enter(
     }
 }
 
-/// Enters `span` into `device`'s table: (key, device address of the array's start), or
-/// None on the initial device.
-fn enter(device: i32, span: Span, bits: i32) -> Result<Option<(usize, usize)>, MapError> {
+/// Enters `span` into `device`'s table: (key, device address of the array's start, a
+/// reference to the buffer for a view), or None on the host.
+fn enter(device: i32, span: Span, bits: i32) -> Result<Option<(usize, usize, *mut u8)>, MapError> {
     let Some(mut t) = table(device) else {
-        return Ok(None);
+        return if is_host(device) {
+            Ok(None)
+        } else {
+            Err(MapError::NoDevice)
+        };
     };
     if bits & PRESENT != 0 && t.find(span.begin, span.end)?.is_none() {
         return Err(MapError::NotPresent);
     }
     let key = t.enter(span, bits & TO != 0, bits & ALWAYS != 0)?;
-    Ok(Some((key, t.entry(key).device_of(span.alloc_begin))))
+    let entry = t.entry(key);
+    Ok(Some((
+        key,
+        entry.device_of(span.alloc_begin),
+        entry.share(),
+    )))
 }
 
 fn span_of(begin: i64, end: i64, alloc_begin: i64, alloc_end: i64) -> Span {
@@ -137,8 +160,8 @@ fn span_of(begin: i64, end: i64, alloc_begin: i64, alloc_end: i64) -> Span {
 pub unsafe extern "C" fn pyomp_target_end(record: i64) -> i32 {
     let rec = Box::from_raw(record as *mut Record);
     if let Some(mut t) = table(rec.device) {
-        for &(key, bits) in rec.exits.iter().rev() {
-            t.exit(key, bits & FROM != 0, bits & ALWAYS != 0, false);
+        for &(key, bits, item) in rec.exits.iter().rev() {
+            t.exit(key, item, bits & FROM != 0, bits & ALWAYS != 0, false);
         }
     }
     rec.saved_icv
@@ -156,7 +179,11 @@ pub extern "C" fn pyomp_enter_data(
     bits: i32,
 ) -> i64 {
     match enter(device, span_of(begin, end, alloc_begin, alloc_end), bits) {
-        Ok(_) => 0,
+        Ok(Some((_, _, shared))) => {
+            drop(Buffer::adopt(shared)); // (no view: the reference goes back)
+            0
+        }
+        Ok(None) => 0,
         Err(e) => e as i64,
     }
 }
@@ -166,12 +193,17 @@ pub extern "C" fn pyomp_enter_data(
 #[no_mangle]
 pub extern "C" fn pyomp_exit_data(device: i32, begin: i64, end: i64, bits: i32) -> i64 {
     let Some(mut t) = table(device) else {
-        return 0;
+        return if is_host(device) {
+            0
+        } else {
+            MapError::NoDevice as i64
+        };
     };
     match t.find(begin as usize, end as usize) {
         Ok(Some(key)) => {
             let (from, always) = (bits & FROM != 0, bits & ALWAYS != 0);
-            t.exit(key, from, always, bits & DELETE != 0);
+            let item = (begin as usize, end as usize);
+            t.exit(key, item, from, always, bits & DELETE != 0);
             0
         }
         Ok(None) => 0,
@@ -183,7 +215,11 @@ pub extern "C" fn pyomp_exit_data(device: i32, begin: i64, end: i64, bits: i32) 
 #[no_mangle]
 pub extern "C" fn pyomp_update_data(device: i32, begin: i64, end: i64, to: i32) -> i64 {
     let Some(mut t) = table(device) else {
-        return 0;
+        return if is_host(device) {
+            0
+        } else {
+            MapError::NoDevice as i64
+        };
     };
     match t.update(begin as usize, end as usize, to != 0) {
         Ok(()) => 0,
@@ -192,14 +228,32 @@ pub extern "C" fn pyomp_update_data(device: i32, begin: i64, end: i64, to: i32) 
 }
 
 /// The device address of host address `host` if [host, end) is present on `device`, else
-/// 0 (use_device_ptr/addr, omp_target_is_present).
+/// 0 (the host's own address on the host); with `meminfo` not null, `*meminfo` gets a
+/// reference to the buffer for a view (use_device_ptr/addr, omp_target_is_present).
+///
+/// # Safety
+/// `meminfo` is null or points to an i64.
 #[no_mangle]
-pub extern "C" fn pyomp_device_address(device: i32, host: i64, end: i64) -> i64 {
+pub unsafe extern "C" fn pyomp_device_address(
+    device: i32,
+    host: i64,
+    end: i64,
+    meminfo: *mut i64,
+) -> i64 {
+    if !meminfo.is_null() {
+        *meminfo = 0;
+    }
     let Some(t) = table(device) else {
-        return host;
+        return if is_host(device) { host } else { 0 };
     };
     match t.find(host as usize, end as usize) {
-        Ok(Some(key)) => t.entry(key).device_of(host as usize) as i64,
+        Ok(Some(key)) => {
+            let entry = t.entry(key);
+            if !meminfo.is_null() {
+                *meminfo = entry.share() as i64;
+            }
+            entry.device_of(host as usize) as i64
+        }
         _ => 0,
     }
 }
@@ -275,10 +329,14 @@ pub unsafe extern "C" fn pyomp_target_memcpy(
 /// the initial device).
 #[no_mangle]
 pub extern "C" fn pyomp_target_is_present(begin: i64, end: i64, device: i32) -> i32 {
-    if device == HOST_DEVICES {
+    if is_host(device) {
         return 1;
     }
-    i32::from(pyomp_device_address(device, begin, end) != 0)
+    if table(device).is_none() {
+        return 0; // no such device
+    }
+    // SAFETY: no reference asked for
+    i32::from(unsafe { pyomp_device_address(device, begin, end, std::ptr::null_mut()) } != 0)
 }
 
 /// The entry points registered with the JIT (and called through ctypes).
@@ -344,7 +402,9 @@ mod tests {
         let mut a = vec![2.0f64; 4];
         let (b, e) = whole(&a);
         let rec = pyomp_target_begin(2, 7);
-        let dev = unsafe { pyomp_map_enter(rec, b, e, b, e, TO | FROM) };
+        let mut view = 0i64;
+        let dev = unsafe { pyomp_map_enter(rec, b, e, b, e, TO | FROM, &mut view) };
+        assert!(view != 0);
         assert!(dev > 0 && dev != b);
         assert_eq!(pyomp_present_count(2, b, e), 1);
         unsafe { *(dev as *mut f64).add(3) = 9.0 };
@@ -352,6 +412,9 @@ mod tests {
         assert_eq!(unsafe { pyomp_target_end(rec) }, 7);
         assert_eq!(a, [2.0, 2.0, 2.0, 9.0]);
         assert_eq!(pyomp_present_count(2, b, e), 0);
+        // the view's reference kept the buffer: still readable after the region
+        assert_eq!(unsafe { *(dev as *const f64).add(3) }, 9.0);
+        drop(Buffer::adopt(view as *mut u8));
     }
 
     #[test]
@@ -359,7 +422,12 @@ mod tests {
         let a = vec![0.0f64; 3];
         let (b, e) = whole(&a);
         let rec = pyomp_target_begin(HOST_DEVICES, 0);
-        assert_eq!(unsafe { pyomp_map_enter(rec, b, e, b, e, TO | FROM) }, b);
+        let mut view = 0i64;
+        assert_eq!(
+            unsafe { pyomp_map_enter(rec, b, e, b, e, TO | FROM, &mut view) },
+            b
+        );
+        assert_eq!(view, 0);
         unsafe { pyomp_target_end(rec) };
         assert_eq!(pyomp_present_count(HOST_DEVICES, b, e), 0);
     }

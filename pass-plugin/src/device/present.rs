@@ -14,6 +14,8 @@
 
 use std::collections::BTreeMap;
 
+use super::buffer::Buffer;
+
 /// A present list item.
 #[derive(Debug)]
 pub struct Entry {
@@ -22,14 +24,19 @@ pub struct Entry {
     /// The host array the item belongs to: where its device buffer starts, in host terms.
     alloc_host: usize,
     /// The device buffer (covering the whole host array).
-    buffer: Vec<u8>,
+    buffer: Buffer,
     refcount: u64,
 }
 
 impl Entry {
     /// The device address of host address `host` (inside the array).
     pub fn device_of(&self, host: usize) -> usize {
-        self.buffer.as_ptr() as usize + (host - self.alloc_host)
+        self.buffer.data() as usize + (host - self.alloc_host)
+    }
+
+    /// A reference to the buffer for a view of it in compiled code (its MemInfo).
+    pub fn share(&self) -> *mut u8 {
+        self.buffer.share()
     }
 }
 
@@ -41,6 +48,8 @@ pub enum MapError {
     PartlyPresent = -1,
     /// `map(present: ...)` of an item that is not present.
     NotPresent = -2,
+    /// A device number that is neither an offload device nor the host.
+    NoDevice = -3,
 }
 
 /// The present table of one device, keyed by each item's first host byte.
@@ -98,7 +107,7 @@ impl PresentTable {
         let mut e = Entry {
             end: span.end,
             alloc_host: span.alloc_begin,
-            buffer: vec![0u8; size],
+            buffer: Buffer::new(size),
             refcount: 1,
         };
         if to {
@@ -108,10 +117,17 @@ impl PresentTable {
         Ok(span.begin)
     }
 
-    /// Ends one mapping of the item at `key`: the count falls by one (to zero with
-    /// `delete`); at zero it is copied back (`from`) and removed; `always from` copies
-    /// back whatever the count.
-    pub fn exit(&mut self, key: usize, from: bool, always: bool, delete: bool) {
+    /// Ends one mapping of list item [begin, end) of the entry at `key`: the count falls
+    /// by one (to zero with `delete`); at zero the list item is copied back (`from`) and
+    /// the entry removed; `always from` copies back the list item whatever the count.
+    pub fn exit(
+        &mut self,
+        key: usize,
+        item: (usize, usize),
+        from: bool,
+        always: bool,
+        delete: bool,
+    ) {
         let Some(e) = self.items.get_mut(&key) else {
             return; // not present: nothing to do (OpenMP: exit of an absent item is a no-op)
         };
@@ -121,8 +137,10 @@ impl PresentTable {
             e.refcount.saturating_sub(1)
         };
         let last = e.refcount == 0;
-        if from && (last || always) && !delete {
-            copy_to_host(e, key, e.end);
+        // (what comes back is the list item: a section of a present array copies only its
+        // own bytes, whether the count reached zero or `always` asks)
+        if from && !delete && (last || always) {
+            copy_to_host(e, item.0, item.1);
         }
         if last {
             self.items.remove(&key);
@@ -194,9 +212,10 @@ mod tests {
         let dev = t.entry(k).device_of(s.begin) as *mut f64;
         unsafe { *dev = 5.0 };
         host[1] = 7.0;
-        t.exit(k, true, false, false); // count 1: nothing copied
+        let item = (s.begin, s.end);
+        t.exit(k, item, true, false, false); // count 1: nothing copied
         assert_eq!(host, [1.0, 7.0, 1.0, 1.0]);
-        t.exit(k, true, false, false); // count 0: the device copy comes back
+        t.exit(k, item, true, false, false); // count 0: the device copy comes back
         assert_eq!(host, [5.0, 1.0, 1.0, 1.0]);
         assert!(t.is_empty());
     }
@@ -217,6 +236,24 @@ mod tests {
     }
 
     #[test]
+    fn always_from_copies_only_its_section_while_present() {
+        let mut host = vec![1.0f64; 6];
+        let mut t = PresentTable::default();
+        let whole = span(&host, 0, 6);
+        let k = t.enter(whole, true, false).unwrap();
+        let part = span(&host, 0, 2);
+        assert_eq!(t.enter(part, false, false), Ok(k));
+        for i in 0..6 {
+            unsafe { *(t.entry(k).device_of(whole.begin) as *mut f64).add(i) = 5.0 };
+        }
+        host[3] = 2.0;
+        t.exit(k, (part.begin, part.end), true, true, false); // count 1: only a[0:2]
+        assert_eq!(host, [5.0, 5.0, 1.0, 2.0, 1.0, 1.0]);
+        t.exit(k, (whole.begin, whole.end), false, false, false);
+        assert!(t.is_empty());
+    }
+
+    #[test]
     fn delete_drops_the_item_without_copying() {
         let mut host = vec![1.0f64; 2];
         let mut t = PresentTable::default();
@@ -224,7 +261,7 @@ mod tests {
         let k = t.enter(s, true, false).unwrap();
         t.enter(s, true, false).unwrap();
         unsafe { *(t.entry(k).device_of(s.begin) as *mut f64) = 9.0 };
-        t.exit(k, true, false, true);
+        t.exit(k, (s.begin, s.end), true, false, true);
         host[0] += 0.0;
         assert_eq!(host, [1.0, 1.0]);
         assert!(t.is_empty());
