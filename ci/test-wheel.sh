@@ -23,7 +23,8 @@ smoke_for() {
   case "$1" in
     3.10) echo test_parallel.py test_loops.py test_py312_regions.py test_region_sweep.py \
                test_runtime_api.py ;;
-    *) echo test_parallel.py test_tasks.py test_runtime_api.py test_pyomp_compat.py ;;
+    *) echo test_parallel.py test_tasks.py test_runtime_api.py test_pyomp_compat.py \
+            test_target_data.py test_gpu_ptx.py ;;
   esac
 }
 pyenv_root=${PYENV_ROOT:-$(pyenv root 2>/dev/null || echo /root/.pyenv)}

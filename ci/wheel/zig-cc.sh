@@ -2,7 +2,7 @@
 # rustc's linker for the wheel (ci/build-wheel.sh sets it with
 # CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER).  The extension (libpyomp_pass.so) is
 # linked by `zig cc` against glibc $PYOMP_WHEEL_GLIBC's symbol stubs, with GCC 12's
-# libstdc++ and libffi linked in statically (LLVM's Debian archives use libstdc++'s ABI,
+# libstdc++, libffi, zlib and zstd linked in statically (LLVM's Debian archives use libstdc++'s ABI,
 # and manylinux_2_28 allows only an older libstdc++) and glibc_compat.c's object.
 # (ci/build-wheel.sh then checks that nothing but CPython's API is left undefined without a
 # glibc version: a symbol newer than the stubs would fail the import on a user's machine.)  Every
@@ -22,9 +22,13 @@ for arg in "$@"; do
     -lstdc++) args+=("$gcc_lib/libstdc++.a") ;;
     -lffi) args+=("$multiarch/libffi.a") ;;
     -lgcc_s) args+=("$multiarch/libgcc_s.so.1") ;;
+    # LLVM's compression support, which code emission (the NVPTX kernels of
+    # pass-plugin/src/gpu.rs) reaches: linked in statically, as libffi is
+    -lz) args+=("$multiarch/libz.a") ;;
+    -lzstd) args+=("$multiarch/libzstd.a") ;;
     # llvm-config lists them; nothing the extension keeps after --gc-sections uses them
-    # (--no-undefined below would say so)
-    -lz3 | -lxml2 | -lz | -lzstd) ;;
+    # (ci/wheel/check_symbols.py would say so)
+    -lz3 | -lxml2) ;;
     *) args+=("$arg") ;;
   esac
 done
