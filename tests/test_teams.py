@@ -245,12 +245,43 @@ def test_distribute_outside_teams_is_an_error():
         bad(3)
 
 
-def test_a_chunked_composite_dist_schedule_is_refused_by_name():
+@njit
+def composite_chunked(n, k):
+    a = np.zeros(n)
+    teams = np.zeros(n, np.int64)
+    with openmp("teams distribute parallel for dist_schedule(static, 3) num_teams(k)"):
+        for i in range(n):
+            a[i] += i
+            teams[i] = omp_get_num_teams()
+    return a, teams.max()
+
+
+@njit
+def composite_lastprivate(n, k):
+    x = -1
+    with openmp("teams distribute parallel for lastprivate(x) num_teams(k)"):
+        for i in range(n):
+            x = i * 3
+    return x
+
+
+@pytest.mark.parametrize("k", COUNTS)
+def test_a_combined_composite_with_a_chunk_or_lastprivate_runs_as_one_team(k, threads):
+    # num_teams is an upper bound (OpenMP 5.1): one team runs every chunk and the last
+    # iteration, so each iteration runs once and lastprivate is the last iteration's
+    a, teams = composite_chunked(23, k)
+    np.testing.assert_array_equal(a, np.arange(23.0))
+    assert teams == 1
+    assert composite_lastprivate(17, k) == 48
+
+
+def test_a_chunked_composite_under_a_separate_teams_is_refused_by_name():
     @njit
     def bad(n):
-        with openmp("teams distribute parallel for dist_schedule(static, 2)"):
-            for _i in range(n):
-                pass
+        with openmp("teams num_teams(2)"):
+            with openmp("distribute parallel for dist_schedule(static, 2)"):
+                for _i in range(n):
+                    pass
 
     with pytest.raises(PyompError, match="dist_schedule with a chunk size"):
         bad(3)

@@ -22,7 +22,7 @@ import dataclasses
 from numba import njit
 from numba.core import ir
 
-from .directives.model import Clause
+from .directives.model import Clause, Expr
 from .errors import PyompError, UnsupportedConstructError
 from .loop_nests import find_loop
 from .runtime.api import omp_get_num_teams, omp_get_team_num
@@ -43,19 +43,31 @@ def distribute_as_for(region):
 
 def split_composite(func_ir, distribute, parallel, loop, located):
     """`distribute parallel for`: the distribute leaf goes; the parallel region (now
-    directly in the teams region) runs the loop over the team's block."""
+    directly in the teams region) runs the loop over the team's block.
+
+    With a dist_schedule chunk or lastprivate, one block per team does not do: the teams
+    of a combined `teams distribute parallel for` are then one team (OpenMP 5.1's
+    num_teams is an upper bound), which runs every chunk and the last iteration; under a
+    separate `teams` construct (its league already made) they are refused by name."""
     d = distribute.directive
     schedule = d.clause("dist_schedule")
-    if schedule is not None and schedule.expr is not None:
+    chunked = schedule is not None and schedule.expr is not None
+    teams = distribute.parent
+    combined = teams is not None and teams.stmt is distribute.stmt \
+        and teams.directive.construct == "teams"
+    if (chunked or d.has("lastprivate")) and not combined:
+        clause = schedule if chunked else d.clause("lastprivate")
         raise located(UnsupportedConstructError(
-            "dist_schedule with a chunk size on a composite 'distribute parallel for' is "
-            "not implemented by this version of pyomp (each team runs one block of the "
-            "iterations); leave the chunk out, or use `distribute` around a `parallel for`",
-            directive=d.text, span=schedule.span))
-    if d.has("lastprivate"):
-        raise located(UnsupportedConstructError(
-            "lastprivate on a composite 'distribute parallel for' is not implemented by this "
-            "version of pyomp", directive=d.text, span=d.clause("lastprivate").span))
+            f"{'dist_schedule with a chunk size' if chunked else 'lastprivate'} on a "
+            "'distribute parallel for' inside a separate `teams` construct is not "
+            "implemented by this version of pyomp (each team runs one block of the "
+            "iterations); write the combined `teams distribute parallel for`, which runs it "
+            "as one team", directive=d.text, span=clause.span))
+    if chunked or d.has("lastprivate"):
+        one = Expr("1", d.span)
+        kept = [c for c in teams.directive.clauses if c.name != "num_teams"]
+        teams.directive = dataclasses.replace(
+            teams.directive, clauses=(*kept, Clause("num_teams", d.span, expr=one)))
     parallel.parent = distribute.parent
     if distribute.parent is not None:
         siblings = distribute.parent.children
