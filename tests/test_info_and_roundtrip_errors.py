@@ -18,7 +18,8 @@ def test_info_names_versions_runtime_and_settings():
     text = out.stdout
     for key in ("pyomp: " + pyomp.__version__, "numba: ", "llvmlite: ", "pass LLVM: 19.",
                 "OpenMP runtime: LLVM libomp", "runtime path: /", "max threads: ",
-                "OMP_CANCELLATION=true"):
+                "OMP_CANCELLATION=true",
+                "devices: host offload devices 0-3, initial device 4, default device 0"):
         assert key in text, (key, text)
 
 

@@ -14,6 +14,15 @@ _SOURCES = {"wheel": "the cmeel-libomp package (PyPI), pyomp's dependency",
             "PYOMP_OPENMP_LIB": "PYOMP_OPENMP_LIB"}
 
 
+def _devices_line():
+    from pyomp import devices
+    from pyomp.runtime.api import omp_get_default_device
+    offload = (f"host offload devices 0-{devices.NUM_DEVICES - 1}, "
+               if devices.NUM_DEVICES else "no offload device (OMP_TARGET_OFFLOAD=DISABLED), ")
+    return (f"devices: {offload}initial device {devices.INITIAL_DEVICE}, default device "
+            f"{omp_get_default_device()}")
+
+
 def info_lines():
     """The versions and settings a bug report needs, one `key: value` per line."""
     import llvmlite
@@ -45,6 +54,7 @@ def info_lines():
     lines += [
         f"max threads: {rt['omp_get_max_threads']}",
         f"processors: {rt['omp_get_num_procs']}",
+        _devices_line(),
     ]
     env = {k: v for k, v in rt.items() if k.startswith(("OMP_", "KMP_", "PYOMP_"))}
     lines += [f"{k}={v}" for k, v in sorted(env.items())] or ["OMP_* settings: none set"]
