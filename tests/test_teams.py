@@ -265,14 +265,36 @@ def composite_lastprivate(n, k):
     return x
 
 
+@njit
+def composite_lastprivate_in_teams(n, k):
+    x = -1
+    teams = np.zeros(1, np.int64)
+    with openmp("teams num_teams(k)"):
+        if omp_get_team_num() == 0:
+            teams[0] = omp_get_num_teams()
+        with openmp("distribute parallel for lastprivate(x)"):
+            for i in range(n):
+                x = i * 3
+    return x, teams[0]
+
+
 @pytest.mark.parametrize("k", COUNTS)
-def test_a_combined_composite_with_a_chunk_or_lastprivate_runs_as_one_team(k, threads):
-    # num_teams is an upper bound (OpenMP 5.1): one team runs every chunk and the last
-    # iteration, so each iteration runs once and lastprivate is the last iteration's
+def test_a_combined_composite_with_a_chunk_runs_as_one_team(k, threads):
+    # num_teams is an upper bound (OpenMP 5.1): one team runs every chunk, so each
+    # iteration runs once
     a, teams = composite_chunked(23, k)
     np.testing.assert_array_equal(a, np.arange(23.0))
     assert teams == 1
-    assert composite_lastprivate(17, k) == 48
+
+
+@pytest.mark.parametrize("k", COUNTS)
+@pytest.mark.parametrize("n", [0, 2, 17])
+def test_composite_lastprivate_is_the_last_iterations_whatever_the_league(n, k, threads):
+    # every team runs its block; only the team holding the last iteration copies out
+    want = -1 if n == 0 else (n - 1) * 3
+    assert composite_lastprivate(n, k) == want
+    x, teams = composite_lastprivate_in_teams(n, k)
+    assert x == want and teams == k
 
 
 def test_a_chunked_composite_under_a_separate_teams_is_refused_by_name():

@@ -12,7 +12,8 @@ shares a loop's iterations among the league's teams.
 
 In the composite form each team's threads share the iterations of the team's block (one
 contiguous block per team, as dist_schedule(static) without a chunk gives); the loop's
-range is narrowed where it is made, so every thread of the team computes the same block.
+range is narrowed where it is made, so every thread of the team computes the same block,
+and whether it holds the loop's last iteration (lastprivate copies out there only).
 """
 
 from __future__ import annotations
@@ -45,25 +46,24 @@ def split_composite(func_ir, distribute, parallel, loop, located):
     """`distribute parallel for`: the distribute leaf goes; the parallel region (now
     directly in the teams region) runs the loop over the team's block.
 
-    With a dist_schedule chunk or lastprivate, one block per team does not do: the teams
-    of a combined `teams distribute parallel for` are then one team (OpenMP 5.1's
-    num_teams is an upper bound), which runs every chunk and the last iteration; under a
-    separate `teams` construct (its league already made) they are refused by name."""
+    With a dist_schedule chunk, one block per team does not do: the teams of a combined
+    `teams distribute parallel for` are then one team (OpenMP 5.1's num_teams is an upper
+    bound), which runs every chunk; under a separate `teams` construct (its league already
+    made) it is refused by name. lastprivate: only the team whose block holds the last
+    iteration copies out (the loop's `owns_last`, pyomp.loops' last-owner marker)."""
     d = distribute.directive
     schedule = d.clause("dist_schedule")
     chunked = schedule is not None and schedule.expr is not None
     teams = distribute.parent
     combined = teams is not None and teams.stmt is distribute.stmt \
         and teams.directive.construct == "teams"
-    if (chunked or d.has("lastprivate")) and not combined:
-        clause = schedule if chunked else d.clause("lastprivate")
+    if chunked and not combined:
         raise located(UnsupportedConstructError(
-            f"{'dist_schedule with a chunk size' if chunked else 'lastprivate'} on a "
-            "'distribute parallel for' inside a separate `teams` construct is not "
-            "implemented by this version of pyomp (each team runs one block of the "
-            "iterations); write the combined `teams distribute parallel for`, which runs it "
-            "as one team", directive=d.text, span=clause.span))
-    if chunked or d.has("lastprivate"):
+            "dist_schedule with a chunk size on a 'distribute parallel for' inside a "
+            "separate `teams` construct is not implemented by this version of pyomp (each "
+            "team runs one block of the iterations); write the combined `teams distribute "
+            "parallel for`, which runs it as one team", directive=d.text, span=schedule.span))
+    if chunked:
         one = Expr("1", d.span)
         kept = [c for c in teams.directive.clauses if c.name != "num_teams"]
         teams.directive = dataclasses.replace(
@@ -72,11 +72,14 @@ def split_composite(func_ir, distribute, parallel, loop, located):
     if distribute.parent is not None:
         siblings = distribute.parent.children
         distribute.parent.children = [parallel if c is distribute else c for c in siblings]
-    _narrow_to_the_team(func_ir, loop, located)
+    owns_last = _narrow_to_the_team(func_ir, loop, located)
+    if d.has("lastprivate"):
+        loop.owns_last = owns_last  # only the team of the last iteration copies out
 
 
 def _narrow_to_the_team(func_ir, loop, located):
-    """The loop's `range(...)` call takes the bounds of this team's block instead."""
+    """The loop's `range(...)` call takes the bounds of this team's block instead; returns
+    the variable that says whether the block holds the loop's last iteration."""
     _, _, args, *_ = find_loop(func_ir, loop, located)
     label, index, call = next(
         (label, i, s.value) for label in sorted(loop.blocks)
@@ -96,18 +99,23 @@ def _narrow_to_the_team(func_ir, loop, located):
     bounds = assign(ir.Expr.call(helper, list(args), (), loc), "$pyomp_block")
     call.args = [assign(ir.Expr.static_getitem(bounds, i, None, loc), "$pyomp_bound")
                  for i in range(3)]
+    owns_last = assign(ir.Expr.static_getitem(bounds, 3, None, loc), "$pyomp_owns_last")
+    stmts[-1].pyomp_loop_setup = True  # (not user code beside the loop: loop_nests)
     block.body[index:index] = stmts
+    return owns_last
 
 
 @njit
 def _block(start, stop, step):
-    """(lo, hi, step) of this team's block of range(start, stop, step)."""
+    """(lo, hi, step, holds the last iteration) of this team's block of range(start, stop,
+    step)."""
     n = len(range(start, stop, step))
     team, teams = omp_get_team_num(), omp_get_num_teams()
     q, r = n // teams, n % teams
     first = team * q + min(team, r)
     count = q + (1 if team < r else 0)
-    return start + first * step, start + (first + count) * step, step
+    owns_last = count > 0 and first + count == n
+    return start + first * step, start + (first + count) * step, step, owns_last
 
 
 _BLOCKS = {

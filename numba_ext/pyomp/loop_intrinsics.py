@@ -11,6 +11,7 @@ from numba.core.extending import intrinsic
 
 INIT, NEXT, FINI = "pyomp.loop.init", "pyomp.loop.next", "pyomp.loop.fini"
 SKIP, ITERATION_END = "pyomp.loop.skip", "pyomp.loop.iteration_end"
+LAST_OWNER = "pyomp.loop.last_owner"
 
 
 def _declare(builder, name, ret, args):
@@ -36,6 +37,22 @@ def loop_init(typingctx, region_id, n):
         return context.get_dummy_value()
 
     return types.none(region_id, n), codegen
+
+
+@intrinsic(prefer_literal=True)
+def loop_last_owner(typingctx, region_id, owns):
+    """A loop of a composite `distribute parallel for`: whether this team holds the loop's
+    last iteration (lastprivate copies out only where it does)."""
+    _check_literal(region_id)
+
+    def codegen(context, builder, signature, args):
+        i64 = llir.IntType(64)
+        flag = context.cast(builder, args[1], signature.args[1], types.int64)
+        fn = _declare(builder, LAST_OWNER, llir.VoidType(), [i64, i64])
+        builder.call(fn, [i64(region_id.literal_value), flag])
+        return context.get_dummy_value()
+
+    return types.none(region_id, owns), codegen
 
 
 NEXT_TYPE = types.Tuple((types.boolean, types.int64, types.int64))

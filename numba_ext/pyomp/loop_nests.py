@@ -181,7 +181,8 @@ def _extra_statements(blocks, labels, getiter):
     value Python drops: Numba assigns it to a temporary)."""
     stmts = [s for label in labels for s in blocks[label].body]
     found = [s for s in _beside(stmts, getiter)
-             if (isinstance(s, ir.Assign)
+             if not getattr(s, "pyomp_loop_setup", False)  # (pyomp.leagues' own)
+             and (isinstance(s, ir.Assign)
                  and (is_user_var(s.target.name) or isinstance(s.value, ir.Expr)))
              or isinstance(s, (ir.SetItem, ir.StaticSetItem, ir.SetAttr, ir.Print))]
     return sorted(found, key=lambda s: s.loc.line)

@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 
 from numba.core import ir
 
-from .loop_intrinsics import loop_fini, loop_init, loop_iteration_end, loop_next, loop_skip
+from .loop_intrinsics import (
+    loop_fini,
+    loop_init,
+    loop_iteration_end,
+    loop_last_owner,
+    loop_next,
+    loop_skip,
+)
 from .nonrect import nest_at
 from .ranges import trip_count
 
@@ -68,7 +75,8 @@ def rewrite(func_ir, region, region_id, levels, linear=(), ordered=False, rows=N
     scope = blocks[outer.setup].scope
     top = max(blocks) + 1
     dispatch, inner, done = top, top + 1, top + 2
-    count = _emit_trip_count(func_ir, levels, region_id, rows, dispatch, loc)
+    count = _emit_trip_count(func_ir, levels, region_id, rows, dispatch, loc,
+                             getattr(region, "owns_last", None))
     lo, hi = _emit_dispatch(blocks, region_id, dispatch, inner, done, scope, loc)
     _emit_chunk_start(blocks, inner, outer.header, count.header_iter, lo, hi, scope, loc)
     blocks[outer.header].terminator.falsebr = dispatch  # the chunk is done: ask again
@@ -98,7 +106,7 @@ class _TripCount:
     hint: ir.Var | None = None
 
 
-def _emit_trip_count(func_ir, levels, region_id, rows, dispatch, loc):
+def _emit_trip_count(func_ir, levels, region_id, rows, dispatch, loc, owns_last=None):
     """The setup block: n = trip_count(...) (a product over a collapsed nest, or the rows
     helper's count); loop_init(id, n); jump dispatch.  The range(...) iterator it made is
     gone."""
@@ -138,6 +146,8 @@ def _emit_trip_count(func_ir, levels, region_id, rows, dispatch, loc):
             n = emit.assign(ir.Expr.binop(operator.mul, n, c, loc))
         count = _TripCount(n, header_iter, counts=counts)
     emit.call("loop_init", loop_init, [emit.const(region_id), count.n])
+    if owns_last is not None:  # (a composite distribute's lastprivate: pyomp.leagues)
+        emit.call("loop_last_owner", loop_last_owner, [emit.const(region_id), owns_last])
     old_setup.body.append(ir.Jump(dispatch, loc))
     return count
 

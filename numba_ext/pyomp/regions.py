@@ -42,6 +42,8 @@ class Region:
     record: ir.Var | None = None  # target / target data: its device record (pyomp.targets)
     distribute: bool = False  # a `for` that is a `distribute` over a league (pyomp.leagues)
     device_plan: list = field(default_factory=list)  # target: (variable, how it is mapped)
+    owns_last: ir.Var | None = None  # a composite distribute's loop: its team has the last
+    #                                  iteration (pyomp.leagues, for lastprivate)
     # the parallel leaf of a combined construct: {variable: (sharing, why)} its other
     # leaves' clauses decide (pyomp.combined)
     implied: dict = field(default_factory=dict)

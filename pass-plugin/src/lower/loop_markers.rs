@@ -14,6 +14,9 @@ pub const NEXT: &str = "pyomp.loop.next";
 pub const FINI: &str = "pyomp.loop.fini";
 pub const SKIP: &str = "pyomp.loop.skip";
 pub const ITERATION_END: &str = "pyomp.loop.iteration_end";
+/// `(id, owns)`: a composite distribute's loop; only the team whose block holds the last
+/// iteration copies lastprivate variables out (numba_ext/pyomp/leagues.py).
+pub const LAST_OWNER: &str = "pyomp.loop.last_owner";
 
 pub fn marker_calls(blocks: &[LLVMBasicBlockRef], name: &str, id: u64) -> Vec<Value> {
     let mut out = Vec::new();

@@ -242,7 +242,7 @@ fn release_on_leave(module: LLVMModuleRef, func: Value, list: &[markers::LeaveRe
 }
 
 /// Every function the front end calls to mark something for the pass.
-const MARKERS: [&str; 7] = [
+const MARKERS: [&str; 8] = [
     markers::ENTER,
     markers::EXIT,
     loop_markers::INIT,
@@ -250,6 +250,7 @@ const MARKERS: [&str; 7] = [
     loop_markers::FINI,
     loop_markers::SKIP,
     loop_markers::ITERATION_END,
+    loop_markers::LAST_OWNER,
 ];
 
 /// The scalar atomics' markers (one declaration per kind and type).

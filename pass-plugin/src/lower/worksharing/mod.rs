@@ -34,7 +34,7 @@ use crate::abi;
 use crate::error::{PassError, PassResult};
 use crate::ir::{self, Builder, Value};
 use crate::lower::loop_markers::{
-    marker_calls, orphan_cancel_flag, trip_count, FINI, INIT, ITERATION_END, NEXT, SKIP,
+    marker_calls, orphan_cancel_flag, trip_count, FINI, INIT, ITERATION_END, LAST_OWNER, NEXT, SKIP,
 };
 use crate::lower::RegionReport;
 use crate::markers::MarkedRegion;
@@ -121,6 +121,7 @@ fn lower_chunk_loop_and_end(
         ordered::lower_iteration_end_markers(g, marker_calls(blocks, ITERATION_END, id), id);
     end::lower_fini_markers(g, marker_calls(blocks, FINI, id));
     let first_tail = end::split_construct_end(g, shape, has_tasks);
+    private_copies::keep_last_in_owner_team(g, shape, marker_calls(blocks, LAST_OWNER, id));
     let applied = private_copies::emit_private_copies(g, func, r, shape, blocks)?;
     let rets = region::returns(blocks);
     let orphan_record = match g.team {

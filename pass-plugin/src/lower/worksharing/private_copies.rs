@@ -17,6 +17,33 @@ use super::state::LoopCodegen;
 
 /// The private copies of loop region `r` (its blocks `blocks`), the barrier after their
 /// starts included. Returns what sharing/ decided, for the region's report.
+/// A composite distribute's loop (`pyomp.loop.last_owner(id, owns)` markers): at the
+/// construct's end, before the lastprivate copy-out reads it, this thread's last flag
+/// stays set only in the team whose block holds the loop's last iteration.
+pub fn keep_last_in_owner_team(g: &LoopCodegen, shape: &Shape, markers: Vec<Value>) {
+    let b = g.b;
+    for marker in markers {
+        // (through a slot: a path that raised before the loop's setup reaches the end
+        // without the marker's value, and owns nothing)
+        unsafe {
+            let i32t = LLVMInt32TypeInContext(g.ctx);
+            b.at_start(shape.entry);
+            let slot = b.alloca(i32t, "omp.owns.last.slot");
+            b.store(LLVMConstInt(i32t, 0, 0), slot);
+            b.before(marker);
+            let owns = ir::call_args(marker)[1];
+            let owns = LLVMBuildTrunc(b.raw, owns, i32t, ir::cstr("omp.owns.last").as_ptr());
+            b.store(owns, slot);
+            b.before(ir::terminator(shape.tail()).expect("tail ends in a branch"));
+            let owns = b.load(i32t, slot, "omp.owns.last.v");
+            let last = b.load(i32t, g.s.last, "omp.last.v");
+            let kept = LLVMBuildAnd(b.raw, last, owns, ir::cstr("omp.last.kept").as_ptr());
+            b.store(kept, g.s.last);
+        }
+        ir::erase(marker);
+    }
+}
+
 pub fn emit_private_copies(
     g: &LoopCodegen,
     func: Value,
