@@ -297,13 +297,24 @@ def test_composite_lastprivate_is_the_last_iterations_whatever_the_league(n, k, 
     assert x == want and teams == k
 
 
-def test_a_chunked_composite_under_a_separate_teams_is_refused_by_name():
-    @njit
-    def bad(n):
-        with openmp("teams num_teams(2)"):
-            with openmp("distribute parallel for dist_schedule(static, 2)"):
-                for _i in range(n):
-                    pass
+@njit
+def chunked_in_teams(n, k, c):
+    owner = np.full(n, -1, np.int64)
+    hits = np.zeros(n, np.int64)
+    x = -1
+    with openmp("teams num_teams(k)"):
+        with openmp("distribute parallel for dist_schedule(static, c) lastprivate(x)"):
+            for i in range(n):
+                owner[i] = omp_get_team_num()
+                hits[i] += 1
+                x = i * 3
+    return owner, hits, x
 
-    with pytest.raises(PyompError, match="dist_schedule with a chunk size"):
-        bad(3)
+
+@pytest.mark.parametrize("k", COUNTS)
+@pytest.mark.parametrize("c", [1, 3])
+def test_a_chunked_composite_under_a_separate_teams_deals_chunks_round_robin(k, c, threads):
+    owner, hits, x = chunked_in_teams(23, k, c)
+    np.testing.assert_array_equal(owner, [(i // c) % k for i in range(23)])
+    np.testing.assert_array_equal(hits, np.ones(23))  # each iteration once
+    assert x == 22 * 3  # lastprivate: the team of the last chunk copies out

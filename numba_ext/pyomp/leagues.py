@@ -24,7 +24,7 @@ from numba import njit
 from numba.core import ir
 
 from .directives.model import Clause, Expr
-from .errors import PyompError, UnsupportedConstructError
+from .errors import PyompError
 from .loop_nests import find_loop
 from .runtime.api import omp_get_num_teams, omp_get_team_num
 
@@ -49,8 +49,9 @@ def split_composite(func_ir, distribute, parallel, loop, located):
     With a dist_schedule chunk, one block per team does not do: the teams of a combined
     `teams distribute parallel for` are then one team (OpenMP 5.1's num_teams is an upper
     bound), which runs every chunk; under a separate `teams` construct (its league already
-    made) it is refused by name. lastprivate: only the team whose block holds the last
-    iteration copies out (the loop's `owns_last`, pyomp.loops' last-owner marker)."""
+    made) each team runs its round-robin chunks (`distribute_chunk`: pyomp.loops counts
+    the team's iterations and maps them onto the loop's). lastprivate: only the team
+    holding the last iteration copies out (`owns_last`, the last-owner marker)."""
     d = distribute.directive
     schedule = d.clause("dist_schedule")
     chunked = schedule is not None and schedule.expr is not None
@@ -58,11 +59,17 @@ def split_composite(func_ir, distribute, parallel, loop, located):
     combined = teams is not None and teams.stmt is distribute.stmt \
         and teams.directive.construct == "teams"
     if chunked and not combined:
-        raise located(UnsupportedConstructError(
-            "dist_schedule with a chunk size on a 'distribute parallel for' inside a "
-            "separate `teams` construct is not implemented by this version of pyomp (each "
-            "team runs one block of the iterations); write the combined `teams distribute "
-            "parallel for`, which runs it as one team", directive=d.text, span=schedule.span))
+        # the league exists: each team runs its round-robin chunks (pyomp.loops maps the
+        # team's iteration numbers onto the loop's)
+        loop.distribute_chunk = _chunk_operand(func_ir, loop, schedule, located)
+        if d.has("lastprivate"):
+            loop.owns_last = True  # (the plan says which team: pyomp.loops)
+        parallel.parent = distribute.parent
+        if distribute.parent is not None:
+            siblings = distribute.parent.children
+            distribute.parent.children = [parallel if c is distribute else c
+                                          for c in siblings]
+        return
     if chunked:
         one = Expr("1", d.span)
         kept = [c for c in teams.directive.clauses if c.name != "num_teams"]
@@ -75,6 +82,46 @@ def split_composite(func_ir, distribute, parallel, loop, located):
     owns_last = _narrow_to_the_team(func_ir, loop, located)
     if d.has("lastprivate"):
         loop.owns_last = owns_last  # only the team of the last iteration copies out
+
+
+def _chunk_operand(func_ir, loop, schedule, located):
+    """dist_schedule's chunk size as a variable computed where the loop's range is made
+    (inside the loop construct, before its loop)."""
+    from .markers import StatementBuilder, clause_operand
+    from .sharing import is_user_var
+    setup, index, *_ = find_loop(func_ir, loop, located)
+    block = func_ir.blocks[setup]
+    b = StatementBuilder(func_ir, block, block.body[index].loc)
+    names = {v.name for blk in func_ir.blocks.values() for st in blk.body
+             for v in st.list_vars() if is_user_var(v.name)}
+    # (a copy: the statement reads the variables, so the regions around see them used)
+    chunk = b.assign(clause_operand(b, func_ir, schedule.expr, names, located),
+                     "$pyomp_chunk")
+    for stmt in b.stmts:
+        stmt.pyomp_loop_setup = True  # (not user code beside the loop: loop_nests)
+    block.body[index:index] = b.stmts
+    return chunk
+
+
+@njit
+def chunk_plan(n, chunk):
+    """dist_schedule(static, chunk) over n iterations, for this team: (how many it runs,
+    chunk, team, teams, whether it runs the last one)."""
+    team, teams = omp_get_team_num(), omp_get_num_teams()
+    chunk = max(chunk, 1)
+    chunks = (n + chunk - 1) // chunk
+    mine = 0
+    for c in range(team, chunks, teams):
+        mine += min(chunk, n - c * chunk)
+    owns_last = n > 0 and ((n - 1) // chunk) % teams == team
+    return mine, chunk, team, teams, owns_last
+
+
+@njit
+def chunk_index(k, plan):
+    """The loop's iteration number of this team's k-th iteration (plan: chunk_plan's)."""
+    _, chunk, team, teams, _ = plan
+    return (k // chunk * teams + team) * chunk + k % chunk
 
 
 def _narrow_to_the_team(func_ir, loop, located):

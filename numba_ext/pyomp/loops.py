@@ -76,7 +76,7 @@ def rewrite(func_ir, region, region_id, levels, linear=(), ordered=False, rows=N
     top = max(blocks) + 1
     dispatch, inner, done = top, top + 1, top + 2
     count = _emit_trip_count(func_ir, levels, region_id, rows, dispatch, loc,
-                             getattr(region, "owns_last", None))
+                             getattr(region, "owns_last", None), region)
     lo, hi = _emit_dispatch(blocks, region_id, dispatch, inner, done, scope, loc)
     _emit_chunk_start(blocks, inner, outer.header, count.header_iter, lo, hi, scope, loc)
     blocks[outer.header].terminator.falsebr = dispatch  # the chunk is done: ask again
@@ -104,9 +104,13 @@ class _TripCount:
     counts: list = field(default_factory=list)
     rows_var: ir.Var | None = None
     hint: ir.Var | None = None
+    # a composite distribute's chunks of this team (pyomp.leagues): the plan tuple
+    # (local count, chunk, team, teams, holds the last iteration)
+    chunks: ir.Var | None = None
 
 
-def _emit_trip_count(func_ir, levels, region_id, rows, dispatch, loc, owns_last=None):
+def _emit_trip_count(func_ir, levels, region_id, rows, dispatch, loc, owns_last=None,
+                     region_of_setup=None):
     """The setup block: n = trip_count(...) (a product over a collapsed nest, or the rows
     helper's count); loop_init(id, n); jump dispatch.  The range(...) iterator it made is
     gone."""
@@ -145,6 +149,13 @@ def _emit_trip_count(func_ir, levels, region_id, rows, dispatch, loc, owns_last=
         for c in counts[1:]:
             n = emit.assign(ir.Expr.binop(operator.mul, n, c, loc))
         count = _TripCount(n, header_iter, counts=counts)
+    chunk = getattr(region_of_setup, "distribute_chunk", None)
+    if chunk is not None:  # the team's round-robin chunks only (pyomp.leagues)
+        from .leagues import chunk_plan
+        count.chunks = emit.call("chunk_plan", chunk_plan, [count.n, chunk])
+        count.n = emit.assign(ir.Expr.static_getitem(count.chunks, 0, None, loc))
+        owns_last = owns_last and emit.assign(
+            ir.Expr.static_getitem(count.chunks, 4, None, loc))
     emit.call("loop_init", loop_init, [emit.const(region_id), count.n])
     if owns_last is not None:  # (a composite distribute's lastprivate: pyomp.leagues)
         emit.call("loop_last_owner", loop_last_owner, [emit.const(region_id), owns_last])
@@ -193,6 +204,9 @@ def _loop_variables(body_block, first, levels, count, linear, lo, loc):
     emit = _Emit(ir.Block(body_block.scope, loc), loc)
     k = emit.assign(first.value)
     number = emit.assign(ir.Expr.binop(operator.add, lo, k, loc))
+    if count.chunks is not None:  # the team's n-th iteration -> the loop's
+        from .leagues import chunk_index
+        number = emit.call("chunk_index", chunk_index, [number, count.chunks])
     if count.rows_var is not None:
         at = emit.call("nest_at", nest_at, [count.rows_var, number, count.hint])
         emit.block.body.append(ir.Assign(ir.Expr.static_getitem(at, 0, None, loc), count.hint,

@@ -44,6 +44,7 @@ class Region:
     device_plan: list = field(default_factory=list)  # target: (variable, how it is mapped)
     owns_last: ir.Var | None = None  # a composite distribute's loop: its team has the last
     #                                  iteration (pyomp.leagues, for lastprivate)
+    distribute_chunk: ir.Var | None = None  # ... under a separate teams: dist_schedule's chunk
     # the parallel leaf of a combined construct: {variable: (sharing, why)} its other
     # leaves' clauses decide (pyomp.combined)
     implied: dict = field(default_factory=dict)
