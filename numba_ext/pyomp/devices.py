@@ -18,6 +18,7 @@ answer right on every thread of the region, in called functions too.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 
 import numpy as np
@@ -112,7 +113,9 @@ def _register_buffers():
 _register_buffers()
 
 
-def _python_entry(name, restype, *argtypes):
+@functools.cache
+def _py(name, restype, *argtypes):
+    """A ctypes function for one of pyomp's runtime entry points (made once)."""
     from . import _pass
     address = dict(_pass.runtime_symbols())[name]
     return ctypes.CFUNCTYPE(restype, *argtypes)(address)
@@ -136,6 +139,9 @@ def _device_of(raw):
     return on - 1 if on else INITIAL_DEVICE
 
 
+_NO_SUCH_DEVICE = -1000
+
+
 @register_jitable
 def _rust_device(device):
     """An OpenMP device number as the Rust side numbers devices: the host is HOST_DEVICES
@@ -144,7 +150,7 @@ def _rust_device(device):
         return HOST_DEVICES
     if 0 <= device < NUM_DEVICES:
         return device
-    return -1000
+    return _NO_SUCH_DEVICE
 
 
 @register_jitable
@@ -188,17 +194,6 @@ ROUTINES = {
             p, _rust_device(d)),
         lambda a, b: _target_free(a, _rust_device(b))),
 }
-
-
-def _py(name, restype, *argtypes):
-    """A ctypes function for one of pyomp's runtime entry points (cached)."""
-    key = (name, restype, argtypes)
-    if key not in _PY_ENTRIES:
-        _PY_ENTRIES[key] = _python_entry(name, restype, *argtypes)
-    return _PY_ENTRIES[key]
-
-
-_PY_ENTRIES = {}
 
 
 def omp_target_memcpy(dst, src, length, dst_offset, src_offset, dst_device_num,
@@ -251,10 +246,8 @@ def select_device(requested, cond):
     on, as the Rust side numbers it (HOST_DEVICES: the host, whatever OpenMP calls it)."""
     if not cond or DISABLED:
         return HOST_DEVICES
-    d = current_default_device() if requested == NO_DEVICE else requested
-    if d == omp_initial_device or d == INITIAL_DEVICE:
-        return HOST_DEVICES
-    if 0 <= d < NUM_DEVICES:
+    d = _rust_device(current_default_device() if requested == NO_DEVICE else requested)
+    if d != _NO_SUCH_DEVICE:
         return d
     if MANDATORY:
         raise ValueError("pyomp: the target device number is not an available device "

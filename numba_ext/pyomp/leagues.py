@@ -27,6 +27,7 @@ from .directives.model import Clause, Expr
 from .errors import PyompError
 from .loop_nests import find_loop
 from .runtime.api import omp_get_num_teams, omp_get_team_num
+from .sharing import is_user_var, mark_generated
 
 
 def distribute_as_for(region):
@@ -88,7 +89,6 @@ def _chunk_operand(func_ir, loop, schedule, located):
     """dist_schedule's chunk size as a variable computed where the loop's range is made
     (inside the loop construct, before its loop)."""
     from .markers import StatementBuilder, clause_operand
-    from .sharing import is_user_var
     setup, index, *_ = find_loop(func_ir, loop, located)
     block = func_ir.blocks[setup]
     b = StatementBuilder(func_ir, block, block.body[index].loc)
@@ -98,7 +98,7 @@ def _chunk_operand(func_ir, loop, schedule, located):
     chunk = b.assign(clause_operand(b, func_ir, schedule.expr, names, located),
                      "$pyomp_chunk")
     for stmt in b.stmts:
-        stmt.pyomp_loop_setup = True  # (not user code beside the loop: loop_nests)
+        mark_generated(stmt)  # (not user code beside the loop: loop_nests)
     block.body[index:index] = b.stmts
     return chunk
 
@@ -147,7 +147,7 @@ def _narrow_to_the_team(func_ir, loop, located):
     call.args = [assign(ir.Expr.static_getitem(bounds, i, None, loc), "$pyomp_bound")
                  for i in range(3)]
     owns_last = assign(ir.Expr.static_getitem(bounds, 3, None, loc), "$pyomp_owns_last")
-    stmts[-1].pyomp_loop_setup = True  # (not user code beside the loop: loop_nests)
+    mark_generated(stmts[-1])  # (not user code beside the loop: loop_nests)
     block.body[index:index] = stmts
     return owns_last
 

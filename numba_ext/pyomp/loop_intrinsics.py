@@ -24,35 +24,31 @@ def _check_literal(region_id):
         raise errors.TypingError("pyomp loop marker needs a literal region id")
 
 
-@intrinsic(prefer_literal=True)
-def loop_init(typingctx, region_id, n):
-    """Starts the worksharing loop of region `region_id` over n iterations."""
-    _check_literal(region_id)
+def _id_and_value(name, doc):
+    """An intrinsic `f(region_id, value)` lowering to the marker call `name(id, value)`
+    (value as an int64)."""
+    def typing(typingctx, region_id, value):
+        _check_literal(region_id)
 
-    def codegen(context, builder, signature, args):
-        i64 = llir.IntType(64)
-        n64 = context.cast(builder, args[1], signature.args[1], types.int64)
-        fn = _declare(builder, INIT, llir.VoidType(), [i64, i64])
-        builder.call(fn, [i64(region_id.literal_value), n64])
-        return context.get_dummy_value()
+        def codegen(context, builder, signature, args):
+            i64 = llir.IntType(64)
+            v64 = context.cast(builder, args[1], signature.args[1], types.int64)
+            fn = _declare(builder, name, llir.VoidType(), [i64, i64])
+            builder.call(fn, [i64(region_id.literal_value), v64])
+            return context.get_dummy_value()
 
-    return types.none(region_id, n), codegen
+        return types.none(region_id, value), codegen
+
+    typing.__doc__ = doc
+    return intrinsic(prefer_literal=True)(typing)
 
 
-@intrinsic(prefer_literal=True)
-def loop_last_owner(typingctx, region_id, owns):
-    """A loop of a composite `distribute parallel for`: whether this team holds the loop's
-    last iteration (lastprivate copies out only where it does)."""
-    _check_literal(region_id)
-
-    def codegen(context, builder, signature, args):
-        i64 = llir.IntType(64)
-        flag = context.cast(builder, args[1], signature.args[1], types.int64)
-        fn = _declare(builder, LAST_OWNER, llir.VoidType(), [i64, i64])
-        builder.call(fn, [i64(region_id.literal_value), flag])
-        return context.get_dummy_value()
-
-    return types.none(region_id, owns), codegen
+loop_init = _id_and_value(INIT, "Starts the worksharing loop of region `region_id` over "
+                          "n iterations.")
+#: A loop of a composite `distribute parallel for`: whether this team holds the loop's last
+#: iteration (lastprivate copies out only where it does).
+loop_last_owner = _id_and_value(LAST_OWNER, "Whether this team holds the loop's last "
+                                "iteration (a composite distribute's lastprivate).")
 
 
 NEXT_TYPE = types.Tuple((types.boolean, types.int64, types.int64))

@@ -14,7 +14,7 @@ from .errors import (
     ParallelForWrongLoopCount,
     pyomp_says,
 )
-from .sharing import is_host_value, is_user_var
+from .sharing import is_generated, is_user_var
 
 
 def _definition(func_ir, var):
@@ -88,7 +88,7 @@ def find_loop(func_ir, region, located):
     for label in loop_blocks:
         for stmt in blocks[label].body:
             if stmt is not first and isinstance(stmt, ir.Assign) \
-                    and stmt.target.name == loop_var and not is_host_value(stmt):
+                    and stmt.target.name == loop_var and not is_generated(stmt):
                 raise located(ParallelForWrongLoopCount(
                     f"the loop variable '{loop_var}' is assigned in the loop body (line "
                     f"{stmt.loc.line}); a worksharing loop must be in canonical form, its "
@@ -181,7 +181,7 @@ def _extra_statements(blocks, labels, getiter):
     value Python drops: Numba assigns it to a temporary)."""
     stmts = [s for label in labels for s in blocks[label].body]
     found = [s for s in _beside(stmts, getiter)
-             if not getattr(s, "pyomp_loop_setup", False)  # (pyomp.leagues' own)
+             if not is_generated(s)  # (pyomp.leagues' loop setup)
              and (isinstance(s, ir.Assign)
                  and (is_user_var(s.target.name) or isinstance(s.value, ir.Expr)))
              or isinstance(s, (ir.SetItem, ir.StaticSetItem, ir.SetAttr, ir.Print))]

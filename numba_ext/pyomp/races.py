@@ -29,7 +29,7 @@ from numba.core import analysis, ir
 
 from .directives.checks import leaves
 from .errors import RaceWarning
-from .sharing import is_host_value, is_user_var, reads_before_write
+from .sharing import is_generated, is_user_var, reads_before_write
 
 #: Constructs whose body one thread at a time (or one thread only) runs.
 PROTECTING = frozenset({"critical", "single", "master", "masked", "ordered", "atomic"})
@@ -95,7 +95,7 @@ def check(func_ir, all_regions, loop_of, facts):
     defs = {}
     for label, block in blocks.items():
         for stmt in block.body:
-            if isinstance(stmt, ir.Assign) and not is_host_value(stmt):
+            if isinstance(stmt, ir.Assign) and not is_generated(stmt):
                 defs.setdefault(stmt.target.name, []).append((label, stmt.value))
     cfg = None
     for region in all_regions:
@@ -210,7 +210,7 @@ class _Context:
         self.assigned = {s.target.name for label in team.blocks & func_ir.blocks.keys()
                          for s in func_ir.blocks[label].body
                          if isinstance(s, ir.Assign) and is_user_var(s.target.name)
-                         and not is_host_value(s)}
+                         and not is_generated(s)}
         self._varying = {}
 
     # -- what the region does -----------------------------------------------------------
@@ -315,7 +315,7 @@ class _Context:
         for label in sorted(self._unguarded()):
             for stmt in blocks[label].body:
                 if isinstance(stmt, ir.Assign) and is_user_var(stmt.target.name) \
-                        and self.is_shared(stmt.target.name) and not is_host_value(stmt):
+                        and self.is_shared(stmt.target.name) and not is_generated(stmt):
                     scalars.setdefault(stmt.target.name, []).append(stmt)
                 elif isinstance(stmt, (ir.SetItem, ir.StaticSetItem)):
                     base = self._same_element_base(stmt)
@@ -335,7 +335,7 @@ class _Context:
                 for stmt in blocks[label].body:
                     if isinstance(stmt, ir.Assign) and is_user_var(stmt.target.name) \
                             and self.is_shared(stmt.target.name) \
-                            and not is_host_value(stmt):
+                            and not is_generated(stmt):
                         writers.setdefault(stmt.target.name, {}).setdefault(i, []).append(stmt)
         reports = []
         for name, per_section in writers.items():

@@ -81,12 +81,17 @@ def is_user_var(name):
     return not name.startswith("$") and not name.startswith(".")
 
 
-def is_host_value(stmt):
-    """An assignment pyomp.targets makes after a target region nested in another
-    construct: the variable takes back its own host value (an array: itself) or, for a
-    scalar mapped from/tofrom, the region's value. It is the target's map, not an
-    assignment the enclosing construct's data sharing or race check should count."""
-    return getattr(stmt, "pyomp_host_value", False)
+def mark_generated(stmt):
+    """Marks a statement the front end wrote, not the user: a target's host value taken
+    back after it (pyomp.targets), a composite distribute's loop setup (pyomp.leagues).
+    Its assignment is no write the data sharing, the race check or the canonical-loop
+    check count (its reads are reads like any other)."""
+    stmt.pyomp_generated = True
+    return stmt
+
+
+def is_generated(stmt):
+    return getattr(stmt, "pyomp_generated", False)
 
 
 def region_uses_and_defs(func_ir, labels):
@@ -101,7 +106,7 @@ def region_uses_and_defs(func_ir, labels):
         for stmt in func_ir.blocks[label].body:
             reads.update(n for n in _read_names(stmt, closures) if is_user_var(n))
             if isinstance(stmt, ir.Assign) and is_user_var(stmt.target.name) \
-                    and stmt.target.name not in closures and not is_host_value(stmt):
+                    and stmt.target.name not in closures and not is_generated(stmt):
                 writes.add(stmt.target.name)
     return reads, writes
 

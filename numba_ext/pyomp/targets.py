@@ -3,8 +3,9 @@ environment become calls around it, and the construct runs in place on the encou
 thread, on the device copies.
 
     with openmp("target map(to: a)"):        $dev = select_device(NO_DEVICE, True)
-        body                                 $rec = target_begin($dev, True)
+        body                                 $rec = target_begin($dev)
                                       ->     $host = a; a = map_enter($rec, $host, TO, ..)
+                                             enter_device($dev)
                                              [target region: body; end of $rec]
                                              a = map_back($host, a, TO)
 
@@ -31,6 +32,7 @@ from .devices import FROM, OWN_COPY, SCALAR_BACK, TO
 from .directives.model import Expr
 from .errors import PyompError, UnsupportedConstructError
 from .markers import StatementBuilder, clause_operand, clause_reads
+from .sharing import mark_generated
 
 #: The standalone data constructs: which list they move and how.
 STANDALONE = ("target enter data", "target exit data", "target update")
@@ -86,7 +88,7 @@ def list_items(directive, clause, located):
 def _explicit(directive, located):
     """{variable: _Item} from the construct's own clauses (one list item per variable: two
     sections of one array in one construct are refused by name)."""
-    items = _OneItemEach(directive, located)
+    items = {}
     construct = directive.construct
     for clause in directive.clauses_named("map"):
         kind = clause.kind or _DEFAULT_MAP_TYPE[construct]
@@ -99,35 +101,30 @@ def _explicit(directive, located):
         for modifier in clause.modifiers:
             bits |= _MODIFIER_BITS[modifier]
         for name, section, span in list_items(directive, clause, located):
-            items[name] = _Item(name, bits, section, span)
+            _add(items, _Item(name, bits, section, span), directive, located)
     for clause_name in ("to", "from"):  # target update
         for clause in directive.clauses_named(clause_name):
             for name, section, span in list_items(directive, clause, located):
-                items[name] = _Item(name, TO if clause_name == "to" else FROM, section, span)
+                bits = TO if clause_name == "to" else FROM
+                _add(items, _Item(name, bits, section, span), directive, located)
     for clause in directive.clauses_named("firstprivate"):
         for var in clause.vars:
-            items[var.name] = _Item(var.name, OWN_COPY | TO)
+            _add(items, _Item(var.name, OWN_COPY | TO), directive, located)
     for clause in directive.clauses_named("private"):
         for var in clause.vars:
-            items[var.name] = _Item(var.name, OWN_COPY)
-    return dict(items)
+            _add(items, _Item(var.name, OWN_COPY), directive, located)
+    return items
 
 
-class _OneItemEach(dict):
-    """A dict that refuses a second list item for a variable."""
-
-    def __init__(self, directive, located):
-        super().__init__()
-        self.directive, self.located = directive, located
-
-    def __setitem__(self, name, item):
-        if name in self:
-            raise self.located(UnsupportedConstructError(
-                f"'{name}' appears in two list items of '{self.directive.construct}': this "
-                "version of pyomp maps one list item per variable and construct (map the "
-                "whole array, or one section per construct)", directive=self.directive.text,
-                span=item.span))
-        super().__setitem__(name, item)
+def _add(items, item, directive, located):
+    """items[item.name] = item, refusing a second list item for a variable."""
+    if item.name in items:
+        raise located(UnsupportedConstructError(
+            f"'{item.name}' appears in two list items of '{directive.construct}': this "
+            "version of pyomp maps one list item per variable and construct (map the whole "
+            "array, or one section per construct)", directive=directive.text,
+            span=item.span))
+    items[item.name] = item
 
 
 def _implicit_bits(directive, located):
@@ -284,10 +281,8 @@ def rewrite(func_ir, region, regions, defined, local_names, located):
             b.stmts.append(ir.Assign(mapped, var, loc))
             inside = var
         back_bits = after.assign(ir.Const(item.bits, loc), "$pyomp_const")
-        back = ir.Assign(_call(after, "map_back", devices.map_back,
-                               [host, inside, back_bits]), var, loc)
-        back.pyomp_host_value = nested  # (see sharing.is_host_value)
-        after.stmts.append(back)
+        after.stmts.append(mark_generated(ir.Assign(
+            _call(after, "map_back", devices.map_back, [host, inside, back_bits]), var, loc)))
     for clause in d.clauses:
         if clause.name in ("use_device_ptr", "use_device_addr"):
             for v in clause.vars:

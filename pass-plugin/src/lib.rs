@@ -7,6 +7,14 @@
 // only move the same contract to every call site.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+/// `[(name, address)]` of `extern "C"` functions of pyomp's runtime pieces: what
+/// `import pyomp` registers with the JIT (python.rs `runtime_symbols`).
+macro_rules! entry_points {
+    ($($f:ident),* $(,)?) => {
+        vec![$((stringify!($f), $f as *const () as usize)),*]
+    };
+}
+
 pub mod abi;
 pub mod calls;
 pub mod cas;

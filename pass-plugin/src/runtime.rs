@@ -320,23 +320,14 @@ fn is_main_thread() -> bool {
 
 /// The functions above, for the JIT's symbol table (registered by `import pyomp`).
 pub fn symbols() -> Vec<(&'static str, usize)> {
-    vec![
-        (
-            "pyomp_task_alloc_size",
-            pyomp_task_alloc_size as *const () as usize,
-        ),
-        ("pyomp_loop_start", pyomp_loop_start as *const () as usize),
-        ("pyomp_loop_next", pyomp_loop_next as *const () as usize),
-        ("pyomp_loop_cancel", pyomp_loop_cancel as *const () as usize),
-        (
-            "pyomp_ordered_wait",
-            pyomp_ordered_wait as *const () as usize,
-        ),
-        (
-            "pyomp_ordered_pass",
-            pyomp_ordered_pass as *const () as usize,
-        ),
-        ("pyomp_ordered_end", pyomp_ordered_end as *const () as usize),
+    entry_points![
+        pyomp_task_alloc_size,
+        pyomp_loop_start,
+        pyomp_loop_next,
+        pyomp_loop_cancel,
+        pyomp_ordered_wait,
+        pyomp_ordered_pass,
+        pyomp_ordered_end,
     ]
 }
 

@@ -309,46 +309,19 @@ pub unsafe extern "C" fn pyomp_team_stop(
 
 /// The functions above and loops.rs's, for the JIT's symbol table.
 pub fn symbols() -> Vec<(&'static str, usize)> {
-    vec![
-        ("pyomp_team_enter", pyomp_team_enter as *const () as usize),
-        ("pyomp_team_exit", pyomp_team_exit as *const () as usize),
-        (
-            "pyomp_orphan_barrier",
-            pyomp_orphan_barrier as *const () as usize,
-        ),
-        ("pyomp_team_stop", pyomp_team_stop as *const () as usize),
-        (
-            "pyomp_orphan_copyprivate",
-            pyomp_orphan_copyprivate as *const () as usize,
-        ),
-        (
-            "pyomp_orphan_dispatch_init",
-            pyomp_orphan_dispatch_init as *const () as usize,
-        ),
-        (
-            "pyomp_orphan_dispatch_next",
-            pyomp_orphan_dispatch_next as *const () as usize,
-        ),
-        (
-            "pyomp_orphan_dispatch_fini",
-            pyomp_orphan_dispatch_fini as *const () as usize,
-        ),
-        (
-            "pyomp_orphan_iteration",
-            pyomp_orphan_iteration as *const () as usize,
-        ),
-        (
-            "pyomp_orphan_ordered_enter",
-            pyomp_orphan_ordered_enter as *const () as usize,
-        ),
-        (
-            "pyomp_orphan_ordered_exit",
-            pyomp_orphan_ordered_exit as *const () as usize,
-        ),
-        (
-            "pyomp_orphan_iteration_end",
-            pyomp_orphan_iteration_end as *const () as usize,
-        ),
+    entry_points![
+        pyomp_team_enter,
+        pyomp_team_exit,
+        pyomp_orphan_barrier,
+        pyomp_team_stop,
+        pyomp_orphan_copyprivate,
+        pyomp_orphan_dispatch_init,
+        pyomp_orphan_dispatch_next,
+        pyomp_orphan_dispatch_fini,
+        pyomp_orphan_iteration,
+        pyomp_orphan_ordered_enter,
+        pyomp_orphan_ordered_exit,
+        pyomp_orphan_iteration_end,
     ]
 }
 

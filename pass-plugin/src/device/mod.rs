@@ -341,37 +341,19 @@ pub extern "C" fn pyomp_target_is_present(begin: i64, end: i64, device: i32) -> 
 
 /// The entry points registered with the JIT (and called through ctypes).
 pub fn symbols() -> Vec<(&'static str, usize)> {
-    vec![
-        (
-            "pyomp_target_begin",
-            pyomp_target_begin as *const () as usize,
-        ),
-        ("pyomp_map_enter", pyomp_map_enter as *const () as usize),
-        ("pyomp_target_end", pyomp_target_end as *const () as usize),
-        ("pyomp_enter_data", pyomp_enter_data as *const () as usize),
-        ("pyomp_exit_data", pyomp_exit_data as *const () as usize),
-        ("pyomp_update_data", pyomp_update_data as *const () as usize),
-        (
-            "pyomp_device_address",
-            pyomp_device_address as *const () as usize,
-        ),
-        (
-            "pyomp_present_count",
-            pyomp_present_count as *const () as usize,
-        ),
-        (
-            "pyomp_target_alloc",
-            pyomp_target_alloc as *const () as usize,
-        ),
-        ("pyomp_target_free", pyomp_target_free as *const () as usize),
-        (
-            "pyomp_target_memcpy",
-            pyomp_target_memcpy as *const () as usize,
-        ),
-        (
-            "pyomp_target_is_present",
-            pyomp_target_is_present as *const () as usize,
-        ),
+    entry_points![
+        pyomp_target_begin,
+        pyomp_map_enter,
+        pyomp_target_end,
+        pyomp_enter_data,
+        pyomp_exit_data,
+        pyomp_update_data,
+        pyomp_device_address,
+        pyomp_present_count,
+        pyomp_target_alloc,
+        pyomp_target_free,
+        pyomp_target_memcpy,
+        pyomp_target_is_present,
     ]
 }
 
