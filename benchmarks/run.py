@@ -1,6 +1,7 @@
 """pyomp vs C (gcc -fopenmp on libgomp, clang-19 -fopenmp on libomp) vs Numba prange.
 
     .venv/bin/python benchmarks/run.py [--threads 1,2] [--repeats 7] [--quick]
+        [--save run.json] [--plot DIR]      # or: --load run.json --plot DIR (no run)
 
 Each measurement is one run of one implementation; implementations are interleaved
 (round-robin) so machine noise hits all alike; the table shows medians and the ratio to C
@@ -8,7 +9,9 @@ on the same runtime (clang-19 on the libomp pyomp loads: LIBOMP_DIR) and to gcc 
 """
 
 import argparse
+import json
 import os
+import platform
 import re
 import statistics
 import subprocess
@@ -377,7 +380,45 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--settle", type=float, default=0.3,
                         help="seconds of idle time before each measurement")
+    parser.add_argument("--save", metavar="FILE.json", help="write the medians to a JSON file")
+    parser.add_argument("--load", metavar="FILE.json",
+                        help="run nothing: take the medians of an earlier --save")
+    parser.add_argument("--plot", metavar="DIR", type=Path,
+                        help="draw the pictures of plots.py into DIR (needs matplotlib)")
     args = parser.parse_args(argv)
+    if args.load:
+        results = json.loads(Path(args.load).read_text())
+    else:
+        results = {"machine": machine(), "command": " ".join(sys.argv), "rows": []}
+        # saved after each kernel: a long run that is stopped keeps what it measured
+        measure(args, results["rows"], lambda: save(results, args.save))
+    save(results, args.save)
+    if args.plot:
+        import plots
+        for path in plots.all_plots(results, args.plot):
+            print(f"plot: {path}")
+    return 0
+
+
+def save(results, path):
+    if path:
+        Path(path).write_text(json.dumps(results, indent=1) + "\n")
+
+
+def machine():
+    """What the numbers were measured on, as the plots' titles say it."""
+    cpu = platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {CORES} cores"
+
+
+def measure(args, rows, kernel_done):
+    """Runs the selected rows and prints the table; appends one dict per printed line to
+    `rows` and calls `kernel_done()` after each kernel."""
     import pyomp
 
     thread_counts = [int(t) for t in args.threads.split(",")]
@@ -405,7 +446,9 @@ def main(argv=None):
             for label, value in med.items():
                 print(f"{name:<22}{size:<16}{k:>4}  {label:<16}{value:>10.4g}{unit:>2}"
                       f"{value / ref_clang:>9.3f}{value / ref_gcc:>8.3f}", flush=True)
-    return 0
+                rows.append({"kernel": name, "size": size, "unit": unit, "threads": k,
+                             "impl": label, "median": value})
+        kernel_done()
 
 
 if __name__ == "__main__":

@@ -63,6 +63,13 @@ for version in "${versions[@]}"; do
     "$venv/bin/python" -c "import pyomp, sys; p = pyomp.__file__; \
       sys.exit(0 if p.startswith('$venv/') else f'pyomp imported from {p}, not the venv')"
     "$venv/bin/python" pi.py | grep -A9 "^pi(" | sed 's/^/   /'
+    # `python -m pyomp bench` on a fresh install (no matplotlib: --plot says how to get it)
+    "$venv/bin/python" -m pyomp bench --threads 1,2 --repeats 1 --scale 0.05 | tail -6 \
+      | sed 's/^/   /'
+    if "$venv/bin/python" -m pyomp bench --plot b.png 2> plot.err \
+        || ! grep -q "needs matplotlib" plot.err; then
+      echo "FAILED: bench --plot without matplotlib"; cat plot.err; exit 1
+    fi
     read -r -a smoke <<< "$(smoke_for "$version")"
     "$venv/bin/python" -m pytest -q -p no:cacheprovider -o timeout=300 -rf \
       "${smoke[@]/#/tests/}" > pytest.log 2>&1 || { tail -40 pytest.log; exit 1; }

@@ -11,6 +11,8 @@ echo "== code size (modules <= 500 lines, functions <= 80, or a comment says why
 .venv/bin/python ci/code_size.py --check > /tmp/pyomp-code-size.txt \
   || { cat /tmp/pyomp-code-size.txt; exit 1; }
 head -n 1 /tmp/pyomp-code-size.txt; grep "^== rust" /tmp/pyomp-code-size.txt
+echo "== docs (Sphinx, warnings and broken links are errors)"
+bash ci/docs.sh
 echo "== pytest"
 # Two worker processes (pytest-xdist) on CI's two cores: 7.5 minutes instead of 12 for the
 # whole suite.  (Two processes once crashed a worker thread: short-lived Python threads of

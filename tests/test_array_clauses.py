@@ -192,7 +192,21 @@ def priv_2d(k, shapes, sums):
     return w
 
 
+@njit
+def priv_default(k, shapes, sums):
+    w = np.arange(4)
+    with openmp("parallel num_threads(k) default(private) shared(shapes, sums)"):
+        t = omp_get_thread_num()
+        shapes[t] = w.shape[0] * 10 + w.ndim
+        w[:] = t
+        sums[t] = w.sum()
+    return w
+
+
 PRIVATE = {
+    # default(private) privatises an array as private(w) does (it crashed before: the
+    # private copy was never made)
+    "parallel default(private)": (priv_default, None, lambda t: 41, lambda t: 4 * t),
     "parallel": (priv_parallel, None, lambda t: 41, lambda t: 4 * t),
     "parallel for": (priv_for, 10, lambda i: 41, lambda i: 4 * i),
     "task": (priv_task, 6, lambda i: 41, lambda i: 4 * i),
@@ -216,6 +230,25 @@ def test_private_array_has_the_shape_and_dtype(construct, threads):
         assert original.tolist() == [0, 1, 2, 3]
     else:
         assert (original == 1).all() and original.dtype == np.int32
+
+
+@njit
+def firstpriv_default(k, firsts, sums):
+    w = np.arange(4)
+    with openmp("parallel num_threads(k) default(firstprivate) shared(firsts, sums)"):
+        t = omp_get_thread_num()
+        firsts[t] = w.sum()
+        w[:] = t
+        sums[t] = w.sum()
+    return w
+
+
+def test_default_firstprivate_copies_an_array(threads):
+    firsts, sums = np.zeros(threads, np.int64), np.zeros(threads, np.int64)
+    original = firstpriv_default(threads, firsts, sums)
+    assert firsts.tolist() == [6] * threads  # each copy starts as the original
+    assert sums.tolist() == [4 * t for t in range(threads)]
+    assert original.tolist() == [0, 1, 2, 3]
 
 
 @njit

@@ -107,6 +107,35 @@ def test_firstprivate_and_lastprivate_on_one_variable_are_allowed(threads):
     assert 100 in seen
 
 
+def test_lastprivate_conditional_is_refused_not_ignored():
+    # OpenMP's answer here is 4 (the last iteration that assigned x), plain lastprivate's
+    # the last iteration's value of x: pyomp refuses the modifier rather than ignore it
+    err = _fail("""
+        def f(n):
+            x = -1
+            with openmp("parallel for lastprivate(conditional: x)"):
+                for i in range(n):
+                    if i < 5:
+                        x = i
+            return x
+    """, 100, cls=pyomp.errors.UnsupportedConstructError)
+    msg = str(err)
+    assert "lastprivate(conditional: ...) is not implemented" in msg
+    src, caret = msg.splitlines()[1:3]
+    assert src[caret.index("^"):].startswith("lastprivate(conditional: x)")
+
+
+def test_a_loop_run_as_simd_is_named_loop_in_its_error():
+    err = _fail("""
+        def f(n):
+            s = 0
+            with openmp("loop bind(thread)"):
+                s = n
+            return s
+    """, 3, cls=ParallelForWrongLoopCount)
+    assert "a 'loop' construct must contain exactly one" in str(err)
+
+
 def test_default_none_names_all_unlisted_variables_at_once():
     err = _fail("""
         def f(a, n):

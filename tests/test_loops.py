@@ -64,6 +64,37 @@ def test_static_chunked_deals_chunks_round_robin(threads):
     assert owner[1:n + 1].tolist() == [(i // chunk) % threads for i in range(n)]
 
 
+def _all_started(schedule):
+    return compile_source(textwrap.dedent(f"""
+        def f(started, saw_all, limit):
+            k = 0
+            with openmp("parallel for {schedule}"):
+                for i in range(saw_all.size):
+                    with openmp("atomic"):
+                        started[0] += 1
+                    seen = 0
+                    t0 = omp_get_wtime()
+                    # every iteration waits until all have started (or `limit` seconds)
+                    while seen < saw_all.size and omp_get_wtime() - t0 < limit:
+                        with openmp("atomic read"):
+                            seen = started[0]
+                    saw_all[i] = seen
+            return k
+    """), "alldyn", omp_get_wtime=pyomp.omp_get_wtime)
+
+
+@pytest.mark.parametrize("schedule", ["schedule(dynamic)", "schedule(dynamic, 1)",
+                                      "schedule(guided)", "schedule(static, 1)"])
+def test_one_iteration_per_thread_runs_on_every_thread_at_once(schedule, threads):
+    # k iterations of chunk 1 on k threads: a thread busy with one iteration cannot take
+    # another, so each must run on its own thread, all at the same time.  (A dynamic loop
+    # once gave a team the whole loop at its first claim: one thread ran the iterations
+    # one after the other, each waiting here in vain.)
+    started, saw_all = np.zeros(1, dtype=np.int64), np.zeros(threads, dtype=np.int64)
+    _all_started(schedule)(started, saw_all, 10.0)
+    assert saw_all.tolist() == [threads] * threads
+
+
 @njit
 def runtime_schedule(n, owner):
     with openmp("parallel for schedule(runtime)"):

@@ -99,6 +99,44 @@ print("\\n".join(cli.info_lines()))
 """
 
 
+PRANGE_THEN_REGION = """
+import numba, numpy as np
+from pyomp import njit, openmp, omp_get_num_threads
+
+@numba.njit(parallel=True)
+def total(a):
+    s = 0.0
+    for i in numba.prange(a.shape[0]):
+        s += a[i]
+    return s
+
+@njit
+def team():
+    n = 0
+    with openmp("parallel"):
+        with openmp("single"):
+            n = omp_get_num_threads()
+    return n
+
+before = team()
+assert total(np.ones(1000)) == 1000.0
+print(numba.threading_layer(), before, team())
+"""
+
+
+def test_prange_keeps_its_runtime_and_pyomp_its_team_size():
+    # pyomp loads libomp first; Numba's `omp` layer (omppool.so, built against libgomp)
+    # loads after it.  libomp also exports GOMP_* and omp_*: were it global, omppool would
+    # bind to it, and Numba's start-up omp_set_num_threads(NUMBA_NUM_THREADS) would set
+    # pyomp's team size (3 here instead of OMP_NUM_THREADS's 4).
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "omp", "OMP_NUM_THREADS": "4",
+           "NUMBA_NUM_THREADS": "3"}
+    done = subprocess.run([sys.executable, "-c", PRANGE_THEN_REGION], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["omp", "4", "4"]
+
+
 def test_info_reports_a_second_openmp_runtime_in_the_process():
     # Numba's `omp` threading layer runs prange on GCC's libgomp: two OpenMP runtimes,
     # each with its own threads

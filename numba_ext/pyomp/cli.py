@@ -1,4 +1,5 @@
-"""`python -m pyomp`: what pyomp runs on (`info`), what it made of a function (`explain`)."""
+"""`python -m pyomp`: what pyomp runs on (`info`), what it made of a function (`explain`),
+how it scales here (`bench`)."""
 
 import argparse
 import ast
@@ -144,6 +145,16 @@ def explain_target(target, args=None, ir=False):
     return explain(fn, ir=ir)
 
 
+def _thread_counts(text):
+    try:
+        counts = [int(t) for t in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"expected thread counts such as 1,2,4, not {text!r}")
+    return sorted(set(counts))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m pyomp")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,7 +169,20 @@ def main(argv=None):
                               "literals, or NumPy expressions such as 'np.ones(100)')")
     explain.add_argument("--ir", action="store_true",
                          help="also print each outlined function's LLVM IR")
+    bench = sub.add_parser(
+        "bench", help="a one-minute benchmark of this machine: times and speed-ups of a few "
+                      "kernels at 1, 2, 4, ... threads")
+    bench.add_argument("--threads", type=_thread_counts, metavar="1,2,4",
+                       help="thread counts (default: powers of two up to the processors)")
+    bench.add_argument("--repeats", type=int, default=3, help="runs per step (the best counts)")
+    bench.add_argument("--scale", type=float, default=1.0,
+                       help="problem sizes relative to the default (0.1: ten times smaller)")
+    bench.add_argument("--plot", metavar="FILE.png",
+                       help="also draw the speed-ups into a PNG (needs matplotlib)")
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        from .bench import run
+        return run(args.threads, args.repeats, args.scale, args.plot)
     if args.command == "info":
         print("\n".join(info_lines()))
     elif args.command == "explain":

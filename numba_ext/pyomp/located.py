@@ -22,6 +22,13 @@ def construct_span(text):
 
 
 
+def written_construct(directive):
+    """The construct as the directive's text spells it ('loop' for a `loop bind(thread)`
+    that runs as 'simd'): what an error message should name."""
+    start, end = construct_span(directive.text)
+    return " ".join(directive.text[start:end].split()) or directive.construct
+
+
 def locate(err, loc, directive=None):
     """Attach the `with` statement's location to an error raised while reading it; an
     error about a whole construct (no token of its own) points at the construct name."""

@@ -14,6 +14,7 @@ from .errors import (
     ParallelForWrongLoopCount,
     pyomp_says,
 )
+from .located import written_construct
 from .sharing import is_generated, is_user_var
 
 
@@ -43,7 +44,7 @@ def find_loop(func_ir, region, located):
         found = (f"found a `while` loop (line {back[0]}), which OpenMP cannot divide: "
                  "write it as `for i in range(...)`" if back else "found none")
         raise located(ParallelForWrongLoopCount(
-            f"a '{region.directive.construct}' construct must contain exactly one "
+            f"a '{written_construct(region.directive)}' construct must contain exactly one "
             f"`for ... in range(...)` loop; {found}" + _pyomp_loop_count(0)))
     setup, index = getiters[0]
     stmt = blocks[setup].body[index]
@@ -68,7 +69,8 @@ def find_loop(func_ir, region, located):
     nested_getiters = [g for g in getiters[1:] if g[0] not in loop_blocks]
     if nested_getiters:
         raise located(ParallelForWrongLoopCount(
-            f"a '{region.directive.construct}' construct must contain exactly one loop; "
+            f"a '{written_construct(region.directive)}' construct must contain exactly one "
+            f"loop; "
             f"found {1 + len(nested_getiters)} loops one after the other"
             + _pyomp_loop_count(1 + len(nested_getiters))))
     extra = _extra_statements(blocks, region.blocks - loop_blocks - {header}, stmt)

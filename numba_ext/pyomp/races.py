@@ -65,6 +65,18 @@ class RaceReport:
     message: str
 
 
+@dataclass(frozen=True)
+class Protector:
+    """A construct whose body one thread (or one at a time) runs, as Facts found it."""
+
+    construct: str
+    line: int
+    blocks: frozenset
+    head: int
+    stmt: object = field(compare=False)
+    directive: object = field(compare=False, default=None)
+
+
 @dataclass
 class Facts:
     """What the race check needs from before the front end rewrites `sections` and
@@ -73,6 +85,7 @@ class Facts:
 
     protected: set = field(default_factory=set)
     sections: dict = field(default_factory=dict)
+    protectors: list = field(default_factory=list)  # Protector, for private_writes.py
 
     @classmethod
     def collect(cls, withs):
@@ -81,6 +94,9 @@ class Facts:
             construct = region.directive.construct
             if PROTECTING.intersection(leaves(construct)):  # `parallel masked` too
                 facts.protected |= region.blocks
+                facts.protectors.append(Protector(construct, region.loc.line,
+                                                  frozenset(region.blocks), region.head,
+                                                  region.stmt, region.directive))
             elif construct == "section" and region.parent is not None:
                 facts.sections.setdefault(id(region.parent.stmt), []).append(
                     frozenset(region.blocks))
@@ -92,11 +108,7 @@ def check(func_ir, all_regions, loop_of, facts):
     (`region.race_warnings`, shown by pyomp.explain)."""
     found = []
     blocks = func_ir.blocks
-    defs = {}
-    for label, block in blocks.items():
-        for stmt in block.body:
-            if isinstance(stmt, ir.Assign) and not is_generated(stmt):
-                defs.setdefault(stmt.target.name, []).append((label, stmt.value))
+    defs = _definitions(func_ir)
     cfg = None
     for region in all_regions:
         region.race_warnings = []
@@ -123,6 +135,30 @@ def check(func_ir, all_regions, loop_of, facts):
         region.race_warnings = reports
         found += reports
     return found
+
+
+def every_thread_blocks(func_ir, team, all_regions, facts):
+    """The blocks of `parallel` region `team` that every thread of the team runs: its own
+    blocks outside branches only some threads take (`if tid == 0:`) and outside protected
+    constructs, with the worksharing loops among them (each thread runs some iterations)."""
+    own = _own_blocks(team, team, all_regions, facts) & func_ir.blocks.keys()
+    cfg = analysis.compute_cfg_from_blocks(func_ir.blocks)
+    blocks = _Context(func_ir, _definitions(func_ir), cfg, team, team, (), own)._unguarded()
+    for other in all_regions:
+        if other.directive.construct == "for" and _enclosing_parallel(other) is team \
+                and other.head in blocks:
+            blocks |= other.blocks - facts.protected
+    return blocks
+
+
+def _definitions(func_ir):
+    """{variable name: [(label, value)]} of the function's user-written assignments."""
+    defs = {}
+    for label, block in func_ir.blocks.items():
+        for stmt in block.body:
+            if isinstance(stmt, ir.Assign) and not is_generated(stmt):
+                defs.setdefault(stmt.target.name, []).append((label, stmt.value))
+    return defs
 
 
 def _enclosing_parallel(region):

@@ -51,7 +51,8 @@ class VarSharing:
     section: tuple | None = None  # reduction of an array section: (lo, hi) Exprs or None
     first: bool = False  # lastprivate and firstprivate: the copy starts with x's value
     borrowed: bool = False  # a task's capture that needs no reference of its own
-    explicit: bool = False  # named in a clause (an array is then copied: array_copies.py)
+    explicit: bool = False  # named in a clause, or default(private|firstprivate): an array
+    #                         is then copied (array_copies.py)
 
 
 def clause_decisions(directive, skip_shared=False):
@@ -218,7 +219,9 @@ def decide(func_ir, region, live_map, defined_at, located, forced=None, inner_re
             missing.append(name)
             continue
         if default_kind in ("private", "firstprivate"):
-            decisions[name] = VarSharing(name, default_kind, f"default({default_kind})")
+            # as if listed in the clause: an array gets its own copy (array_copies.py)
+            decisions[name] = VarSharing(name, default_kind, f"default({default_kind})",
+                                         explicit=True)
         elif name not in writes:
             decisions[name] = VarSharing(name, "shared", "default: read-only in the region")
         elif name in live_after:
@@ -263,7 +266,8 @@ def decide_task(func_ir, region, enclosing, defined_at, located, inner_reads=())
         elif default_kind == "none":
             missing.append(name)
         elif default_kind is not None:
-            decisions[name] = VarSharing(name, default_kind, f"default({default_kind})")
+            decisions[name] = VarSharing(name, default_kind, f"default({default_kind})",
+                                         explicit=default_kind != "shared")
         elif enclosing is not None and name in enclosing \
                 and enclosing[name].sharing == "shared":
             # (also one that gets its first value in the task: the enclosing region shares

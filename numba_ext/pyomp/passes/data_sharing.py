@@ -7,7 +7,7 @@ the race warnings (pyomp.races).
 
 from numba.core import ir
 
-from .. import atomics, markers, races, regions, sharing
+from .. import atomics, markers, private_writes, races, regions, sharing
 from ..errors import PyompError, UnsupportedConstructError
 from ..located import locate, locator
 
@@ -44,6 +44,7 @@ def run(state):
         if any(c.modifier == "task" for c in region.directive.clauses_named("reduction")):
             _check_task_modifier(state.func_ir, region, state.regions)
     races.check(state.func_ir, state.regions, state.loop_of, state.race_facts)
+    private_writes.check(state.func_ir, state.regions, state.race_facts)
 
 
 def _decide(state, region):

@@ -74,7 +74,7 @@ def _bind_cancel(region):
     if kind == "taskgroup":
         raise located(UnsupportedConstructError(
             "`cancel taskgroup` (and `cancellation point taskgroup`) is not implemented by "
-            "this version of pyomp; `cancel parallel`, `for` and `sections` are",
+            "this version of pyomp; `cancel parallel`, `for` and `sections` are implemented",
             directive=d.text, span=(0, len(d.text))))
     parent = region.parent
     if kind == "sections" and parent is not None and parent.directive.construct == "section":

@@ -170,6 +170,12 @@ def parse_directive(text, loc):
             raise locate(UnsupportedConstructError(
                 "the 'if' clause of 'teams' is not implemented by this version of pyomp",
                 directive=text, span=clause.span), loc)
+        if clause.name == "lastprivate" and clause.modifier == "conditional":
+            raise locate(UnsupportedConstructError(
+                "lastprivate(conditional: ...) is not implemented by this version of pyomp "
+                "(plain lastprivate gives the value of the sequentially last iteration, not "
+                "of the last one that assigned the variable)",
+                directive=text, span=clause.span), loc)
         if clause.name in UNSUPPORTED_CLAUSES:
             raise locate(UnsupportedConstructError(
                 f"the '{clause.name}' clause is not implemented by this version of pyomp",
@@ -180,5 +186,5 @@ def parse_directive(text, loc):
             raise locate(UnsupportedConstructError(
                 "doacross loops (ordered(n) with `ordered depend(sink/source)`) are not "
                 "implemented by this version of pyomp; the `ordered` clause without a "
-                "number is", directive=text, span=clause.span), loc)
+                "number is implemented", directive=text, span=clause.span), loc)
     return directive

@@ -110,7 +110,7 @@ def _load() -> RuntimeLibrary:
 
 
 def _open(path: str, prefix: str = "", source: str = "system") -> RuntimeLibrary:
-    """Check ``path`` has every symbol, then make it global for ctypes and MCJIT."""
+    """Check ``path`` has every symbol, then give its addresses to MCJIT."""
     try:
         # RTLD_LOCAL first: a library we reject must not pollute the global namespace.
         probe = ctypes.CDLL(path, mode=ctypes.RTLD_LOCAL)
@@ -127,12 +127,13 @@ def _open(path: str, prefix: str = "", source: str = "system") -> RuntimeLibrary
     addresses = {name: ctypes.cast(getattr(probe, name), ctypes.c_void_p).value
                  for name in ALL_SYMBOLS}
     real = _real_path(addresses["omp_get_thread_num"]) or os.path.realpath(path)
-    # Re-opening with RTLD_GLOBAL promotes the already-mapped library (no second copy).
-    lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
-    try:
-        llvm.load_library_permanently(real)
-    except RuntimeError as exc:
-        raise OpenMPRuntimeNotFound(f"{prefix}LLVM cannot load {real!r}: {exc}") from None
+    # The library stays RTLD_LOCAL: libomp also exports libgomp's entry points (GOMP_*,
+    # omp_*), and a global libomp would capture the libraries loaded after it that need
+    # them: Numba's `omp` threading layer then ran prange on libomp's pool and its start-up
+    # omp_set_num_threads(NUMBA_NUM_THREADS) changed pyomp's team size.  Nothing needs it
+    # global: compiled code reaches it through the explicit symbols below, Python through
+    # this handle.
+    lib = probe
     # Bind our names explicitly: LLVM checks explicit symbols first, so compiled code calls
     # this library even if another OpenMP runtime (say torch's libgomp) was loaded earlier
     # and exports some of the same omp_* names.  Python (ctypes) and MCJIT code then agree.

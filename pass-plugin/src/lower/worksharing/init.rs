@@ -251,10 +251,10 @@ unsafe fn emit_own_dispatch_start(g: &LoopCodegen, own: &OwnDispatch, n: Value, 
         // static, and auto: pyomp's choice is the static schedule
         _ => (c32(crate::runtime::STATIC as u64), chunk),
     };
-    // (guided chunks are a share of what is left per thread: it needs the team size)
-    let (tid, nth) = match (base, g.team_ids) {
-        (DYNAMIC_CHUNKED, _) => (c32(0), c32(1)),
-        (_, Some(ids)) => ids,
+    // (guided chunks are a share of what is left per thread, and a team of one takes
+    // the whole rest of a dynamic or guided loop at once: both need the team size)
+    let (tid, nth) = match g.team_ids {
+        Some(ids) => ids,
         _ => {
             let (f, fty) = abi::runtime_fn(module, "omp_get_thread_num");
             let tid = b.call(fty, f, &[], "omp.tid");
