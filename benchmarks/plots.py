@@ -38,7 +38,7 @@ def _best_c(times):
     return min(times[label] for label in C_LABELS if label in times)
 
 
-def _grid(count, width=3):
+def _grid(count, width=2):
     cols = min(width, count)
     rows = math.ceil(count / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), dpi=110,
@@ -116,7 +116,7 @@ def overheads(rows, path, machine):
         ax.set_yticklabels(names, fontsize=8)
         ax.invert_yaxis()
         ax.set_xscale("log")
-        ax.set_xlabel("microseconds per construct (log scale)")
+        ax.set_xlabel("microseconds per construct (log scale; 0.001 or less: at 0.001)")
         ax.set_title(f"{k} thread{'s' if k > 1 else ''}", fontsize=10)
         ax.grid(axis="x", alpha=0.3)
     handles, names = axes[0].get_legend_handles_labels()
