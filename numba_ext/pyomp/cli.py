@@ -24,14 +24,15 @@ def _devices_line():
             f"{omp_get_default_device()}")
 
 
-def info_lines():
-    """The versions and settings a bug report needs, one `key: value` per line."""
+def info_lines(initialise_mpi=False):
+    """The versions and settings a bug report needs, one `key: value` per line
+    (`initialise_mpi`: see mpi_info.mpi_lines)."""
     import llvmlite
     import llvmlite.binding as ll
     import numba
 
     import pyomp
-    from pyomp import roundtrip, runtime
+    from pyomp import mpi_info, roundtrip, runtime
 
     rt = runtime.info()
     lines = [
@@ -56,6 +57,7 @@ def info_lines():
         f"max threads: {rt['omp_get_max_threads']}",
         f"processors: {rt['omp_get_num_procs']}",
         _devices_line(),
+        *mpi_info.mpi_lines(initialise_mpi),
     ]
     env = {k: v for k, v in rt.items() if k.startswith(("OMP_", "KMP_", "PYOMP_"))}
     lines += [f"{k}={v}" for k, v in sorted(env.items())] or ["OMP_* settings: none set"]
@@ -184,7 +186,7 @@ def main(argv=None):
         from .bench import run
         return run(args.threads, args.repeats, args.scale, args.plot)
     if args.command == "info":
-        print("\n".join(info_lines()))
+        print("\n".join(info_lines(initialise_mpi=True)))
     elif args.command == "explain":
         try:
             print(explain_target(args.target, args.args, args.ir))

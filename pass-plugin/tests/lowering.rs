@@ -419,8 +419,10 @@ fn dynamic_nowait_loop_uses_pyomps_dispatcher_and_no_barrier() {
         outlined.contains("call void @pyomp_loop_start(ptr %omp.loop.state.2, i64 %"),
         "{outlined}"
     );
-    // kind 2 = dynamic, chunk 1 by default; no thread id needed
-    assert!(outlined.contains("call i32 @pyomp_loop_next(ptr %omp.team.next.2, ptr %omp.loop.state.2, i32 2, i64 1, i32 0, i32 1, ptr %omp.lb, ptr %omp.ub)"), "{outlined}");
+    // kind 2 = dynamic, chunk 1 by default; the team size too (a team of one takes the
+    // whole rest at once: a team size of 1 passed for every dynamic loop once gave the
+    // whole loop to the first thread that asked)
+    assert!(outlined.contains("call i32 @pyomp_loop_next(ptr %omp.team.next.2, ptr %omp.loop.state.2, i32 2, i64 1, i32 %omp_get_thread_num, i32 %omp_get_num_threads, ptr %omp.lb, ptr %omp.ub)"), "{outlined}");
     assert!(!outlined.contains("__kmpc_dispatch"), "{outlined}");
     assert!(
         !outlined.contains("barrier"),
