@@ -11,7 +11,8 @@ An `<!-- example: threads=4 sorted stderr exit=1 timeout=120 compiler=clang -->`
 right before a program sets how it runs: OMP_NUM_THREADS (4 by default: the outputs shown
 were printed at 4 threads), `sorted` (lines compared in sorted order: one line per thread in
 whatever order the threads print), `stderr` (stderr is compared too, after stdout),
-`exit=N` (the exit status expected; 0 by default), `timeout=S`.
+`exit=N` (the exit status expected; 0 by default), `timeout=S`, `ranks=N` (run under
+`mpiexec -n N python -m mpi4py`: an MPI program).
 
 Other fence languages (bash, text, cython, ...) are shown, not run; a Python example in any
 other spelling (py, python3, pycon, ipython) is refused, so none escapes the tests.
@@ -42,6 +43,7 @@ class Example:
     exit: int = 0
     timeout: int = 180
     compiler: str = "gcc"
+    ranks: int = 0  # > 0: an MPI program, run by mpiexec with this many ranks
 
     @property
     def id(self):
@@ -57,7 +59,7 @@ def _apply_options(example, text):
         key, _, value = word.partition("=")
         if key in ("sorted", "stderr"):
             setattr(example, key, True)
-        elif key in ("threads", "exit", "timeout"):
+        elif key in ("threads", "exit", "timeout", "ranks"):
             setattr(example, key, int(value))
         elif key == "compiler":
             example.compiler = value

@@ -42,6 +42,10 @@ def _command(example, tmp_path):
         return _build_c(example, tmp_path)
     script = tmp_path / "example.py"
     script.write_text(example.code)
+    if example.ranks:
+        mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+        return [mpiexec, "-n", str(example.ranks), sys.executable, "-m", "mpi4py",
+                str(script)]
     return [sys.executable, str(script)]
 
 
@@ -53,7 +57,7 @@ def test_the_docs_have_examples():
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.id for e in EXAMPLES])
 def test_docs_example(example, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS=str(example.threads), PYTHONUNBUFFERED="1")
-    if example.threads > (os.cpu_count() or 1):
+    if example.threads * max(example.ranks, 1) > (os.cpu_count() or 1):
         env.setdefault("OMP_WAIT_POLICY", "passive")
     done = subprocess.run(_command(example, tmp_path), cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=example.timeout)
