@@ -348,3 +348,12 @@ def test_runtime_functions_work_from_plain_python():
     pyomp.omp_destroy_lock(lock)
     assert all(callable(getattr(api, n)) or isinstance(getattr(api, n), int)
                for n in api.__all__)
+
+
+def test_every_error_class_is_importable_from_pyomp():
+    # (the docs say so; OpenMPRuntimeNotFound is what `import pyomp` itself raises)
+    classes = [name for name, value in vars(pyomp.errors).items()
+               if isinstance(value, type) and issubclass(value, (Exception, Warning))
+               and value.__module__ == "pyomp.errors"]
+    assert len(classes) >= 15
+    assert [n for n in classes if n not in pyomp.__all__] == ["OpenMPRuntimeNotFound"]

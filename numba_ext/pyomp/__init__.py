@@ -19,16 +19,20 @@ from . import runtime as runtime  # loads the OpenMP runtime before anything is 
 from .context import openmp, openmp_context
 from .decorators import jit, njit
 from .errors import (
+                     ClauseNotAllowedError,
+                     DirectiveSyntaxError,
                      MultipleNumThreadsClauses,
                      NonconstantOpenmpSpecification,
                      NonStringOpenmpSpecification,
                      ParallelForExtraCode,
                      ParallelForInvalidCollapseCount,
                      ParallelForWrongLoopCount,
+                     PassError,
                      PyompError,
                      PyompWarning,
                      RaceWarning,
                      UnspecifiedVarInDefaultNone,
+                     UnsupportedConstructError,
 )
 from .explain import explain
 from .pipeline import OpenMPCompiler
@@ -42,5 +46,6 @@ __all__ = [
     "UnspecifiedVarInDefaultNone", "NonconstantOpenmpSpecification",
     "NonStringOpenmpSpecification", "ParallelForExtraCode", "ParallelForWrongLoopCount",
     "ParallelForInvalidCollapseCount", "MultipleNumThreadsClauses", "PyompWarning",
-    "RaceWarning",
+    "RaceWarning", "DirectiveSyntaxError", "ClauseNotAllowedError",
+    "UnsupportedConstructError", "PassError",
 ] + list(_runtime_all)

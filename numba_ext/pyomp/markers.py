@@ -20,7 +20,7 @@ from numba.core.extending import intrinsic
 
 from . import array_copies, array_reduction
 from .directives.model import Expr
-from .errors import PyompError
+from .errors import PyompError, UnsupportedConstructError
 
 ENTER = "pyomp.region.enter"
 EXIT = "pyomp.region.exit"
@@ -296,8 +296,9 @@ def _depend_operands(enter, func_ir, directive, operands, local_names, located):
     for clause in directive.clauses_named("depend"):
         flag = _DEPEND_FLAGS.get(clause.kind)
         if flag is None:
-            raise located(PyompError(f"depend({clause.kind}: ...) is not implemented by "
-                                     "this version of pyomp", span=clause.span))
+            raise located(UnsupportedConstructError(
+                f"depend({clause.kind}: ...) is not implemented by this version of pyomp",
+                span=clause.span))
         for item in clause.items:
             tree = item.tree()
             if isinstance(tree, ast.Name) and tree.id in local_names:

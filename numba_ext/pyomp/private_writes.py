@@ -128,10 +128,10 @@ def _one_thread_report(name, d, team, owner, first, outside):
     fix = f"add shared({name}) to the parallel directive"
     if owner.construct == "single":
         fix += f", or copyprivate({name}) to the single"
-    message = (f"'{name}' is assigned only in the '{owner.construct}' at {where} and read by "
-               f"every thread of '{team.directive.text}' (line {read}), but it is private "
-               f"there ({d.why}): the other threads read their own copy, which the "
-               f"'{owner.construct}' never sets; {fix}")
+    message = (f"'{name}' is assigned only in the '{owner.construct}' at {where} and read at "
+               f"line {read} by every thread of '{team.directive.text}' (line "
+               f"{team.loc.line}), but it is private there ({d.why}): the other threads "
+               f"read their own copy, which the '{owner.construct}' never sets; {fix}")
     return RaceReport(name, filename, line, message)
 
 
