@@ -357,3 +357,24 @@ def test_every_error_class_is_importable_from_pyomp():
                and value.__module__ == "pyomp.errors"]
     assert len(classes) >= 15
     assert [n for n in classes if n not in pyomp.__all__] == ["OpenMPRuntimeNotFound"]
+
+
+@pytest.mark.parametrize("directive,token,what", [
+    ("parallel num_threads(x)", "num_threads(x)", "the value of num_threads(...)"),
+    ("parallel for schedule(dynamic, x)", "schedule(dynamic, x)",
+     "the chunk size of schedule(...)"),
+])
+def test_a_float_count_is_refused_at_its_clause(directive, token, what):
+    # (the Rust pass refused it too, but of the whole `with`, in LLVM's words: "double")
+    err = _fail(f"""
+        def f(x):
+            s = 0
+            with openmp("{directive} reduction(+:s)"):
+                for i in range(4):
+                    s += 1
+            return s
+    """, 2.5)
+    msg = str(err)
+    assert f"{what} must be an integer, but 'x' has type float64" in msg
+    src, caret = msg.splitlines()[1:3]
+    assert src[caret.index("^"):].startswith(token)

@@ -1,5 +1,6 @@
 """Checks that need Numba's types (run right after type inference): a worksharing loop
-counts over integers, and a reduction's operator exists for its variable's type.
+counts over integers, a reduction's operator exists for its variable's type, and a count
+clause (num_threads, a schedule's chunk, ...) names an integer.
 
 Each problem is a located PyompError with a caret in the directive, raised before the
 function is lowered (the Rust pass checks reductions again, as a backstop).
@@ -45,11 +46,36 @@ def _located(err, region):
     return err.at(filename=loc.filename, line=loc.line, source_line=source_line_of(loc))
 
 
+#: Clauses whose expression is a count or a number of the runtime (the chunk of the
+#: schedules): an integer (a bool converts); a float there is a mistake.
+_INTEGER_CLAUSES = ("num_threads", "num_teams", "thread_limit", "grainsize", "num_tasks",
+                    "priority", "schedule", "dist_schedule", "device")
+
+
 def check(regions, typemap):
     """Raise the first type problem of the function's regions (pyomp.frontend's)."""
     for region in regions:
         _check_loop_bounds(region, typemap)
         _check_reductions(region, typemap)
+        _check_integer_clauses(region, typemap)
+
+
+def _check_integer_clauses(region, typemap):
+    """`num_threads(x)` with a float `x` (and the other count clauses): located at the
+    clause, in Numba's words (the Rust pass would say it of the `with`, in LLVM's).
+    Only a plain variable is checked here; other expressions are left to the pass."""
+    d = region.directive
+    for clause in d.clauses:
+        if clause.name not in _INTEGER_CLAUSES or clause.expr is None:
+            continue
+        name = clause.expr.base_name()
+        ty = typemap.get(name) if name == clause.expr.text.strip() else None
+        if ty is None or isinstance(ty, (types.Integer, types.Boolean)):
+            continue
+        what = "chunk size" if clause.name.endswith("schedule") else "value"
+        raise _located(PyompError(
+            f"the {what} of {clause.name}(...) must be an integer, but '{name}' has type "
+            f"{ty} (convert it with int(...))", directive=d.text, span=clause.span), region)
 
 
 def _check_loop_bounds(region, typemap):
