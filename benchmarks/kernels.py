@@ -3,6 +3,7 @@
 import numba
 import numpy as np
 from pyomp import (
+    bench,
     njit,
     omp_get_max_threads,
     omp_get_num_threads,
@@ -125,15 +126,9 @@ def forkjoin_prange(reps, out):
     return ((t1 - t0) - (t2 - t1)) / reps * 1e6
 
 
-@njit
-def pi_loop(n):
-    step = 1.0 / n
-    s = 0.0
-    with openmp("parallel for reduction(+:s)"):
-        for i in range(n):
-            x = (i + 0.5) * step
-            s += 4.0 / (1.0 + x * x)
-    return step * s
+#: pi by `parallel for reduction(+:s)` (static schedule): the kernel of `python -m pyomp
+#: bench`, the same loop as c/pi_loop.c.
+pi_loop = bench.pi
 
 
 #: The same loop compiled with Numba's error_model="numpy": `4.0 / (1.0 + x * x)` without

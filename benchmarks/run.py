@@ -11,7 +11,6 @@ on the same runtime (clang-19 on the libomp pyomp loads: LIBOMP_DIR) and to gcc 
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -389,7 +388,8 @@ def main(argv=None):
     if args.load:
         results = json.loads(Path(args.load).read_text())
     else:
-        results = {"machine": machine(), "command": " ".join(sys.argv), "rows": []}
+        from pyomp.bench import machine_name  # what the plots' titles say it ran on
+        results = {"machine": machine_name(), "command": " ".join(sys.argv), "rows": []}
         # saved after each kernel: a long run that is stopped keeps what it measured
         measure(args, results["rows"], lambda: save(results, args.save))
     save(results, args.save)
@@ -403,17 +403,6 @@ def main(argv=None):
 def save(results, path):
     if path:
         Path(path).write_text(json.dumps(results, indent=1) + "\n")
-
-
-def machine():
-    """What the numbers were measured on, as the plots' titles say it."""
-    cpu = platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {CORES} cores"
 
 
 def measure(args, rows, kernel_done):

@@ -62,6 +62,7 @@ def serial_residual(n, steps):
     (1, 2, "overlap"), (2, 1, "overlap"), (2, 2, "overlap"), (3, 1, "overlap"),
     (2, 2, "sendrecv"), (3, 1, "sendrecv"),
     (1, 2, "compiled"), (2, 2, "compiled"), (3, 1, "compiled"),
+    (2, 3, "overlap"), (1, 8, "compiled"),  # 3 and 8 (oversubscribed) threads per rank
 ], ids=lambda v: str(v))
 def test_every_layout_gives_the_serial_answer(ranks, threads, style):
     status, out, err = heat(ranks, threads, "--style", style, "--check")
