@@ -264,8 +264,8 @@ def test_clauses_not_lowered_yet_are_rejected_not_ignored(clause):
 
 
 def test_loop_body_compiles_like_serial_numba():
-    """The chunk loop vectorises exactly as serial Numba's loop does (no gathers from a
-    wraparound check): same packed instructions in the machine code."""
+    """The chunk loop vectorises as serial Numba's loop does (no gathers from a wraparound
+    check): the same packed instructions in the machine code."""
     import re
 
     import numba
@@ -292,7 +292,10 @@ def test_loop_body_compiles_like_serial_numba():
             re.findall(r"gather|scatter", asm)
 
     ours, theirs = packed(axpy_omp), packed(serial)
-    assert ours[0] == theirs[0] and ours[0], (ours, theirs)
+    # The same packed instructions; the chunk loop may hold its vector loop twice: LLVM
+    # unswitches it on the profiler's gate (read once per loop), a copy for recording.
+    assert sorted(set(ours[0])) == sorted(set(theirs[0])) and ours[0], (ours, theirs)
+    assert len(ours[0]) in (len(theirs[0]), 2 * len(theirs[0])), (ours, theirs)
     assert not ours[1], "no gathers/scatters: indexing needs no wraparound check"
 
 

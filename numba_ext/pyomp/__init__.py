@@ -15,6 +15,7 @@ compile.
 
 from . import errors
 from . import offloading as offloading
+from . import profiling as profiling
 from . import runtime as runtime  # loads the OpenMP runtime before anything is compiled
 from .context import openmp, openmp_context
 from .decorators import jit, njit
@@ -36,6 +37,8 @@ from .errors import (
 )
 from .explain import explain
 from .pipeline import OpenMPCompiler
+from .profiling import Profile, profile
+from .profiling.environment import start_from_environment as _start_profile_from_environment
 from .runtime.api import *  # noqa: F403  (the omp_* user API)
 from .runtime.api import __all__ as _runtime_all
 
@@ -47,5 +50,7 @@ __all__ = [
     "NonStringOpenmpSpecification", "ParallelForExtraCode", "ParallelForWrongLoopCount",
     "ParallelForInvalidCollapseCount", "MultipleNumThreadsClauses", "PyompWarning",
     "RaceWarning", "DirectiveSyntaxError", "ClauseNotAllowedError",
-    "UnsupportedConstructError", "PassError",
+    "UnsupportedConstructError", "PassError", "profile", "Profile",
 ] + list(_runtime_all)
+
+_start_profile_from_environment()  # PYOMP_PROFILE=out.json

@@ -214,6 +214,21 @@ pub const PYTHON_API: &[(&str, T, &[T], bool)] = &[
 ];
 
 pub const PYOMP_RUNTIME: &[(&str, T, &[T], bool)] = &[
+    // crate::profile::record: kind, site (ident_t*), active, a; kind, site; site, more, lo,
+    // hi, gate (the loop's reading of the flag, which guards the call)
+    (
+        "pyomp_prof_begin",
+        T::Void,
+        &[T::I32, T::Ptr, T::I64, T::I64],
+        false,
+    ),
+    ("pyomp_prof_end", T::Void, &[T::I32, T::Ptr], false),
+    (
+        "pyomp_prof_chunk",
+        T::Void,
+        &[T::Ptr, T::I64, T::I64, T::I64, T::I32],
+        false,
+    ),
     // crate::device: a target / target data construct's record -> the ICV to restore
     ("pyomp_target_end", T::I32, &[T::I64], false),
     // size, omp_get_level, omp_get_ancestor_thread_num -> the size to allocate
@@ -429,7 +444,9 @@ mod tests {
         let mut registered: Vec<&str> = crate::runtime::symbols()
             .into_iter()
             .chain(crate::team_frame::symbols())
+            .chain(crate::profile::record::symbols())
             .map(|(name, _)| name)
+            .filter(|&name| name != "pyomp_profile_on") // the flag, not a function
             .chain(["pyomp_target_end"]) // the only device function the pass calls
             .collect();
         let mut declared: Vec<&str> = PYOMP_RUNTIME.iter().map(|r| r.0).collect();

@@ -28,6 +28,7 @@ pub mod markers;
 pub mod module_io;
 pub mod normalize;
 pub mod outline;
+pub mod profile;
 pub mod pyerr;
 #[cfg(feature = "python")]
 mod python;
@@ -78,6 +79,7 @@ pub fn lower_module(ir: &str, name: &str, opts: Options) -> PassResult<Lowered> 
     let regions = lower::lower_regions(module.as_mut_ptr())?;
     if !regions.is_empty() {
         lower::check_no_markers(module.as_mut_ptr())?;
+        profile::instrument::instrument_module(module.as_mut_ptr());
         module_io::verify(&module, "after lowering OpenMP regions")?;
         log::debug!("{name}: lowered {} region(s)", regions.len());
     }

@@ -67,7 +67,45 @@ fn runtime_symbols() -> Vec<(&'static str, usize)> {
     let mut all = crate::runtime::symbols();
     all.extend(crate::team_frame::symbols());
     all.extend(crate::device::symbols());
+    all.extend(crate::profile::record::symbols());
     all
+}
+
+/// profile_start() -> int | None: starts recording (crate::profile::record) and returns the
+/// time it started (ns); None if a profile is recording already.
+#[pyfunction]
+fn profile_start() -> Option<u64> {
+    crate::profile::record::start()
+}
+
+/// profile_stop() -> (records: bytes, threads: [(index, native_id, main)],
+/// sites: {site: psource}, stopped_at_ns): stops recording and collects every thread's
+/// records (packed `Record`s, read by numpy in `pyomp.profiling.recorder`).
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn profile_stop(
+    py: Python<'_>,
+) -> (
+    Bound<'_, PyBytes>,
+    Vec<(u32, u64, bool)>,
+    Vec<(u64, String)>,
+    u64,
+) {
+    use crate::profile::record::{site_source, stop, Record};
+    let got = py.detach(stop);
+    let mut sites: Vec<u64> = got.records.iter().map(|r| r.site).collect();
+    sites.sort_unstable();
+    sites.dedup();
+    // SAFETY: the sites are ident_t's of compiled code, still loaded (Numba keeps a
+    // function's code while its dispatcher lives).
+    let named = sites
+        .into_iter()
+        .map(|s| (s, unsafe { site_source(s) }))
+        .collect();
+    let size = std::mem::size_of::<Record>() * got.records.len();
+    // SAFETY: Record is repr(C) plain data
+    let bytes = unsafe { std::slice::from_raw_parts(got.records.as_ptr() as *const u8, size) };
+    (PyBytes::new(py, bytes), got.threads, named, got.stopped_at)
 }
 
 #[pymodule]
@@ -79,6 +117,8 @@ fn _pass(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernel_ptx, m)?)?;
     m.add_function(wrap_pyfunction!(register_nrt, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_symbols, m)?)?;
+    m.add_function(wrap_pyfunction!(profile_start, m)?)?;
+    m.add_function(wrap_pyfunction!(profile_stop, m)?)?;
     m.add("PassError", m.py().get_type::<PassError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

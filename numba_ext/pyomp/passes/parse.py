@@ -18,6 +18,7 @@ from ..errors import (
     pyomp_says,
 )
 from ..located import construct_span, locate, locator
+from ..profiling.sites import register_directive
 from .find_withs import definition
 
 #: Constructs the pipeline lowers.  The grammar knows the whole directive language; a
@@ -72,7 +73,9 @@ def run(state):
             return None
         if label not in known:
             stmt, call = by_head[label]
-            directive = parse_directive(directive_text(func_ir, stmt, call), stmt.loc)
+            text = directive_text(func_ir, stmt, call)
+            directive = parse_directive(text, stmt.loc)
+            register_directive(stmt.loc.filename, stmt.loc.line, text)  # pyomp.profile's names
             region = regions.find_region(func_ir, label, stmt, locator(stmt.loc, directive),
                                          region_at)
             region.directive, region.call = directive, call

@@ -19,6 +19,7 @@ from numba.core.extending import intrinsic, overload
 
 from .. import devices
 from .loader import load
+from .lock_waits import call_recording_wait
 
 _lib = load().cdll
 _libc = ctypes.CDLL(None)  # the process's libc: the same malloc/free MCJIT code links to
@@ -128,8 +129,11 @@ def _c_intrinsic(name, ret, kinds):
         def codegen(context, builder, sig, args):
             fnty = ir.FunctionType(_CTYPES[ret][2], [_CTYPES[k][2] for k in kinds])
             fn = cgutils.get_or_insert_function(builder.module, fnty, name)
-            res = builder.call(fn, [_to_c(context, builder, v, t, k)
-                                    for v, t, k in zip(args, sig.args, kinds)])
+            c_args = [_to_c(context, builder, v, t, k) for v, t, k in zip(args, sig.args, kinds)]
+            if name in ("omp_set_lock", "omp_set_nest_lock"):
+                res = call_recording_wait(builder, fn, c_args, name)
+            else:
+                res = builder.call(fn, c_args)
             return context.get_dummy_value() if ret == "void" else res
 
         return _CTYPES[ret][1](*tys), codegen

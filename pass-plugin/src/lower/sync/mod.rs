@@ -94,7 +94,7 @@ pub fn lower_in_place(
     let held = hold_exceptions(ctx, &b, shape, &rets);
     let guard = guard_of(&b, &site, r, shape, team.is_some())?;
     if let (Some(errors), Some(id), "ordered") = (&team, r.payload.clauses.binds, construct) {
-        ordered::own_ordered(module, func, shape, &blocks, errors, id);
+        ordered::own_ordered(module, func, shape, &blocks, (errors, ident), id);
     }
     if let (None, "ordered") = (&team, construct) {
         ordered::orphan_ordered(module, shape, &blocks, ident, gtid);

@@ -5,6 +5,8 @@
 use crate::abi;
 use crate::ir::{self, Block, Builder, Value};
 use crate::lower::loop_markers::{loop_state, ordered_slots};
+use crate::profile::instrument;
+use crate::profile::record::kind;
 use crate::raise::TeamErrors;
 use crate::region::Shape;
 use llvm_sys::core::*;
@@ -21,7 +23,7 @@ pub fn own_ordered(
     func: Value,
     shape: &Shape,
     blocks: &[Block],
-    team: &TeamErrors,
+    (team, ident): (&TeamErrors, Value),
     loop_id: u64,
 ) {
     let _ = func;
@@ -31,8 +33,8 @@ pub fn own_ordered(
     let i64t = unsafe { LLVMInt64TypeInContext(ctx) };
     take_turns(
         module,
-        shape,
-        blocks,
+        (shape, blocks),
+        ident,
         |b| {
             let iter = b.load(i64t, iter_slot, "omp.iter.v");
             let (f, fty) = abi::runtime_fn(module, "pyomp_ordered_wait");
@@ -63,8 +65,8 @@ pub fn orphan_ordered(
 ) {
     take_turns(
         module,
-        shape,
-        blocks,
+        (shape, blocks),
+        ident,
         |b| {
             let (ordered, _) = abi::runtime_fn(module, "__kmpc_ordered");
             let (f, fty) = abi::runtime_fn(module, "pyomp_orphan_ordered_enter");
@@ -79,11 +81,11 @@ pub fn orphan_ordered(
 }
 
 /// An `ordered` block between `wait` (an i32: nonzero to skip the block) at its start and
-/// `pass` at its end.
+/// `pass` at its end; the profiler sees the wait and the block (`ident`: the construct).
 fn take_turns(
     module: LLVMModuleRef,
-    shape: &Shape,
-    blocks: &[Block],
+    (shape, blocks): (&Shape, &[Block]),
+    ident: Value,
     wait: impl FnOnce(&Builder) -> Value,
     pass: impl FnOnce(&Builder),
 ) {
@@ -92,19 +94,21 @@ fn take_turns(
     demote_body_values(shape, blocks);
     let entry_branch = ir::terminator(shape.entry).expect("entry ends in a branch");
     let body = ir::successors(shape.entry)[0];
+    instrument::emit_begin(module, entry_branch, kind::ORDERED_WAIT, ident, None, None);
     b.before(entry_branch);
     let gave_up = wait(&b);
-    let skip = unsafe {
-        LLVMBuildICmp(
-            b.raw,
-            LLVMIntPredicate::LLVMIntNE,
-            gave_up,
-            LLVMConstInt(LLVMInt32TypeInContext(ctx), 0, 0),
-            ir::cstr("omp.ordered.skip").as_ptr(),
-        )
-    };
+    let zero = unsafe { LLVMConstInt(LLVMInt32TypeInContext(ctx), 0, 0) };
+    let icmp =
+        |p, name: &str| unsafe { LLVMBuildICmp(b.raw, p, gave_up, zero, ir::cstr(name).as_ptr()) };
+    let skip = icmp(LLVMIntPredicate::LLVMIntNE, "omp.ordered.skip");
+    let runs = icmp(LLVMIntPredicate::LLVMIntEQ, "omp.ordered.runs");
+    instrument::emit_end(module, entry_branch, kind::ORDERED_WAIT, ident);
+    instrument::emit_begin(module, entry_branch, kind::ORDERED, ident, Some(runs), None);
+    b.before(entry_branch);
     b.cond_br(skip, shape.end, body);
     ir::erase(entry_branch);
-    b.before(ir::terminator(shape.tail()).expect("tail ends in a branch"));
+    let tail_branch = ir::terminator(shape.tail()).expect("tail ends in a branch");
+    instrument::emit_end(module, tail_branch, kind::ORDERED, ident);
+    b.before(tail_branch);
     pass(&b);
 }

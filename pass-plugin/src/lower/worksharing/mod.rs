@@ -38,6 +38,8 @@ use crate::lower::loop_markers::{
 };
 use crate::lower::RegionReport;
 use crate::markers::MarkedRegion;
+use crate::profile::instrument;
+use crate::profile::record::kind;
 use crate::raise::TeamErrors;
 use crate::region::{self, Shape};
 use crate::sharing;
@@ -79,6 +81,7 @@ pub fn lower_for(
         true => sharing::league_ids_at(errors.entry, module),
         false => sharing::team_ids_at(errors.entry, module),
     });
+    let prof_gate = instrument::read_flag(module, init);
     let g = LoopCodegen {
         // An orphaned dynamic/guided loop goes through crate::team_frame, which runs it on
         // pyomp's dispatcher inside a pyomp region (libomp's otherwise).
@@ -97,8 +100,10 @@ pub fn lower_for(
         is_static,
         ordered: clauses.ordered,
         n,
+        prof_gate,
     };
     init::emit_init(&g, schedule::chunk_operand(r));
+    instrument::emit_begin(module, init, kind::LOOP, ident, None, Some(n));
     ir::erase(init);
     lower_chunk_loop_and_end(&g, func, r, shape, &blocks, has_tasks)
 }
@@ -119,7 +124,11 @@ fn lower_chunk_loop_and_end(
     let body_start = ordered::lower_skip_markers(g, marker_calls(blocks, SKIP, id), id)?;
     let iteration_end =
         ordered::lower_iteration_end_markers(g, marker_calls(blocks, ITERATION_END, id), id);
-    end::lower_fini_markers(g, marker_calls(blocks, FINI, id));
+    let finis = marker_calls(blocks, FINI, id);
+    for &fini in &finis {
+        instrument::emit_end(g.module, fini, kind::LOOP, g.ident);
+    }
+    end::lower_fini_markers(g, finis);
     let first_tail = end::split_construct_end(g, shape, has_tasks);
     private_copies::keep_last_in_owner_team(g, shape, marker_calls(blocks, LAST_OWNER, id));
     let applied = private_copies::emit_private_copies(g, func, r, shape, blocks)?;

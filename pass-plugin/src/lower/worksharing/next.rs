@@ -42,6 +42,7 @@ fn emit_next(g: &LoopCodegen, marker: Value) -> Value {
         } else {
             libomp_dispatch_next(g, marker)
         };
+        crate::profile::instrument::emit_chunk(g.module, b, g.ident, [more, lo, hi], g.prof_gate);
         chunk_value(g, ir::type_of(marker), more, lo, hi)
     }
 }

@@ -101,6 +101,8 @@ pub struct LoopCodegen<'a> {
     pub ordered: bool,
     /// The trip count (the init marker's operand).
     pub n: Value,
+    /// The profiler's flag as read at the loop's start (crate::profile::instrument).
+    pub prof_gate: Value,
 }
 
 /// Allocates the thread's loop state at the start of the construct (`shape_entry`), takes
