@@ -57,6 +57,9 @@ TRACE = {
 }
 
 
+_EPS = 1e-9  # float rounding of microseconds with three decimals, not a nanosecond
+
+
 def check_trace(trace):
     jsonschema.validate(trace, TRACE)
     events = trace["traceEvents"]
@@ -69,9 +72,9 @@ def check_trace(trace):
         ends = []
         for e in slices:
             end = e["ts"] + e["dur"]
-            while ends and ends[-1] <= e["ts"] + 1e-3:
+            while ends and ends[-1] <= e["ts"] + _EPS:
                 ends.pop()
-            assert not ends or end <= ends[-1] + 1e-3, f"slice overlaps its parent: {e}"
+            assert not ends or end <= ends[-1] + _EPS, f"slice overlaps its parent: {e}"
             ends.append(end)
     flows = {}
     for e in events:

@@ -78,19 +78,12 @@ fn profile_start() -> Option<u64> {
     crate::profile::record::start()
 }
 
-/// profile_stop() -> (records: bytes, threads: [(index, native_id, main)],
+/// profile_stop() -> (records: bytes, threads: [(index, native_id)],
 /// sites: {site: psource}, stopped_at_ns): stops recording and collects every thread's
 /// records (packed `Record`s, read by numpy in `pyomp.profiling.recorder`).
 #[pyfunction]
 #[allow(clippy::type_complexity)]
-fn profile_stop(
-    py: Python<'_>,
-) -> (
-    Bound<'_, PyBytes>,
-    Vec<(u32, u64, bool)>,
-    Vec<(u64, String)>,
-    u64,
-) {
+fn profile_stop(py: Python<'_>) -> (Bound<'_, PyBytes>, Vec<(u32, u64)>, Vec<(u64, String)>, u64) {
     use crate::profile::record::{site_source, stop, Record};
     let got = py.detach(stop);
     let mut sites: Vec<u64> = got.records.iter().map(|r| r.site).collect();

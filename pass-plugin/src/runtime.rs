@@ -293,7 +293,7 @@ pub unsafe extern "C" fn pyomp_task_alloc_size(
 const OUTSIDE_FREE_LISTS: i64 = 8192 + 256;
 
 #[cfg(target_os = "linux")]
-pub(crate) fn is_main_thread() -> bool {
+fn is_main_thread() -> bool {
     extern "C" {
         fn syscall(number: i64, ...) -> i64;
         fn getpid() -> i32;
@@ -310,7 +310,7 @@ pub(crate) fn is_main_thread() -> bool {
 
 // (untested here: no macOS machine builds pyomp yet; README, "Install")
 #[cfg(target_os = "macos")]
-pub(crate) fn is_main_thread() -> bool {
+fn is_main_thread() -> bool {
     extern "C" {
         fn pthread_main_np() -> i32;
     }

@@ -28,8 +28,9 @@ def _finish(prof, path):
             prof.plot(path)
         else:
             prof.save(path)
-    except OSError as e:
-        print(f"pyomp: PYOMP_PROFILE: cannot write {path!r}: {e}", file=sys.stderr)
+    except (OSError, ImportError) as e:  # ImportError: a .png without matplotlib
+        print(f"pyomp: PYOMP_PROFILE: cannot write {path!r}: {e}\n{prof.summary()}",
+              file=sys.stderr)
         return
     print(f"pyomp: profile written to {path} (PYOMP_PROFILE)\n{prof.summary()}",
           file=sys.stderr)

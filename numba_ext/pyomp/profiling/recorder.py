@@ -48,10 +48,15 @@ def stop(started_at, known_threads):
     records["start"] -= np.minimum(records["start"], started_at)
     records["end"] -= np.minimum(records["end"], started_at)
     records = np.concatenate([records, join_waits(records)])
-    order = np.lexsort((-records["end"].astype(np.int64), records["start"], records["thread"]))
+    # thread, then start, then the longer first; on a tie the later recorded first: a
+    # thread records an interval when it closes, so an enclosing one after what it holds
+    later_first = -np.arange(len(records))
+    order = np.lexsort((later_first, -records["end"].astype(np.int64), records["start"],
+                        records["thread"]))
     records = records[order]
     return (records, {site: parse_site(src) for site, src in sites},
-            _name_threads(threads, known_threads), stopped_at - started_at)
+            _name_threads(threads, known_threads, _initial_threads(records)),
+            stopped_at - started_at)
 
 
 def join_waits(records):
@@ -61,11 +66,10 @@ def join_waits(records):
     regions = records[np.isin(records["kind"], [KIND["parallel"], KIND["teams"]])]
     bodies = records[records["kind"] == KIND["body"]]
     bodies = bodies[np.argsort(bodies["start"], kind="stable")]
-    # A worker released by the join barrier may start other work (another Python
-    # thread's team, an outer region's next step) before the encountering thread records
-    # the region's end: its wait ends there.
-    starts = {t: np.sort(records["start"][records["thread"] == t])
-              for t in np.unique(records["thread"])}
+    by_thread = {}
+    for t in np.unique(records["thread"]):
+        mine = records[records["thread"] == t]
+        by_thread[t] = mine[np.argsort(mine["start"], kind="stable")]
     waits = []
     for r in regions:
         lo, hi = np.searchsorted(bodies["start"], [r["start"], r["end"]], side="left")
@@ -73,11 +77,27 @@ def join_waits(records):
         inside = inside[(inside["end"] <= r["end"]) & (inside["site"] == r["site"])
                         & (inside["a"] == r["a"])]
         for b in inside:
-            later = starts[b["thread"]]
-            k = np.searchsorted(later, b["end"], side="left")
-            end = min(r["end"], later[k]) if k < len(later) else r["end"]
+            end = _wait_ends(by_thread[b["thread"]], b["end"], r["end"])
             waits.append((b["thread"], KIND["join wait"], r["site"], b["end"], end, 0, 0))
     return np.array(waits, dtype=RECORD)
+
+
+def _wait_ends(mine, start, region_end):
+    """Where a thread's wait at a join, from `start`, ends: at the region's end, or before
+    that where the thread starts other work (a worker released by the join barrier may
+    join another Python thread's team, or an outer region's next step, before the
+    encountering thread records the region's end). Tasks it runs while it waits (libomp
+    runs queued tasks in the join barrier) are inside the wait, not after it."""
+    tasks_until = start
+    for j in range(np.searchsorted(mine["start"], start, side="left"), len(mine)):
+        s = mine["start"][j]
+        if s >= region_end:
+            break
+        if mine["kind"][j] == KIND["task"]:
+            tasks_until = max(tasks_until, mine["end"][j])
+        elif s >= tasks_until:
+            return s
+    return region_end
 
 
 def python_thread_names():
@@ -86,25 +106,31 @@ def python_thread_names():
     return {t.native_id: t.name for t in threading.enumerate()}
 
 
-def _name_threads(threads, known):
+def _initial_threads(records):
+    """The threads that forked a region outside any region body of theirs: Python's
+    threads (OpenMP's workers fork only inside a body: nested regions)."""
+    initial = set()
+    forks = records[np.isin(records["kind"], [KIND["parallel"], KIND["teams"]])]
+    bodies = records[records["kind"] == KIND["body"]]
+    for f in forks:
+        mine = bodies[bodies["thread"] == f["thread"]]
+        if not np.any((mine["start"] <= f["start"]) & (f["end"] <= mine["end"])):
+            initial.add(int(f["thread"]))
+    return initial
+
+
+def _name_threads(threads, known, initial):
     """Python's name for a thread it knew at the start or knows at the end (MainThread,
-    Thread-1, ...); a thread that has ended since (a Python thread joined before the
-    profile stopped: OpenMP's workers live as long as the process); else the OpenMP
-    worker it is."""
+    Thread-1, ...); `Python thread <id>` for another that forked regions of its own (one
+    that started and ended while the profile recorded); else the OpenMP worker it is."""
     known = {**known, **python_thread_names()}
     named, workers = [], 0
-    for index, native_id, _main in sorted(threads):
+    for index, native_id in sorted(threads):
         name = known.get(native_id)
-        if name is None and _has_ended(native_id):
-            name = f"thread {native_id} (ended)"
+        if name is None and index in initial:
+            name = f"Python thread {native_id}"
         elif name is None:
             workers += 1
             name = f"OpenMP worker {workers}"
         named.append(Thread(index, native_id, name))
     return named
-
-
-def _has_ended(native_id):
-    import os
-    tasks = "/proc/self/task"
-    return os.path.isdir(tasks) and not os.path.exists(f"{tasks}/{native_id}")

@@ -143,7 +143,12 @@ def _add_idle_team_threads(row, iv, tasks):
 def _fold_implicit_barriers(rows):
     """A construct's own barrier (a region's last, a loop's or single's end) has an ident
     of its own at the construct's line: its waits are the construct's."""
-    owners = {(r.site.file, r.site.line): r for r in rows if r.role not in ("barrier", "?")}
+    # whose barrier it is, by role: a loop's or single's end before its region's last
+    owners = {}
+    for r in sorted(rows, key=lambda r: _BARRIER_OWNERS.index(r.role)
+                    if r.role in _BARRIER_OWNERS else len(_BARRIER_OWNERS), reverse=True):
+        if r.role in _BARRIER_OWNERS:
+            owners[(r.site.file, r.site.line)] = r
     kept = []
     for r in rows:
         owner = owners.get((r.site.file, r.site.line))
@@ -151,11 +156,14 @@ def _fold_implicit_barriers(rows):
             for t, ns in r.wait_ns.items():
                 owner.wait_ns[t] = owner.wait_ns.get(t, 0) + ns
                 owner.busy_ns.setdefault(t, 0)
-            if owner.role != "parallel":
+            if owner.role not in ("parallel", "teams"):  # their total is wall time
                 owner.total_ns += sum(r.wait_ns.values())
             continue
         kept.append(r)
     return kept
+
+
+_BARRIER_OWNERS = ("for", "sections", "distribute", "single", "parallel", "teams")
 
 
 def _per_thread(sel, values):
@@ -184,7 +192,8 @@ def _fill(row, iv, net):
     if row.role in ("teams", "parallel", "single", "master", "critical", "ordered", "task"):
         row.calls = int(np.sum(kinds == KIND[counted.get(row.role, work)]))
     else:
-        per = _per_thread(iv[kinds == KIND[counted[row.role]]], np.ones(len(iv), dtype=np.int64))
+        mine = iv[kinds == KIND[counted[row.role]]]
+        per = _per_thread(mine, np.ones(len(mine), dtype=np.int64))
         row.calls = max(per.values(), default=0)
     if row.role in ("teams", "parallel"):
         p = kinds == KIND[row.role]

@@ -48,9 +48,11 @@ def chrome_trace(prof):
                        "args": {"sort_index": t.index}})
     for row in iv:
         kind, site = KINDS[row["kind"]], prof.sites[int(row["site"])]
+        # the end rounded as the start is, so a slice ends inside the one that holds it
+        start, end = _us(row["start"]), _us(row["end"])
         events.append({"name": _name(kind, site), "cat": kind, "ph": "X", "pid": PID,
-                       "tid": int(row["thread"]), "ts": _us(row["start"]),
-                       "dur": _us(row["end"] - row["start"]), "args": _args(kind, row, site)})
+                       "tid": int(row["thread"]), "ts": start, "dur": round(end - start, 3),
+                       "args": _args(kind, row, site)})
     events.extend(_task_flows(iv))
     return {"traceEvents": events, "displayTimeUnit": "ns",
             "otherData": {"producer": "pyomp.profile", "duration_ms": prof.duration_ns / 1e6}}

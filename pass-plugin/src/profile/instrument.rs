@@ -110,9 +110,8 @@ fn action(name: &str) -> Vec<Action> {
     }
 }
 
-/// Instruments every function of `module` (after the regions are lowered); how many
-/// runtime calls it instrumented.
-pub fn instrument_module(module: LLVMModuleRef) -> usize {
+/// Instruments every function of `module` (after the regions are lowered).
+pub fn instrument_module(module: LLVMModuleRef) {
     let mut calls = Vec::new();
     for f in ir::functions(module) {
         for block in ir::blocks(f) {
@@ -127,16 +126,12 @@ pub fn instrument_module(module: LLVMModuleRef) -> usize {
         }
     }
     let mut bodies = Vec::new();
-    let mut count = 0;
     for (call, name) in calls {
-        let actions = action(&name);
-        count += usize::from(!actions.is_empty());
-        for act in actions {
+        for act in action(&name) {
             apply(module, call, act, &mut bodies);
         }
     }
     guard_recorder_calls(module);
-    count
 }
 
 fn apply(module: LLVMModuleRef, call: Value, act: Action, bodies: &mut Vec<Value>) {
@@ -276,6 +271,9 @@ pub fn emit_end(module: LLVMModuleRef, at: Value, kind: u32, site: Value) {
     }
 }
 
+/// Where `pyomp_prof_chunk` takes its gate (`emit_chunk`): `guard` tests it, not the flag.
+const CHUNK_GATE: usize = 4;
+
 /// The flag, read before `at`: a loop reads it once at its start and its chunks are
 /// recorded by that reading (`emit_chunk`'s gate), which costs a chunk a register test,
 /// not a load from memory.
@@ -294,7 +292,8 @@ pub fn emit_chunk(module: LLVMModuleRef, b: &Builder, site: Value, chunk: [Value
     unsafe {
         let args = chunk.map(|v| as_i64(b, v));
         let (f, fty) = abi::runtime_fn(module, "pyomp_prof_chunk");
-        b.call(fty, f, &[site, args[0], args[1], args[2], gate], "");
+        let call_args = [site, args[0], args[1], args[2], gate];
+        b.call(fty, f, &call_args, "");
     }
 }
 
@@ -345,7 +344,7 @@ fn guard(module: LLVMModuleRef, call: Value) {
         b.before(br);
         // a chunk's gate is its loop's reading of the flag (emit_chunk)
         let on = match ir::called_name(call).as_deref() {
-            Some("pyomp_prof_chunk") => ir::call_args(call)[4],
+            Some("pyomp_prof_chunk") => ir::call_args(call)[CHUNK_GATE],
             _ => load_flag(module, &b),
         };
         let zero = LLVMConstInt(LLVMInt32TypeInContext(ctx), 0, 0);

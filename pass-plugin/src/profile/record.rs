@@ -23,6 +23,9 @@ use std::time::Instant;
 pub static pyomp_profile_on: AtomicU32 = AtomicU32::new(0);
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
+/// The next thread's index: only counts up, so no two threads share a track even after
+/// the logs of ended threads are dropped.
+static NEXT_INDEX: AtomicU32 = AtomicU32::new(0);
 static REGISTRY: Mutex<Vec<Arc<ThreadLog>>> = Mutex::new(Vec::new());
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
@@ -93,7 +96,6 @@ struct Open {
 struct ThreadLog {
     index: u32,
     native_id: u64,
-    main: bool,
     generation: AtomicU64,
     head: *mut Block,
     /// Owner only: the block appended to, and the open intervals.
@@ -112,7 +114,6 @@ impl ThreadLog {
         ThreadLog {
             index,
             native_id: native_thread_id(),
-            main: crate::runtime::is_main_thread(),
             generation: AtomicU64::new(GENERATION.load(Ordering::Acquire)),
             head,
             tail: UnsafeCell::new(head),
@@ -170,6 +171,19 @@ impl ThreadLog {
     }
 }
 
+impl Drop for ThreadLog {
+    /// The last owner is the registry dropping an ended thread's log (under its lock) or
+    /// the thread itself after that: nobody reads the chain any more.
+    fn drop(&mut self) {
+        let mut block = self.head;
+        while !block.is_null() {
+            // SAFETY: the chain's blocks came from Box::into_raw and are freed once
+            let b = unsafe { Box::from_raw(block) };
+            block = b.next.load(Ordering::Acquire);
+        }
+    }
+}
+
 thread_local! {
     static LOG: RefCell<Option<Arc<ThreadLog>>> = const { RefCell::new(None) };
 }
@@ -184,7 +198,7 @@ fn with_log(f: impl FnOnce(&ThreadLog)) {
         let mut slot = cell.borrow_mut();
         let log = slot.get_or_insert_with(|| {
             let mut all = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-            let log = Arc::new(ThreadLog::new(all.len() as u32));
+            let log = Arc::new(ThreadLog::new(NEXT_INDEX.fetch_add(1, Ordering::Relaxed)));
             all.push(log.clone());
             log
         });
@@ -194,8 +208,9 @@ fn with_log(f: impl FnOnce(&ThreadLog)) {
     });
 }
 
+/// Acquire: a thread that sees the flag on also sees the generation `start` set before it.
 fn recording() -> bool {
-    pyomp_profile_on.load(Ordering::Relaxed) != 0
+    pyomp_profile_on.load(Ordering::Acquire) != 0
 }
 
 /// Opens an interval of `kind` at `site` when `active` is nonzero (a `single`'s winner).
@@ -295,8 +310,8 @@ pub fn start() -> Option<u64> {
 /// What a profile recorded, with the threads that recorded it and the time it ended.
 pub struct Collected {
     pub records: Vec<Record>,
-    /// (index, native thread id, is the process's main thread)
-    pub threads: Vec<(u32, u64, bool)>,
+    /// (index, native thread id)
+    pub threads: Vec<(u32, u64)>,
     pub stopped_at: u64,
 }
 
@@ -315,7 +330,7 @@ pub fn stop() -> Collected {
         let before = records.len();
         log.collect(&mut records);
         if records.len() > before {
-            threads.push((log.index, log.native_id, log.main));
+            threads.push((log.index, log.native_id));
         }
     }
     Collected {
@@ -404,9 +419,11 @@ mod tests {
             .iter()
             .all(|r| r.start <= r.end && r.end <= got.stopped_at));
         assert_eq!(got.threads.len(), 1);
-        // Off: nothing recorded; a new profile starts empty.
+        // Off: nothing recorded (the same generation, collected again, is unchanged);
+        // a new profile starts empty.
         pyomp_prof_begin(kind::BODY, site(1), 1, 0);
         pyomp_prof_end(kind::BODY, site(1));
+        assert_eq!(stop().records, got.records);
         assert!(start().is_some());
         for i in 0..(BLOCK as i64 + 10) {
             pyomp_prof_chunk(site(4), 1, i, i + 1, 1);
