@@ -295,8 +295,17 @@ const OUTSIDE_FREE_LISTS: i64 = 8192 + 256;
 #[cfg(target_os = "linux")]
 fn is_main_thread() -> bool {
     extern "C" {
-        fn syscall(number: i64, ...) -> i64;
         fn getpid() -> i32;
+    }
+    // SAFETY: a plain system call without arguments
+    os_thread_id() == i64::from(unsafe { getpid() })
+}
+
+/// The kernel's id of the calling thread (Linux's gettid).
+#[cfg(target_os = "linux")]
+pub(crate) fn os_thread_id() -> i64 {
+    extern "C" {
+        fn syscall(number: i64, ...) -> i64;
     }
     // The system call, not glibc's gettid(): that wrapper is glibc 2.30's, and the wheel is
     // linked against glibc 2.28 (ci/build-wheel.sh).
@@ -304,8 +313,8 @@ fn is_main_thread() -> bool {
     const SYS_GETTID: i64 = 186;
     #[cfg(target_arch = "aarch64")]
     const SYS_GETTID: i64 = 178;
-    // SAFETY: plain system calls without arguments
-    unsafe { syscall(SYS_GETTID) == i64::from(getpid()) }
+    // SAFETY: a plain system call without arguments
+    unsafe { syscall(SYS_GETTID) }
 }
 
 // (untested here: no macOS machine builds pyomp yet; README, "Install")

@@ -82,10 +82,16 @@ def plot_timeline(prof, path=None, *, title=None, ax=None, until_ns=None):
     ax.set_xlim(0, until_ns / unit)
     ax.set_xlabel(f"time since the profile started ({unit_name})")
     ax.grid(axis="x", alpha=0.3)
+    # a construct drawn only as region bodies is pale in the picture: pale in the legend
+    solid_kinds = [KIND[k] for k in ("chunk", "single", "master", "critical", "ordered", "task")]
+    solid = {int(s) for s, k in zip(iv["site"], iv["kind"]) if k in solid_kinds}
     labels = {}
     for s, c in colours.items():
-        labels.setdefault(prof.sites[s].label, c)
-    handles = [Patch(facecolor=c, label=label) for label, c in labels.items()]
+        label = prof.sites[s].label
+        pale = labels.get(label, (c, True))[1] and s not in solid
+        labels[label] = (c, pale)
+    handles = [Patch(facecolor=c, alpha=0.35 if pale else 1.0, label=label)
+               for label, (c, pale) in labels.items()]
     handles.append(Patch(facecolor="0.55", edgecolor="0.25", hatch="////",
                          label="waiting (barrier, join, critical, taskwait, ...)"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
@@ -108,7 +114,9 @@ def _groups(sel):
 def _site_colours(prof, iv):
     """A colour per construct that has work drawn (in source order)."""
     import matplotlib
-    palette = matplotlib.colormaps["tab20"].colors[::2] + matplotlib.colormaps["tab20"].colors[1::2]
+    # tab20's strong colours, then its light ones; not its greys (the waits are grey)
+    tab20 = matplotlib.colormaps["tab20"].colors
+    palette = [c for i, c in enumerate(tab20[::2] + tab20[1::2]) if i not in (7, 17)]
     drawn = {KIND[k] for k in ("body", "chunk", "single", "master", "critical", "ordered", "task")}
     sites = sorted({int(s) for s, k in zip(iv["site"], iv["kind"]) if k in drawn},
                    key=lambda s: (prof.sites[s].file, prof.sites[s].line, s))

@@ -352,14 +352,11 @@ pub unsafe fn site_source(site: u64) -> String {
     crate::ir::c_name(psource)
 }
 
+/// The kernel's thread id, which Python's `threading.get_native_id()` also gives.
 fn native_thread_id() -> u64 {
     #[cfg(target_os = "linux")]
     {
-        extern "C" {
-            fn gettid() -> i32;
-        }
-        // SAFETY: no arguments
-        unsafe { gettid() as u64 }
+        crate::runtime::os_thread_id() as u64
     }
     #[cfg(not(target_os = "linux"))]
     {
