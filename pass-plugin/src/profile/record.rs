@@ -15,8 +15,9 @@ use std::cell::{RefCell, UnsafeCell};
 use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+
+use super::clock;
 
 /// 1 while a profile records; read by compiled code (registered with the JIT by name).
 #[no_mangle]
@@ -27,7 +28,8 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// the logs of ended threads are dropped.
 static NEXT_INDEX: AtomicU32 = AtomicU32::new(0);
 static REGISTRY: Mutex<Vec<Arc<ThreadLog>>> = Mutex::new(Vec::new());
-static EPOCH: OnceLock<Instant> = OnceLock::new();
+/// The clocks as read at the current profile's start (clock.rs).
+static STARTED: Mutex<clock::Reading> = Mutex::new(clock::Reading { ticks: 0, ns: 0 });
 
 /// One finished interval, as Python reads it (`pyomp.profiling.recorder.RECORD`).
 #[repr(C)]
@@ -189,7 +191,7 @@ thread_local! {
 }
 
 fn now() -> u64 {
-    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    clock::ticks()
 }
 
 /// Runs `f` on this thread's log (registered on first use), reset to the current generation.
@@ -291,8 +293,8 @@ pub extern "C" fn pyomp_prof_chunk(site: *const u8, more: i64, lo: i64, hi: i64,
     });
 }
 
-/// Starts a profile: a new generation, recording on; the time it started (None if a
-/// profile is recording already).
+/// Starts a profile: a new generation, recording on; the time it started, in ns of the
+/// monotonic clock (None if a profile is recording already).
 pub fn start() -> Option<u64> {
     let mut all = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     if recording() {
@@ -300,11 +302,11 @@ pub fn start() -> Option<u64> {
     }
     // Logs of threads that ended (only the registry holds them) go, their indexes kept.
     all.retain(|log| Arc::strong_count(log) > 1);
-    EPOCH.get_or_init(Instant::now);
     GENERATION.fetch_add(1, Ordering::AcqRel);
-    let started = now();
+    let started = clock::read();
+    *STARTED.lock().unwrap_or_else(|e| e.into_inner()) = started;
     pyomp_profile_on.store(1, Ordering::Release);
-    Some(started)
+    Some(started.ns)
 }
 
 /// What a profile recorded, with the threads that recorded it and the time it ended.
@@ -319,7 +321,7 @@ pub struct Collected {
 pub fn stop() -> Collected {
     let all = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     pyomp_profile_on.store(0, Ordering::Release);
-    let stopped_at = now();
+    let stopped = clock::read();
     let current = GENERATION.load(Ordering::Acquire);
     let mut records = Vec::new();
     let mut threads = Vec::new();
@@ -333,10 +335,15 @@ pub fn stop() -> Collected {
             threads.push((log.index, log.native_id));
         }
     }
+    let started = *STARTED.lock().unwrap_or_else(|e| e.into_inner());
+    for r in &mut records {
+        r.start = clock::to_ns(r.start, started, stopped);
+        r.end = clock::to_ns(r.end, started, stopped);
+    }
     Collected {
         records,
         threads,
-        stopped_at,
+        stopped_at: stopped.ns,
     }
 }
 
@@ -420,7 +427,13 @@ mod tests {
         // a new profile starts empty.
         pyomp_prof_begin(kind::BODY, site(1), 1, 0);
         pyomp_prof_end(kind::BODY, site(1));
-        assert_eq!(stop().records, got.records);
+        // (times differ: ticks convert by the readings at each stop)
+        let what = |rs: &[Record]| {
+            rs.iter()
+                .map(|r| (r.kind, r.site, r.a, r.b))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(what(&stop().records), what(&got.records));
         assert!(start().is_some());
         for i in 0..(BLOCK as i64 + 10) {
             pyomp_prof_chunk(site(4), 1, i, i + 1, 1);
