@@ -551,3 +551,33 @@ def test_a_python_thread_that_ended_is_not_called_an_openmp_worker():
     region = kinds_of(prof, "parallel")
     name = {th.index: th.name for th in prof.threads}[int(region["thread"][0])]
     assert name == f"Python thread {t.native_id}"
+
+
+@njit
+def scaled(x):
+    return 2.0 * x
+
+
+@njit
+def user_program(a):
+    s = 0.0
+    with openmp("parallel"):
+        print("thread", omp_get_thread_num())
+        with openmp("for reduction(+:s) schedule(dynamic, 3)"):
+            for i in range(a.shape[0]):
+                s += scaled(np.sum(a[i] ** 2))
+    return s
+
+
+def test_a_users_program_profiled_gives_pythons_answer(threads, capfd):
+    """print, NumPy expressions and a call into other jitted code under the profiler: the
+    answer is plain Python's (the same function without compiling: openmp is a no-op)."""
+    a = np.arange(60.0).reshape(20, 3) / 7.0
+    user_program(a[:2])  # compiles; prints too
+    with pyomp.profile() as prof:
+        got = user_program(a)
+    assert got == pytest.approx(user_program.py_func(a), rel=1e-12)
+    printed = capfd.readouterr().out.splitlines()  # two compiled calls', and Python's
+    assert sorted(printed) == sorted(2 * [f"thread {t}" for t in range(threads)] + ["thread 0"])
+    assert covered_once(kinds_of(prof, "chunk"), 20)
+    assert len(kinds_of(prof, "body")) == threads

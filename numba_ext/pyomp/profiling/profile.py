@@ -7,6 +7,8 @@
     prof.plot("timeline.png")    # threads x time, a colour per construct
 """
 
+import numpy as np
+
 from . import recorder
 from .recorder import KIND, KINDS
 
@@ -79,7 +81,7 @@ class Profile:
             keep &= iv["kind"] == KIND[kind]
         if site is not None:
             keys = [k for k, s in self.sites.items() if site in (s.where, s.directive, s.label)]
-            keep &= __import__("numpy").isin(iv["site"], keys)
+            keep &= np.isin(iv["site"], keys)
         if thread is not None:
             keep &= iv["thread"] == thread
         return iv[keep]

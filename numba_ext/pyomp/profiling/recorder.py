@@ -112,10 +112,12 @@ def _initial_threads(records):
     initial = set()
     forks = records[np.isin(records["kind"], [KIND["parallel"], KIND["teams"]])]
     bodies = records[records["kind"] == KIND["body"]]
-    for f in forks:
-        mine = bodies[bodies["thread"] == f["thread"]]
-        if not np.any((mine["start"] <= f["start"]) & (f["end"] <= mine["end"])):
-            initial.add(int(f["thread"]))
+    for t in np.unique(forks["thread"]):
+        mine, theirs = bodies[bodies["thread"] == t], forks[forks["thread"] == t]
+        for f in theirs:
+            if not np.any((mine["start"] <= f["start"]) & (f["end"] <= mine["end"])):
+                initial.add(int(t))
+                break
     return initial
 
 

@@ -173,6 +173,21 @@ def _per_thread(sel, values):
     return out
 
 
+# What a construct's calls count: its intervals of a kind, all of them, or (a construct
+# every thread of a team runs) the most one thread has.
+_CALLS = {"teams": ("teams", False), "parallel": ("parallel", False),
+          "single": ("single", False), "master": ("master", False),
+          "critical": ("critical", False), "ordered": ("ordered", False),
+          "task": ("task", False), "for": ("loop", True), "barrier": ("barrier", True),
+          "taskwait": ("taskwait", True), "taskgroup": ("taskgroup wait", True),
+          "lock": ("lock wait", True)}
+
+
+def _count(sel):
+    """thread -> how many intervals of `sel` it has."""
+    return _per_thread(sel, np.ones(len(sel), dtype=np.int64))
+
+
 def _fill(row, iv, net):
     kinds = iv["kind"]
     work = _WORK.get(row.role)
@@ -186,15 +201,10 @@ def _fill(row, iv, net):
     for t in members:
         row.busy_ns.setdefault(t, 0)
         row.wait_ns.setdefault(t, 0)
-    counted = {"teams": "teams", "parallel": "parallel", "for": "loop", "barrier": "barrier",
-               "taskwait": "taskwait", "taskgroup": "taskgroup wait", "lock": "lock wait",
-               "task": "task"}
-    if row.role in ("teams", "parallel", "single", "master", "critical", "ordered", "task"):
-        row.calls = int(np.sum(kinds == KIND[counted.get(row.role, work)]))
-    else:
-        mine = iv[kinds == KIND[counted[row.role]]]
-        per = _per_thread(mine, np.ones(len(mine), dtype=np.int64))
-        row.calls = max(per.values(), default=0)
+    if row.role in _CALLS:
+        kind, per_thread = _CALLS[row.role]
+        counted = iv[kinds == KIND[kind]]
+        row.calls = max(_count(counted).values(), default=0) if per_thread else len(counted)
     if row.role in ("teams", "parallel"):
         p = kinds == KIND[row.role]
         row.total_ns = int(np.sum(iv["end"][p] - iv["start"][p]))
@@ -203,11 +213,11 @@ def _fill(row, iv, net):
     if row.role == "for":
         c = kinds == KIND["chunk"]
         none = dict.fromkeys(members, 0)
-        row.chunks = none | _per_thread(iv[c], np.ones(np.sum(c), dtype=np.int64))
+        row.chunks = none | _count(iv[c])
         row.iterations = none | _per_thread(iv[c], iv["b"][c] - iv["a"][c])
     if row.role == "task":
         t = kinds == KIND["task"]
-        row.tasks = _per_thread(iv[t], np.ones(np.sum(t), dtype=np.int64))
+        row.tasks = _count(iv[t])
 
 
 def _ms(ns):

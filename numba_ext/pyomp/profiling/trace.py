@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from .recorder import KIND, KINDS
+from .recorder import KIND, KINDS, WAITS
 
 PID = 1
 
@@ -19,10 +19,14 @@ def _us(ns):
 
 
 def _name(kind, site):
-    construct = site.directive or "?"
-    if kind in ("body", "chunk", "loop", "single", "master", "critical", "ordered", "task"):
-        return f"{construct} ({kind})" if kind in ("chunk", "loop", "body") else construct
-    return f"{kind}: {construct}" if kind not in ("parallel",) else construct
+    """A slice's name: the directive, with the part of it a body, loop or chunk is, or the
+    wait it is."""
+    construct = site.directive or site.label
+    if kind in ("body", "loop", "chunk"):
+        return f"{construct} ({kind})"
+    if kind in WAITS or kind == "task create":
+        return f"{kind}: {construct}"
+    return construct
 
 
 def _args(kind, row, site):

@@ -5,11 +5,11 @@
 //! the monotonic clock's nanoseconds. Ticks become nanoseconds when the profile stops, by
 //! the two readings of both clocks taken at its start and its stop.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-static USE_TSC: AtomicBool = AtomicBool::new(false);
+/// Whether ticks are the TSC's, decided at the first `read` (before anything records).
+static USE_TSC: OnceLock<bool> = OnceLock::new();
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
 /// Both clocks read together.
@@ -28,7 +28,7 @@ pub fn monotonic_ns() -> u64 {
 #[inline]
 pub fn ticks() -> u64 {
     #[cfg(target_arch = "x86_64")]
-    if USE_TSC.load(Ordering::Relaxed) {
+    if USE_TSC.get() == Some(&true) {
         // SAFETY: rdtsc has no preconditions on x86_64
         return unsafe { core::arch::x86_64::_rdtsc() };
     }
@@ -37,8 +37,7 @@ pub fn ticks() -> u64 {
 
 /// Decides the clock (once) and reads both; at a profile's start and stop.
 pub fn read() -> Reading {
-    static DECIDED: OnceLock<()> = OnceLock::new();
-    DECIDED.get_or_init(|| USE_TSC.store(kernel_keeps_time_by_tsc(), Ordering::Relaxed));
+    USE_TSC.get_or_init(kernel_keeps_time_by_tsc);
     Reading {
         ticks: ticks(),
         ns: monotonic_ns(),
@@ -47,7 +46,7 @@ pub fn read() -> Reading {
 
 /// `t` ticks in ns of the monotonic clock, by the readings `a` and `b` around it.
 pub fn to_ns(t: u64, a: Reading, b: Reading) -> u64 {
-    if !USE_TSC.load(Ordering::Relaxed) || b.ticks <= a.ticks {
+    if USE_TSC.get() != Some(&true) || b.ticks <= a.ticks {
         return t;
     }
     let since = i128::from(t) - i128::from(a.ticks);

@@ -171,8 +171,9 @@ fn apply(module: LLVMModuleRef, call: Value, act: Action, bodies: &mut Vec<Value
     }
 }
 
-/// `site` if it is an `ident_t` constant; else (a call made with a null ident, as the wait
-/// for a function's tasks at its returns) one naming the calling function, no line.
+/// `site` if it is an `ident_t` constant; else one naming the calling function, no line:
+/// the collector reads every site's psource, so nothing else may pass for one (the
+/// front end's `tasks.wait_for_child_tasks` calls `__kmpc_omp_taskwait` with a null ident).
 fn checked_site(module: LLVMModuleRef, call: Value, site: Value) -> Value {
     unsafe {
         let g = LLVMIsAGlobalVariable(site);
